@@ -1,0 +1,18 @@
+export {
+  createClock,
+  judgeDrift,
+  parseServer,
+  NtpServerAddressError,
+  DEFAULT_NTP_PORT,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_SAMPLE_COUNT,
+} from './clock.ts';
+export type {
+  Clock,
+  ClockOptions,
+  DriftReport,
+  DriftJudgement,
+  NtpDrift,
+  FsoDrift,
+  NtpServerAddress,
+} from './clock.ts';
