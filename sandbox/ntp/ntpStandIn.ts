@@ -100,7 +100,10 @@ export async function startNtpStandIn(options: NtpStandInOptions = {}): Promise<
 
   socket.on('message', (datagram, remote) => {
     const receivedAtMs = wallClockMs() + offsetMs;
-    if (silent) return;
+    if (silent) {
+      logger?.debug({ from: `${remote.address}:${remote.port}` }, 'NTP stand-in: silent, request dropped');
+      return;
+    }
     const version = clientRequestVersion(datagram);
     if (version === null) {
       logger?.debug({ from: `${remote.address}:${remote.port}`, bytes: datagram.length }, 'NTP stand-in: ignored datagram');

@@ -214,7 +214,7 @@ export function createClock(options: ClockOptions): Clock {
         logger.debug({ server: name, offsetMs: sample.offsetMs, roundTripMs: sample.roundTripMs }, 'NTP offset measured');
         return { server: name, offsetMs: sample.offsetMs };
       } catch (err) {
-        logger.warn({ server: name, err: (err as Error).message }, 'NTP server did not answer');
+        logger.warn({ server: name, err: (err as Error).message }, 'NTP server gave no usable answer');
       }
     }
     const error = `no NTP server answered (tried ${ntpServers.map(formatAddress).join(', ')})`;
