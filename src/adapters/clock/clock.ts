@@ -172,7 +172,7 @@ export function createClock(options: ClockOptions): Clock {
     throw new RangeError(`FSO NTP port must be 1–65535, got ${String(fsoNtpPort)}`);
   }
   if (typeof options.fsoHost === 'string' && options.fsoHost.includes(':')) {
-    throw new NtpServerAddressError(options.fsoHost, "give FSO's host without a port; its NTP port is fsoNtpPort");
+    throw new NtpServerAddressError(options.fsoHost, "give FSO's host name only, without scheme or port (its NTP port is fsoNtpPort)");
   }
   const fsoServer = options.fsoHost === undefined ? undefined : parseServer(options.fsoHost, fsoNtpPort);
 
