@@ -1,0 +1,96 @@
+/**
+ * The PostgreSQL the stand-in stores FS in: a pg.Pool (one pooled client per transaction) or an
+ * embedded PGlite (one connection, so transactions are serialized with a mutex).
+ */
+import type pg from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+import { rawTypeIds, type PgField } from './values.ts';
+
+export interface PgResult {
+  fields: PgField[];
+  /** values in PostgreSQL's text form (unparsed) */
+  rows: unknown[][];
+  rowCount: number | null;
+}
+
+export interface BackendConnection {
+  query(sql: string, params?: Array<string | null>): Promise<PgResult>;
+  /** one or more statements without parameters */
+  exec(sql: string): Promise<void>;
+  /** `broken`: the connection failed and must not be reused */
+  release(broken?: boolean): void;
+}
+
+export interface Backend {
+  readonly kind: 'pg' | 'pglite';
+  acquire(): Promise<BackendConnection>;
+}
+
+export type StudioDatabase = pg.Pool | PGlite;
+
+/** Hands out one holder at a time, in arrival order. */
+export class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((resolve) => { release = resolve; });
+    const acquired = this.tail.then(() => {
+      let released = false;
+      return () => { if (!released) { released = true; release(); } };
+    });
+    this.tail = this.tail.then(() => next);
+    return acquired;
+  }
+}
+
+const rawTypes = { getTypeParser: () => (value: string) => value };
+const rawParsers: Record<number, (value: string) => string> = Object.fromEntries(
+  rawTypeIds.map((id) => [id, (value: string) => value]),
+);
+
+function isPool(db: StudioDatabase): db is pg.Pool {
+  return typeof (db as pg.Pool).totalCount === 'number' && typeof (db as pg.Pool).connect === 'function';
+}
+
+export function createBackend(db: StudioDatabase): Backend {
+  if (isPool(db)) {
+    return {
+      kind: 'pg',
+      async acquire() {
+        const client = await db.connect();
+        return {
+          async query(sql, params = []) {
+            const r = await client.query({ text: sql, values: params, rowMode: 'array', types: rawTypes });
+            return {
+              fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
+              rows: r.rows as unknown[][],
+              rowCount: r.rowCount,
+            };
+          },
+          async exec(sql) { await client.query(sql); },
+          release(broken) { client.release(broken ? true : undefined); },
+        };
+      },
+    };
+  }
+  const mutex = new Mutex();
+  return {
+    kind: 'pglite',
+    async acquire() {
+      const unlock = await mutex.lock();
+      return {
+        async query(sql, params = []) {
+          const r = await db.query<unknown[]>(sql, params, { rowMode: 'array', parsers: rawParsers });
+          return {
+            fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+            rows: r.rows,
+            rowCount: r.affectedRows ?? null,
+          };
+        },
+        async exec(sql) { await db.exec(sql); },
+        release() { unlock(); },
+      };
+    },
+  };
+}
