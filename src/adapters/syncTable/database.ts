@@ -1,0 +1,127 @@
+/**
+ * One small query interface over the two PostgreSQL engines sosync can use for sync_table:
+ * a server reached through `pg`, or the embedded PGlite. The same SQL runs on both.
+ * Timestamps are `timestamp without time zone` holding UTC: both sides read them as UTC and
+ * Dates are written as UTC strings, whatever the process or session time zone is.
+ */
+import pg from 'pg';
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+export interface SqlDatabase {
+  readonly kind: 'postgres' | 'pglite';
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
+  /** runs fn in one transaction on one connection */
+  transaction<T>(fn: (tx: Pick<SqlDatabase, 'query'>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const TIMESTAMP_OID = 1114;
+
+/** A Date as PostgreSQL `timestamp` text in UTC. */
+export function toUtcTimestamp(date: Date): string {
+  return date.toISOString().replace('Z', '');
+}
+
+function parseUtcTimestamp(text: string): Date {
+  return new Date(`${text.replace(' ', 'T')}Z`);
+}
+
+function prepareParams(params: unknown[] | undefined): unknown[] | undefined {
+  return params?.map((p) => (p instanceof Date ? toUtcTimestamp(p) : p));
+}
+
+export interface PostgresOptions {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: string;
+  max?: number;
+}
+
+export class DatabaseUnavailableError extends Error {
+  constructor(readonly where: string, cause: unknown) {
+    super(`sync table database ${where} is unavailable: ${(cause as Error).message}`);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<SqlDatabase> {
+  const pool = new pg.Pool({
+    host: options.host,
+    port: options.port,
+    database: options.database,
+    user: options.user,
+    password: options.password,
+    max: options.max ?? 5,
+    options: '-c TimeZone=UTC',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // an idle client losing its connection must not crash the process; the next query reports it
+  pool.on('error', () => undefined);
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new DatabaseUnavailableError(`${options.host}:${options.port}/${options.database}`, err);
+  }
+  const query = async <Row,>(sql: string, params?: unknown[]): Promise<QueryResult<Row>> => {
+    const result = await pool.query(sql, prepareParams(params));
+    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  };
+  return {
+    kind: 'postgres',
+    query,
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({
+          async query<Row>(sql: string, params?: unknown[]) {
+            const r = await client.query(sql, prepareParams(params));
+            return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
+          },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** PGlite in memory (dataDir undefined) or kept in a directory. */
+export async function openPglite(dataDir?: string): Promise<SqlDatabase> {
+  if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir, { parsers: { [TIMESTAMP_OID]: parseUtcTimestamp } });
+  await db.exec(`SET TimeZone = 'UTC'`);
+  const run = async <Row,>(target: { query: PGlite['query'] }, sql: string, params?: unknown[]) => {
+    const r = await target.query<Row>(sql, prepareParams(params));
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  };
+  return {
+    kind: 'pglite',
+    query: (sql, params) => run(db, sql, params),
+    transaction: (fn) => db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
+    async close() {
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import path from 'node:path';
+import { openPglite, openPostgres, type SqlDatabase } from './database.ts';
+import { migrate, type MigrationReport } from './migrations.ts';
+import { SyncTableStore } from './store.ts';
+
+export * from './store.ts';
+export { migrate, migrations, syncTableColumns } from './migrations.ts';
+export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
+
+export type SyncTableLocation =
+  | { kind: 'postgres'; host: string; port: number; database: string; user: string; password?: string }
+  | { kind: 'pglite'; dataDir: string | null };
+
+export interface OpenedSyncTable {
+  store: SyncTableStore;
+  db: SqlDatabase;
+  migrations: MigrationReport;
+  /** where it lives, for the start-up log (no password) */
+  description: string;
+}
+
+/** Opens (and migrates) sync_table on a PostgreSQL server or in PGlite. */
+export async function openSyncTable(location: SyncTableLocation, now?: () => Date): Promise<OpenedSyncTable> {
+  const db = location.kind === 'postgres'
+    ? await openPostgres(location)
+    : await openPglite(location.dataDir ? path.join(location.dataDir, 'sync_table') : undefined);
+  try {
+    const report = await migrate(db);
+    const description = location.kind === 'postgres'
+      ? `postgres://${location.user}@${location.host}:${location.port}/${location.database}`
+      : location.dataDir ? `pglite:${path.join(location.dataDir, 'sync_table')}` : 'pglite:memory';
+    return { store: new SyncTableStore(db, now), db, migrations: report, description };
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}

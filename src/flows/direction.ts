@@ -1,0 +1,33 @@
+/**
+ * SPEC §4.2 step 3 as a pure function: given the model info of both sides, which one is the
+ * sync source, or is there nothing to do, or is the state invalid.
+ */
+import type { ModelInfo } from './flow.ts';
+
+export type DirectionVerdict =
+  | { kind: 'upToDate'; at: Date }
+  | { kind: 'announcedIsSource'; targetExists: boolean }
+  | { kind: 'otherIsSource' }
+  | { kind: 'invalid'; reason: string };
+
+function effectiveDate(info: ModelInfo): Date | null {
+  return info.sosyncWriteDate ?? info.writeDate;
+}
+
+/**
+ * `announced` is the record on the announcing system; `other` its counterpart, when found.
+ */
+export function decideDirection(announced: ModelInfo, other: ModelInfo | null, announcedLabel = 'announced record', otherLabel = 'counterpart'): DirectionVerdict {
+  for (const [info, label] of [[announced, announcedLabel], [other, otherLabel]] as const) {
+    if (info && info.foreignId !== null && info.sosyncWriteDate === null) {
+      return { kind: 'invalid', reason: `${label} ${info.id} has a foreign id (${info.foreignId}) but no sosync_write_date` };
+    }
+  }
+  if (other === null) return { kind: 'announcedIsSource', targetExists: false };
+  const a = effectiveDate(announced);
+  const b = effectiveDate(other);
+  if (a === null) return { kind: 'invalid', reason: `${announcedLabel} ${announced.id} has neither sosync_write_date nor write_date` };
+  if (b === null) return { kind: 'invalid', reason: `${otherLabel} ${other.id} has neither sosync_write_date nor write_date` };
+  if (a.getTime() === b.getTime()) return { kind: 'upToDate', at: a };
+  return a.getTime() > b.getTime() ? { kind: 'announcedIsSource', targetExists: true } : { kind: 'otherIsSource' };
+}

@@ -1,0 +1,105 @@
+/**
+ * The protocol worker (SPEC §5): copies finished job rows to FSO's `sosync.job`, batch after
+ * batch until none is pending. Like the supervisor, START while running asks for another pass;
+ * a failed batch leaves its rows for the next pass and shows in the status.
+ */
+import { assign, fromPromise, setup } from 'xstate';
+
+export interface BatchResult {
+  copied: number;
+  failed: number;
+  /** rows still pending after this batch */
+  remaining: number;
+  lastError?: string;
+}
+
+export interface ProtocolContext {
+  restartRequested: boolean;
+  stopRequested: boolean;
+  retryMs: number;
+  copied: number;
+  lastError: string | null;
+  lastBatch: BatchResult | null;
+}
+
+export type ProtocolEvent = { type: 'START' } | { type: 'STOP' };
+
+export const protocolMachine = setup({
+  types: {
+    context: {} as ProtocolContext,
+    events: {} as ProtocolEvent,
+    input: {} as { retryMs?: number },
+  },
+  actors: {
+    copyBatch: fromPromise<BatchResult>(async () => {
+      throw new Error('copyBatch not provided');
+    }),
+  },
+  actions: {
+    reportBatch: (_, _params: { batch: BatchResult }) => {},
+    reportFault: (_, _params: { error: string }) => {},
+  },
+  delays: { retry: ({ context }) => context.retryMs },
+}).createMachine({
+  id: 'protocol',
+  context: ({ input }) => ({
+    restartRequested: false,
+    stopRequested: false,
+    retryMs: input.retryMs ?? 30_000,
+    copied: 0,
+    lastError: null,
+    lastBatch: null,
+  }),
+  initial: 'idle',
+  on: { STOP: { target: '.stopped' } },
+  states: {
+    idle: { on: { START: 'running' } },
+    running: {
+      entry: assign({ restartRequested: false }),
+      on: {
+        START: { actions: assign({ restartRequested: true }) },
+        STOP: { actions: assign({ stopRequested: true }) },
+      },
+      invoke: {
+        src: 'copyBatch',
+        onDone: [
+          {
+            guard: ({ event }) => event.output.failed > 0 && event.output.copied === 0,
+            target: 'faulted',
+            actions: [
+              assign({ lastBatch: ({ event }) => event.output, lastError: ({ event }) => event.output.lastError ?? 'copy failed' }),
+              { type: 'reportBatch', params: ({ event }) => ({ batch: event.output }) },
+            ],
+          },
+          {
+            target: 'batchDone',
+            actions: [
+              assign({
+                lastBatch: ({ event }) => event.output,
+                copied: ({ context, event }) => context.copied + event.output.copied,
+                lastError: ({ event }) => event.output.lastError ?? null,
+              }),
+              { type: 'reportBatch', params: ({ event }) => ({ batch: event.output }) },
+            ],
+          },
+        ],
+        onError: { target: 'faulted', actions: assign({ lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)) }) },
+      },
+    },
+    batchDone: {
+      always: [
+        { guard: ({ context }) => context.stopRequested, target: 'stopped' },
+        { guard: ({ context }) => context.lastBatch!.copied > 0 && context.lastBatch!.remaining > 0, target: 'running', reenter: true },
+        { guard: ({ context }) => context.restartRequested, target: 'running', reenter: true },
+        { target: 'idle' },
+      ],
+    },
+    /** FSO unreachable or refusing: rows stay pending; try again later or on START */
+    faulted: {
+      entry: { type: 'reportFault', params: ({ context }) => ({ error: context.lastError ?? 'unknown' }) },
+      after: { retry: 'running' },
+      on: { START: 'running' },
+    },
+    stopped: { type: 'final' },
+  },
+});

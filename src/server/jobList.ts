@@ -1,0 +1,120 @@
+/**
+ * GET /job/list: the sync table, streamed row by row (never the whole table in memory), with
+ * limit/offset or a keyset cursor and filters by state, model, system and date.
+ */
+import type { Request, Response } from 'express';
+import type { JobListFilter, JobState, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
+import { parseAnnouncedDate } from './dates.ts';
+import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
+import { errorBody } from './jobRequest.ts';
+
+const states: readonly JobState[] = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'];
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1_000_000;
+
+type FilterParse = { ok: true; filter: JobListFilter } | { ok: false; detail: Record<string, string> };
+
+export function parseListFilter(query: Record<string, unknown>): FilterParse {
+  const detail: Record<string, string> = {};
+  const text = (key: string): string | undefined => {
+    const v = query[key];
+    if (v === undefined) return undefined;
+    return String(Array.isArray(v) ? v[v.length - 1] : v).trim();
+  };
+  const whole = (key: string, min: number, max: number): number | undefined => {
+    const t = text(key);
+    if (t === undefined || t === '') return undefined;
+    if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) {
+      detail[key] = `"${t}" is not a whole number from ${min} to ${max}`;
+      return undefined;
+    }
+    return Number(t);
+  };
+  const filter: JobListFilter = {
+    limit: whole('limit', 1, MAX_LIST_LIMIT) ?? DEFAULT_LIST_LIMIT,
+    offset: whole('offset', 0, Number.MAX_SAFE_INTEGER),
+    cursor: whole('cursor', 0, 2147483647),
+    order: 'desc',
+  };
+  const order = text('order');
+  if (order) {
+    if (order === 'asc' || order === 'desc') filter.order = order;
+    else detail.order = `"${order}" is not asc or desc`;
+  }
+  const state = text('state');
+  if (state) {
+    const list = state.split(',').map((s) => s.trim());
+    const bad = list.filter((s) => !states.includes(s as JobState));
+    if (bad.length) detail.state = `"${bad.join(',')}" is not one of ${states.join(', ')}`;
+    else filter.state = list as JobState[];
+  }
+  const model = text('model');
+  if (model) filter.model = model;
+  const system = text('system');
+  if (system) {
+    if (system === 'fs' || system === 'fso') filter.system = system as SystemName;
+    else detail.system = `"${system}" is not fs or fso`;
+  }
+  for (const key of ['since', 'until'] as const) {
+    const t = text(key);
+    if (!t) continue;
+    const d = parseAnnouncedDate(t.length === 10 ? `${t}T00:00:00Z` : t);
+    if (d) filter[key] = d;
+    else detail[key] = `"${t}" is not a date (YYYY-MM-DD or ISO 8601)`;
+  }
+  const parent = text('parent_job_id');
+  if (parent) {
+    if (parent === 'none') filter.parentJobId = null;
+    else if (/^\d+$/.test(parent)) filter.parentJobId = Number(parent);
+    else detail.parent_job_id = `"${parent}" is not a job id or "none"`;
+  }
+  if (filter.offset !== undefined && filter.cursor !== undefined) {
+    detail.offset = 'cannot be combined with cursor';
+  }
+  return Object.keys(detail).length ? { ok: false, detail } : { ok: true, filter };
+}
+
+/** Writes a chunk and waits when the socket's buffer is full. */
+async function write(res: Response, chunk: string): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (!res.write(chunk)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  return !res.destroyed;
+}
+
+export function jobListRoute(store: SyncTableStore) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const parsed = parseListFilter(req.query as Record<string, unknown>);
+    if (!parsed.ok) {
+      send(req, res, 400, 'job_result', errorBody(2, parsed.detail));
+      return;
+    }
+    const xml = wantsXml(req);
+    res.status(200).type(xml ? 'application/xml; charset=utf-8' : 'application/json; charset=utf-8');
+    let count = 0;
+    let last: number | null = null;
+    await write(res, xml ? '<?xml version="1.0" encoding="utf-8"?>\n<job_list>\n' : '{"jobs":[');
+    for await (const row of store.listJobs(parsed.filter)) {
+      const chunk = xml ? xmlFragment('sync_table', row) : `${count ? ',' : ''}\n${JSON.stringify(toPlain(row))}`;
+      if (!(await write(res, chunk))) return; // client went away: stop reading
+      count++;
+      last = row.job_id;
+    }
+    const nextCursor = count === parsed.filter.limit ? last : null;
+    if (xml) {
+      await write(res, `${xmlFragment('count', count)}${xmlFragment('next_cursor', nextCursor)}</job_list>\n`);
+    } else {
+      await write(res, `\n],"count":${count},"next_cursor":${JSON.stringify(nextCursor)}}\n`);
+    }
+    res.end();
+  };
+}

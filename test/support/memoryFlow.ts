@@ -1,0 +1,110 @@
+/**
+ * A flow over two small in-memory "systems", for testing the job engine without FS and FSO.
+ * Each system is a map of records with the sosync bookkeeping fields; writes copy `data`.
+ * Hooks let a test make a step fail or change the source mid-job.
+ */
+import { FlowError, type Flow, type ModelInfo, type RecordRef, type SyncDirection, type SyncEvidence, type SystemName } from '../../src/flows/flow.ts';
+
+export interface MemoryRecord {
+  id: number;
+  foreignId: number | null;
+  sosyncWriteDate: Date | null;
+  writeDate: Date | null;
+  data: Record<string, unknown>;
+}
+
+export class MemorySystem {
+  readonly records = new Map<number, MemoryRecord>();
+  private nextId = 1;
+  writes = 0;
+  creates = 0;
+
+  constructor(readonly name: SystemName) {}
+
+  insert(data: Record<string, unknown>, dates: { sosyncWriteDate?: Date | null; writeDate?: Date | null } = {}, foreignId: number | null = null): MemoryRecord {
+    const record: MemoryRecord = {
+      id: this.nextId++,
+      foreignId,
+      sosyncWriteDate: dates.sosyncWriteDate === undefined ? new Date() : dates.sosyncWriteDate,
+      writeDate: dates.writeDate === undefined ? new Date() : dates.writeDate,
+      data: { ...data },
+    };
+    this.records.set(record.id, record);
+    return record;
+  }
+
+  info(id: number): ModelInfo | null {
+    const r = this.records.get(id);
+    return r ? { id: r.id, foreignId: r.foreignId, sosyncWriteDate: r.sosyncWriteDate, writeDate: r.writeDate } : null;
+  }
+}
+
+export interface MemoryFlowHooks {
+  /** called before a write; throw to make the write fail */
+  beforeWrite?: (direction: SyncDirection) => void | Promise<void>;
+  /** children per source record */
+  children?: (direction: SyncDirection) => RecordRef[];
+  /** called inside readModelInfo (e.g. to slow a job down) */
+  onRead?: () => Promise<void>;
+}
+
+export class MemoryFlow implements Flow {
+  readonly fs: MemorySystem;
+  readonly fso: MemorySystem;
+
+  constructor(readonly name: string, readonly models: { fs: string; fso: string }, public hooks: MemoryFlowHooks = {}) {
+    this.fs = new MemorySystem('fs');
+    this.fso = new MemorySystem('fso');
+  }
+
+  system(name: SystemName): MemorySystem {
+    return name === 'fs' ? this.fs : this.fso;
+  }
+
+  async readModelInfo(system: SystemName, id: number): Promise<ModelInfo | null> {
+    await this.hooks.onRead?.();
+    return this.system(system).info(id);
+  }
+
+  async findByForeignId(system: SystemName, foreignId: number): Promise<ModelInfo | null> {
+    for (const r of this.system(system).records.values()) {
+      if (r.foreignId === foreignId) return this.system(system).info(r.id);
+    }
+    return null;
+  }
+
+  async childJobs(direction: SyncDirection): Promise<RecordRef[]> {
+    return this.hooks.children?.(direction) ?? [];
+  }
+
+  async write(direction: SyncDirection): Promise<SyncEvidence> {
+    await this.hooks.beforeWrite?.(direction);
+    const source = this.system(direction.source.system).records.get(direction.source.recordId);
+    if (!source) throw new FlowError(`source ${direction.source.recordId} vanished`);
+    const target = this.system(direction.target.system);
+    const existing = direction.target.recordId !== null
+      ? target.records.get(direction.target.recordId)
+      : [...target.records.values()].find((r) => r.foreignId === source.id);
+    target.writes++;
+    if (existing) {
+      const before = { ...existing.data };
+      existing.data = { ...source.data };
+      existing.sosyncWriteDate = source.sosyncWriteDate;
+      existing.foreignId = source.id;
+      source.foreignId = existing.id;
+      return { targetRecordId: existing.id, sourceData: source.data, targetDataBefore: before, targetRequest: JSON.stringify(source.data), targetAnswer: 'success', summary: `updated ${direction.target.model} ${existing.id}` };
+    }
+    target.creates++;
+    const created = target.insert(source.data, { sosyncWriteDate: source.sosyncWriteDate, writeDate: new Date() }, source.id);
+    source.foreignId = created.id;
+    return { targetRecordId: created.id, sourceData: source.data, targetRequest: JSON.stringify(source.data), targetAnswer: 'success', summary: `created ${direction.target.model} ${created.id}` };
+  }
+
+  async deleteCounterpart(sourceSystem: SystemName, sourceRecordId: number, targetRecordId: number | null): Promise<SyncEvidence | null> {
+    const target = this.system(sourceSystem === 'fs' ? 'fso' : 'fs');
+    const found = targetRecordId !== null ? target.records.get(targetRecordId) : [...target.records.values()].find((r) => r.foreignId === sourceRecordId);
+    if (!found) return null;
+    target.records.delete(found.id);
+    return { targetRecordId: found.id, sourceData: null, targetRequest: `delete ${found.id}`, targetAnswer: 'success', summary: `deleted ${found.id}` };
+  }
+}
