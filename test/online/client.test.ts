@@ -3,11 +3,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import {
-  createOnlineClient, OnlineAuthenticationError, OnlineFaultError, OnlineUnavailableError,
+  createOnlineClient, OnlineAuthenticationError, OnlineFaultError, OnlineProtocolError, OnlineUnavailableError,
   type OnlineClient,
 } from '../../src/adapters/online/index.ts';
-import { silentLogger } from '../../src/log.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import { startOnlineStandIn, type OnlineStandIn } from '../../sandbox/online/index.ts';
 import { startWireTap, type WireTap } from './support.ts';
 
@@ -350,5 +351,34 @@ describe('unavailable', () => {
       await fso.faults.refuseConnections(false);
       c.close();
     }
+  });
+});
+
+describe('odd answers and logs', () => {
+  test('a path that is not Odoo (HTTP 404) → OnlineProtocolError', async () => {
+    const c = clientFor(`${fso.url}/not-odoo`);
+    const err = await rejectsWith(c.version(), OnlineProtocolError);
+    assert.match(err.message, /HTTP 404 on \/xmlrpc\/2\/common/);
+    c.close();
+  });
+
+  test('the password never reaches the log, not even at trace level or on failures', async () => {
+    let logged = '';
+    const stream = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const logger = createLogger({ level: 'trace', stdout: false, stream });
+    const c = createOnlineClient({ host: fso.url, database, user: 'sosync', password, timeoutMs: 300 }, logger);
+    await c.searchCount('res.partner', []);
+    fso.faults.failNext('Access Denied', 3);
+    await c.searchCount('res.partner', []);
+    await rejectsWith(c.read('res.partner', [999999]), OnlineFaultError);
+    fso.faults.stall(true);
+    try {
+      await rejectsWith(c.search('res.partner', []), OnlineUnavailableError);
+    } finally {
+      fso.faults.stall(false);
+    }
+    c.close();
+    assert.match(logged, /res\.partner\.search_count/, 'calls are logged');
+    assert.ok(!logged.includes(password) && !logged.includes('wörd'), 'no password in the log');
   });
 });
