@@ -82,6 +82,7 @@ export class TdsConnection {
   private readonly assembler = new MessageAssembler();
   private queue: Promise<void> = Promise.resolve();
   private busy = false;
+  private socketClosed = false;
   private cancelRequested = false;
   private encryptionRequested = false;
   private packetSize = DEFAULT_PACKET_SIZE;
@@ -136,11 +137,13 @@ export class TdsConnection {
 
   private onAttention(): void {
     if (this.state !== 'loggedIn') return;
+    this.log.debug({ busy: this.busy }, 'tds: attention received');
     if (this.busy) {
       this.cancelRequested = true;
       return;
     }
-    // Nothing in flight: the answer went out already; acknowledge so the client leaves its cancel state.
+    // Nothing in flight: the answer went out already (the client read it as the cancelled answer);
+    // the acknowledgement follows as a message of its own.
     this.queue = this.queue.then(() => this.sendAttentionAck());
   }
 
@@ -151,7 +154,8 @@ export class TdsConnection {
   }
 
   private async onClose(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.socketClosed) return;
+    this.socketClosed = true;
     this.state = 'closed';
     const session = this.session;
     this.session = undefined;
@@ -307,8 +311,12 @@ export class TdsConnection {
       this.busy = false;
     }
     if (this.cancelRequested) {
-      // The client cancelled: it discards whatever came with the request and waits for this DONE.
+      // The client cancelled. It reads one more message as the (discarded) answer to its request
+      // and then waits for a separate message with the acknowledging DONE, so both go out.
       this.cancelRequested = false;
+      const cut = new ByteWriter();
+      writeDone(cut, Token.DONE, DoneStatus.FINAL, CurCmd.NONE, 0);
+      this.send(cut.toBuffer());
       this.sendAttentionAck();
       return;
     }
