@@ -234,11 +234,20 @@ export class SyncTableStore {
     return Number(result.rows[0].n);
   }
 
-  /** Records a protocol copy without touching job_last_change (which would make it pending again). */
-  async markProtocolSynced(jobId: number, fsoId: number, at: Date): Promise<void> {
+  /**
+   * Records a protocol copy without making the row pending again. When the row changed after it
+   * was read (`copiedLastChange` is stale), the sync date stays older than the change, so the row
+   * is copied again on the next pass.
+   */
+  async markProtocolSynced(jobId: number, fsoId: number, at: Date, copiedLastChange: Date | null): Promise<void> {
     await this.db.query(
-      `UPDATE sync_table SET job_fso_id = $2, job_to_fso_sync_date = greatest($3, job_last_change) WHERE job_id = $1`,
-      [jobId, fsoId, at],
+      `UPDATE sync_table
+          SET job_fso_id = $2,
+              job_to_fso_sync_date = CASE
+                WHEN job_last_change IS NOT DISTINCT FROM $4 THEN greatest($3, coalesce(job_last_change, $3))
+                ELSE $4 END
+        WHERE job_id = $1`,
+      [jobId, fsoId, at, copiedLastChange],
     );
   }
 

@@ -1,0 +1,230 @@
+/**
+ * The sync-table suite, run against both stores: a PostgreSQL server and PGlite.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { migrate, migrations, syncTableColumns, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { openTable, type StoreKind } from '../support/engine.ts';
+
+const t0 = new Date('2026-03-01T10:00:00.000Z');
+const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);
+
+function job(overrides: Partial<NewJob> = {}): NewJob {
+  return { job_date: t0, job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: 1, ...overrides };
+}
+
+for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
+  describe(`sync table on ${kind}`, () => {
+    let table: OpenedSyncTable;
+    let drop: () => Promise<void>;
+    before(async () => {
+      ({ table, drop } = await openTable(kind));
+    });
+    after(async () => drop());
+    const clear = () => table.db.query('DELETE FROM sync_table');
+
+    test('migrations ran once; running them again is a no-op', async () => {
+      assert.deepEqual(table.migrations.applied, migrations.map((m) => m.version));
+      const again = await migrate(table.db);
+      assert.deepEqual(again.applied, []);
+      const recorded = await table.db.query<{ version: number }>('SELECT version FROM sosync_schema_migrations ORDER BY version');
+      assert.deepEqual(recorded.rows.map((r) => r.version), migrations.map((m) => m.version));
+    });
+
+    test('every column of SPEC §3 exists with timestamp without time zone for dates', async () => {
+      const cols = await table.db.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'sync_table'`);
+      const names = cols.rows.map((r) => r.column_name).sort();
+      assert.deepEqual(names, syncTableColumns.map(([n]) => n).sort());
+      for (const r of cols.rows) {
+        if (/(_date|_start|_end|_fetched|_last_change)$/.test(r.column_name)) {
+          assert.equal(r.data_type, 'timestamp without time zone', r.column_name);
+        }
+      }
+    });
+
+    test('a new job: state new, run count 0, fetched now, dates kept in UTC', async () => {
+      await clear();
+      const created = await table.store.createJob(job({ job_source_sosync_write_date: new Date('2026-03-01T09:59:59.123Z'), job_source_fields: '{"a":1}' }));
+      assert.equal(created.job_state, 'new');
+      assert.equal(created.job_run_count, 0);
+      assert.ok(created.job_fetched instanceof Date);
+      assert.ok(Math.abs(created.job_fetched!.getTime() - Date.now()) < 60_000);
+      const read = await table.store.getJob(created.job_id);
+      assert.equal(read!.job_date!.toISOString(), t0.toISOString());
+      assert.equal(read!.job_source_sosync_write_date!.toISOString(), '2026-03-01T09:59:59.123Z');
+      const text = await table.db.query<{ t: string }>(`SELECT job_date::text AS t FROM sync_table WHERE job_id = $1`, [created.job_id]);
+      assert.equal(text.rows[0].t, '2026-03-01 10:00:00', 'stored as UTC wall time');
+      assert.equal(await table.store.getJob(999999), null);
+    });
+
+    test('pickNextJob: open root jobs by priority, then date, then id', async () => {
+      await clear();
+      const late = await table.store.createJob(job({ job_date: at(5) }));
+      const early = await table.store.createJob(job({ job_date: at(1) }));
+      const urgent = await table.store.createJob(job({ job_date: at(9), job_priority: 1 }));
+      const sameDate = await table.store.createJob(job({ job_date: at(1) }));
+      const doneJob = await table.store.createJob(job({ job_date: at(0), job_priority: 0 }));
+      await table.store.updateJob(doneJob.job_id, { job_state: 'done' });
+      const parent = await table.store.createJob(job({ job_date: at(20) }));
+      await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.company', 3, at(-100));
+      const order: number[] = [];
+      for (;;) {
+        const next = await table.store.pickNextJob();
+        if (!next) break;
+        order.push(next.job_id);
+        await table.store.updateJob(next.job_id, { job_state: 'done' });
+      }
+      assert.deepEqual(order, [urgent.job_id, early.job_id, sameDate.job_id, late.job_id, parent.job_id]);
+    });
+
+    test('startJob: inprogress, job_start, run count + 1', async () => {
+      await clear();
+      const j = await table.store.createJob(job());
+      const s1 = await table.store.startJob(j.job_id);
+      const s2 = await table.store.startJob(j.job_id);
+      assert.equal(s1.job_state, 'inprogress');
+      assert.equal(s2.job_run_count, 2);
+      assert.ok(s2.job_start instanceof Date);
+    });
+
+    test('findOrCreateChildJob finds the same child again', async () => {
+      await clear();
+      const parent = await table.store.createJob(job());
+      const a = await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.partner', 7, t0);
+      const b = await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.partner', 7, t0);
+      const c = await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.company', 7, t0);
+      assert.equal(a.created, true);
+      assert.equal(b.created, false);
+      assert.equal(a.job.job_id, b.job.job_id);
+      assert.notEqual(c.job.job_id, a.job.job_id);
+      assert.equal(a.job.parent_job_id, parent.job_id);
+      assert.equal(a.job.job_state, 'new');
+    });
+
+    test('closeSupersededJobs skips older new jobs of the same record only', async () => {
+      await clear();
+      const older = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
+      const olderInProgress = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
+      await table.store.startJob(olderInProgress.job_id);
+      const newer = await table.store.createJob(job({ job_source_sosync_write_date: at(10) }));
+      const otherRecord = await table.store.createJob(job({ job_source_record_id: 2, job_source_sosync_write_date: at(1) }));
+      const otherSystem = await table.store.createJob(job({ job_source_system: 'fso', job_source_model: 'dbo.Person', job_source_sosync_write_date: at(1) }));
+      const noDate = await table.store.createJob(job());
+      const closer = await table.store.createJob(job({ job_source_sosync_write_date: at(5) }));
+      const closed = await table.store.closeSupersededJobs(closer);
+      assert.deepEqual(closed, [older.job_id]);
+      const row = await table.store.getJob(older.job_id);
+      assert.equal(row!.job_state, 'skipped');
+      assert.equal(row!.job_closed_by_job_id, closer.job_id);
+      assert.equal(row!.job_log, `Skipped due to job_id = ${closer.job_id}`);
+      for (const id of [olderInProgress.job_id, newer.job_id, otherRecord.job_id, otherSystem.job_id, noDate.job_id]) {
+        assert.notEqual((await table.store.getJob(id))!.job_state, 'skipped', `job ${id} untouched`);
+      }
+      assert.deepEqual(await table.store.closeSupersededJobs(noDate), [], 'a job without write date closes nothing');
+    });
+
+    test('listJobs streams in batches with filters, order, offset and cursor', async () => {
+      await clear();
+      const ids: number[] = [];
+      for (let i = 0; i < 23; i++) {
+        const j = await table.store.createJob(job({
+          job_date: at(i),
+          job_source_system: i % 2 ? 'fso' : 'fs',
+          job_source_model: i % 3 ? 'dbo.Person' : 'dbo.xBPKAccount',
+          job_source_record_id: i + 1,
+        }));
+        ids.push(j.job_id);
+      }
+      await table.store.updateJob(ids[4], { job_state: 'error' });
+      const collect = async (filter: Parameters<typeof table.store.listJobs>[0], batch = 5) => {
+        const out: number[] = [];
+        for await (const row of table.store.listJobs(filter, batch)) out.push(row.job_id);
+        return out;
+      };
+      assert.deepEqual(await collect({ limit: 100, order: 'asc' }), ids);
+      assert.deepEqual(await collect({ limit: 7, order: 'desc' }), ids.slice().reverse().slice(0, 7));
+      assert.deepEqual(await collect({ limit: 4, order: 'asc', offset: 10 }), ids.slice(10, 14));
+      assert.deepEqual(await collect({ limit: 3, order: 'asc', cursor: ids[19] }), ids.slice(20, 23));
+      assert.deepEqual(await collect({ limit: 100, order: 'asc', state: ['error'] }), [ids[4]]);
+      assert.deepEqual(await collect({ limit: 100, order: 'asc', system: 'fso' }), ids.filter((_, i) => i % 2));
+      assert.deepEqual(await collect({ limit: 100, order: 'asc', model: 'dbo.xBPKAccount' }), ids.filter((_, i) => i % 3 === 0));
+      assert.deepEqual(await collect({ limit: 100, order: 'asc', since: at(20) }), ids.slice(20));
+      assert.deepEqual(await collect({ limit: 100, order: 'asc', since: at(2), until: at(4) }), ids.slice(2, 4));
+    });
+
+    test('protocol bookkeeping: pending until copied; a later change makes it pending again', async () => {
+      await clear();
+      const a = await table.store.createJob(job());
+      const b = await table.store.createJob(job({ job_source_record_id: 2 }));
+      await table.store.updateJob(a.job_id, { job_to_fso_can_sync: true });
+      assert.deepEqual((await table.store.protocolPending(10)).map((r) => r.job_id), [a.job_id]);
+      const pending = (await table.store.protocolPending(10))[0];
+      await table.store.markProtocolSynced(a.job_id, 77, new Date(), pending.job_last_change);
+      assert.equal(await table.store.countProtocolPending(), 0);
+      assert.equal((await table.store.getJob(a.job_id))!.job_fso_id, 77);
+      await new Promise((r) => setTimeout(r, 5));
+      await table.store.updateJob(a.job_id, { job_log: 'changed' });
+      assert.equal(await table.store.countProtocolPending(), 1);
+      // a row that changed while it was being copied stays pending
+      const stale = (await table.store.protocolPending(10))[0];
+      await new Promise((r) => setTimeout(r, 5));
+      await table.store.updateJob(a.job_id, { job_log: 'changed again' });
+      await table.store.markProtocolSynced(a.job_id, 77, new Date(), stale.job_last_change);
+      assert.equal(await table.store.countProtocolPending(), 1);
+      void b;
+    });
+
+    test('indexes serve picking and the open jobs of one record (EXPLAIN, no sequential scan)', async () => {
+      await clear();
+      await table.db.query(`
+        INSERT INTO sync_table (job_date, job_source_system, job_source_model, job_source_record_id, job_state, job_fetched)
+        SELECT timestamp '2026-01-01' + g * interval '1 second', CASE WHEN g % 2 = 0 THEN 'fs' ELSE 'fso' END,
+               'dbo.Person', g % 5000 + 1, CASE WHEN g % 500 = 0 THEN 'new' ELSE 'done' END, now()
+          FROM generate_series(1, 20000) AS g`);
+      await table.db.query('ANALYZE sync_table');
+      const plan = async (sql: string, params: unknown[] = []) =>
+        (await table.db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      const pick = await plan(`SELECT * FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
+        ORDER BY job_priority, job_date, job_id LIMIT 1`);
+      assert.match(pick, /sync_table_open_root_jobs/, pick);
+      assert.doesNotMatch(pick, /Seq Scan/, pick);
+      const open = await plan(`SELECT * FROM sync_table WHERE job_source_record_id = $1 AND job_source_model = $2
+        AND job_source_system = $3 AND job_state IN ('new', 'inprogress') ORDER BY job_id`, [42, 'dbo.Person', 'fs']);
+      assert.match(open, /sync_table_open_by_source_record/, open);
+      assert.doesNotMatch(open, /Seq Scan/, open);
+      const supersede = await plan(`UPDATE sync_table SET job_state = 'skipped' WHERE job_source_record_id = $1 AND job_source_model = $2
+        AND job_source_system = $3 AND job_state = 'new' AND job_id <> $4 AND job_source_sosync_write_date < $5`, [42, 'dbo.Person', 'fs', 1, t0]);
+      assert.doesNotMatch(supersede, /Seq Scan/, supersede);
+    });
+  });
+}
+
+describe('an older sync_table is adopted', () => {
+  for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
+    test(`on ${kind}: missing columns are added, rows kept`, async () => {
+      const { table, drop } = await openTable(kind);
+      try {
+        // simulate an installation from before the protocol and hierarchy columns
+        await table.db.query('DROP TABLE sync_table');
+        await table.db.query('DELETE FROM sosync_schema_migrations');
+        await table.db.query(`CREATE TABLE sync_table (job_id serial primary key, job_date timestamp, job_source_system varchar(3),
+          job_source_model varchar(200), job_source_record_id integer not null, job_state varchar(20) not null default 'new')`);
+        await table.db.query(`INSERT INTO sync_table (job_date, job_source_system, job_source_model, job_source_record_id, job_state)
+          VALUES ('2020-01-01', 'fs', 'dbo.Person', 5, 'done'), ('2020-01-02', 'fso', 'res.partner', 6, 'new')`);
+        const report = await migrate(table.db);
+        assert.deepEqual(report.applied, migrations.map((m) => m.version));
+        const rows = await table.db.query<{ job_id: number; job_run_count: number; job_to_fso_can_sync: boolean; job_priority: number }>(
+          'SELECT * FROM sync_table ORDER BY job_id');
+        assert.equal(rows.rows.length, 2);
+        assert.equal(rows.rows[0].job_run_count, 0);
+        assert.equal(rows.rows[1].job_to_fso_can_sync, false);
+        assert.equal(rows.rows[1].job_priority, 1000);
+        const next = await table.store.pickNextJob();
+        assert.equal(next!.job_source_record_id, 6);
+      } finally {
+        await drop();
+      }
+    });
+  }
+});
