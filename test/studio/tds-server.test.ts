@@ -470,6 +470,13 @@ describe('TDS server with the mssql driver', () => {
     assert.deepEqual((await pool.request().query('select one')).recordset, [{ n: 1 }]);
   });
 
+  test('logins are logged without passwords', () => {
+    const text = logLines.join('');
+    assert.match(text, /tds: login/);
+    assert.match(text, /tds: login refused/);
+    assert.doesNotMatch(text, /geheim|falsch/);
+  });
+
   test('refuseConnections drops connections until switched off', { timeout: 20000 }, async () => {
     const victim = await connect(port);
     // an idle pooled connection that the switch has to take down as well

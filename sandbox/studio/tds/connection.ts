@@ -168,7 +168,7 @@ export class TdsConnection {
         this.log.warn({ err }, 'tds: closing the engine session failed');
       }
     }
-    this.log.debug('tds: connection closed');
+    this.log.debug({ user: this.user, database: this.database }, 'tds: connection closed');
     this.markClosed();
   }
 
@@ -373,9 +373,10 @@ export class TdsConnection {
     results.forEach((result, index) => {
       const isLast = index === results.length - 1;
       let count = result.rowCount;
-      if (result.columns) {
+      const hasResultSet = result.columns !== undefined && result.columns.length > 0;
+      if (hasResultSet) {
         const rows = result.rows ?? [];
-        const columns = resolveColumns(result.columns, rows);
+        const columns = resolveColumns(result.columns!, rows);
         // Encode into a scratch writer so a bad value cannot leave half a result in the response.
         const part = new ByteWriter();
         writeColMetadata(part, columns);
@@ -385,7 +386,7 @@ export class TdsConnection {
       }
       if (isLast && lastIsFinal) beforeFinal(w);
       const status = (count !== null ? DoneStatus.COUNT : 0) | (isLast && lastIsFinal ? 0 : DoneStatus.MORE);
-      writeDone(w, doneToken, status, result.columns ? CurCmd.SELECT : CurCmd.NONE, count ?? 0);
+      writeDone(w, doneToken, status, hasResultSet ? CurCmd.SELECT : CurCmd.NONE, count ?? 0);
     });
   }
 
@@ -515,10 +516,5 @@ export class TdsConnection {
     await session.beginTransaction(name || undefined);
     this.transactionDescriptor = this.ctx.newTransactionDescriptor();
     writeEnvChangeBytes(w, EnvChange.BEGIN_TRAN, this.transactionDescriptor, EMPTY);
-  }
-
-  /** For logs and tests. */
-  describe(): { spid: number; user: string; database: string; inTransaction: boolean } {
-    return { spid: this.spid, user: this.user, database: this.database, inTransaction: this.session?.inTransaction ?? false };
   }
 }
