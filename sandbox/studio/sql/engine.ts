@@ -130,7 +130,8 @@ export async function createStudioEngine(options: StudioEngineOptions): Promise<
   };
 }
 
-async function setUpSchema(backend: Backend): Promise<void> {
+/** Creates (idempotently) the FS schema, functions, triggers and defaults. */
+export async function setUpSchema(backend: Backend): Promise<void> {
   const conn = await backend.acquire();
   try {
     await conn.exec('BEGIN');
