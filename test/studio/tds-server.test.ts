@@ -13,7 +13,7 @@ import {
   SqlServerError, type ColumnInfo, type SqlEngine, type SqlParameter, type SqlSession, type StatementResult,
 } from '../../sandbox/studio/engine.ts';
 import { createLogger } from '../../src/log.ts';
-import { decodeCp1252, encodeCp1252 } from '../../sandbox/studio/tds/values.ts';
+import { decodeCp1252, encodeCp1252, resolveColumns } from '../../sandbox/studio/tds/values.ts';
 import { parseParamsDeclaration } from '../../sandbox/studio/tds/requests.ts';
 import { isSessionHousekeeping } from '../../sandbox/studio/tds/connection.ts';
 
@@ -892,6 +892,12 @@ describe('TDS codec pieces', () => {
       { name: 'c', declaration: 'nvarchar(max)', output: false },
     ]);
     assert.deepEqual(parseParamsDeclaration(''), []);
+  });
+
+  test('decimal columns without a scale take the scale their values need', () => {
+    const [column] = resolveColumns([{ name: 'amount', type: 'decimal' }], [[0.1], [12.25], ['7.500'], [null]]);
+    assert.equal(column.scale, 2);
+    assert.equal(column.precision, 38);
   });
 
   test('only SET batches and the pool probe count as session housekeeping', () => {

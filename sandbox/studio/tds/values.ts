@@ -135,7 +135,9 @@ function describe(value: unknown): string {
 function decimalText(value: unknown, column: string): string {
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number' && Number.isFinite(value)) {
-    // toFixed keeps small and large numbers out of exponent notation.
+    // The shortest text that reads back as the same number; toFixed only where that has an exponent.
+    const text = String(value);
+    if (!/e/i.test(text)) return text;
     return Math.abs(value) < 1e21 ? value.toFixed(20).replace(/\.?0+$/, '') : BigInt(Math.round(value)).toString();
   }
   if (typeof value === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(value)) return value.trim();
