@@ -86,7 +86,8 @@ const asJson = (value: unknown): string | null => (value === undefined ? null : 
 /** The one write that records how a job ended (or why it goes back to the queue). */
 export function outcomePatch(context: JobContext): JobPatch {
   const patch: JobPatch = {
-    job_log: context.log.length ? context.log.join('\n') : null,
+    // earlier runs' lines stay: they tell why a job ran again
+    job_log: [context.job.job_log, ...context.log].filter(Boolean).join('\n') || null,
     child_job_start: context.childStart ?? null,
     child_job_end: context.childEnd ?? null,
   };

@@ -21,6 +21,12 @@ export class MemorySystem {
 
   constructor(readonly name: SystemName) {}
 
+  reset(): void {
+    this.records.clear();
+    this.writes = 0;
+    this.creates = 0;
+  }
+
   insert(data: Record<string, unknown>, dates: { sosyncWriteDate?: Date | null; writeDate?: Date | null } = {}, foreignId: number | null = null): MemoryRecord {
     const record: MemoryRecord = {
       id: this.nextId++,
