@@ -1,0 +1,249 @@
+/**
+ * The FS stand-in's SQL engine on its own (no wire): T-SQL translation, FS triggers and the
+ * announcement outbox (retry, de-duplication, loop guard), and the demo seed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { SqlServerError, type SqlParameter } from '../../sandbox/studio/engine.ts';
+import { createStudioEngine, type StudioEngine } from '../../sandbox/studio/sql/index.ts';
+import { seedStudio } from '../../sandbox/studio/seed.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+
+const logger = silentLogger();
+const users = [{ user: 'sosync', password: 'pw' }];
+
+async function sink(statusFor: () => number) {
+  const received: Array<Record<string, unknown>> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const status = statusFor();
+      if (status === 200) received.push(JSON.parse(body));
+      res.statusCode = status;
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/job/create`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const p = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
+
+describe('FS stand-in engine (PGlite)', () => {
+  let engine: StudioEngine;
+  let db: PGlite;
+  before(async () => {
+    db = new PGlite();
+    engine = await createStudioEngine({ db, databaseName: 'mdb_x', users, logger, announceRetryMs: 20 });
+  });
+  after(async () => {
+    await engine.close();
+    await db.close();
+  });
+
+  it('checks logins and the database name', () => {
+    assert.deepEqual(engine.authenticate('sosync', 'pw', 'mdb_x'), { ok: true });
+    assert.equal(engine.authenticate('sosync', 'nope', 'mdb_x').ok, false);
+    assert.equal(engine.authenticate('other', 'pw', 'mdb_x').ok, false);
+    const wrongDb = engine.authenticate('sosync', 'pw', 'mdb_y');
+    assert.ok(!wrongDb.ok && /Cannot open database "mdb_y"/.test(wrongDb.reason));
+  });
+
+  it('accepts driver SET statements, TOP, brackets, N literals, ISNULL, CAST and SCOPE_IDENTITY', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const setUp = await s.execute('set textsize 2147483647\nset ansi_nulls on\nset transaction isolation level read committed', []);
+    assert.equal(setUp.length, 3);
+    const [insert, identity] = await s.execute(
+      "INSERT INTO [dbo].[xBPKAccount] ([Name]) VALUES (N'Ä-Firma') SELECT SCOPE_IDENTITY() AS id", []);
+    assert.equal(insert.rowCount, 1);
+    const id = identity.rows![0][0] as number;
+    assert.ok(Number.isInteger(id) && id > 0);
+    const [top] = await s.execute(
+      'SELECT TOP (@n) [xBPKAccountID], ISNULL(Name, N\'-\') AS nm, CAST(write_date AS DATE) AS d FROM xBPKAccount WITH (NOLOCK) WHERE xBPKAccountID = @id ORDER BY xBPKAccountID DESC',
+      [p('n', 'int', 1), p('id', 'int', id)]);
+    assert.deepEqual(top.columns!.map((c) => [c.name, c.type]), [['xBPKAccountID', 'int'], ['nm', 'nvarchar'], ['d', 'date']]);
+    assert.equal(top.rows![0][1], 'Ä-Firma');
+    const [trivia] = await s.execute('SELECT @@TRANCOUNT AS tc, GETUTCDATE() AS now', []);
+    assert.equal(trivia.rows![0][0], 0);
+    assert.ok(trivia.rows![0][1] instanceof Date);
+    await s.close();
+  });
+
+  it('answers what it does not support with SQL Server errors', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const cases: Array<[string, number, RegExp]> = [
+      ['MERGE dbo.Person AS t', 102, /Incorrect syntax near 'MERGE'/],
+      ['DROP TABLE dbo.Person', 102, /Incorrect syntax near 'DROP'/],
+      ['SELECT pg_sleep(10)', 195, /'pg_sleep' is not a recognized built-in function name/],
+      ['SELECT * INTO dbo.Kopie FROM dbo.Person', 102, /Incorrect syntax near 'INTO'/],
+      ['SELECT @nirgends', 137, /Must declare the scalar variable "@nirgends"/],
+      ['SELECT Unbekannt FROM dbo.Person', 207, /Invalid column name 'Unbekannt'/],
+      ["SELECT 'offen", 105, /Unclosed quotation mark/],
+      ['EXEC xp_cmdshell', 2812, /Could not find stored procedure 'xp_cmdshell'/],
+      ['INSERT INTO dbo.PersonEmail (EmailVor) VALUES (1)', 515, /Cannot insert the value NULL into column 'PersonID'/],
+    ];
+    for (const [statement, number, message] of cases) {
+      await assert.rejects(s.execute(statement, []), (err: unknown) => {
+        assert.ok(err instanceof SqlServerError, statement);
+        assert.equal(err.number, number, statement);
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+    await assert.rejects(s.commitTransaction(), /no corresponding BEGIN TRANSACTION/);
+    await s.close();
+  });
+
+  it('keeps a transaction usable after a failed statement and rolls everything back on request', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    await s.beginTransaction();
+    await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'tx')", []);
+    await assert.rejects(s.execute('SELECT * FROM dbo.Fehlt', []), SqlServerError);
+    const [count] = await s.execute("SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = N'tx'", []);
+    assert.equal(count.rows![0][0], 1);
+    await s.rollbackTransaction();
+    const [after] = await s.execute("SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = N'tx'", []);
+    assert.equal(after.rows![0][0], 0);
+    await s.close();
+  });
+
+  it('fails statements matching a failStatements rule, a given number of times', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    engine.failStatements([{ match: /dbo\.Typen/i, message: 'simulated', number: 1205, times: 1 }]);
+    await assert.rejects(s.execute('SELECT * FROM dbo.Typen', []), (err: unknown) => (err as SqlServerError).number === 1205);
+    const [ok] = await s.execute('SELECT * FROM dbo.Typen', []);
+    assert.equal(ok.rows!.length, 3);
+    engine.failStatements([]);
+    await s.close();
+  });
+
+  it('announces after commit, retries failed posts, and honours both loop guards', async () => {
+    let status = 200;
+    const announcements = await sink(() => status);
+    engine.setAnnounceUrl(announcements.url);
+    try {
+      // Changes of earlier tests waited in the outbox while no URL was set.
+      await engine.flushAnnouncements();
+      assert.ok(announcements.received.some((a) => a.job_source_model === 'dbo.xBPKAccount'));
+      announcements.received.length = 0;
+      status = 503;
+      const s = await engine.openSession('mdb_x', 'sosync');
+      const [created] = await s.execute("INSERT INTO dbo.Person (Vorname) OUTPUT INSERTED.PersonID VALUES (N'Ö')", []);
+      const personId = created.rows![0][0] as number;
+      await s.execute("INSERT INTO dbo.PersonEmail (PersonID, EmailVor) OUTPUT INSERTED.PersonEmailID VALUES (@id, 'a')", [p('id', 'int', personId)]);
+      await engine.flushAnnouncements();
+      assert.equal(announcements.received.length, 0, 'sosync is down');
+      assert.equal(await engine.pendingAnnouncements(), 2, 'kept in the outbox');
+      status = 200;
+      await new Promise((r) => setTimeout(r, 100)); // past the retry pause
+      await engine.flushAnnouncements();
+      assert.equal(await engine.pendingAnnouncements(), 0);
+      assert.deepEqual(announcements.received.map((a) => [a.job_source_model, a.job_source_record_id]), [
+        ['dbo.Person', personId], ['dbo.Person', personId],
+      ]);
+      announcements.received.length = 0;
+
+      // noSyncJobSwitch = 1: kept sosync_write_date, nothing announced, switch re-armed.
+      const [guarded] = await s.execute(
+        'UPDATE dbo.Person SET Name = N\'x\', noSyncJobSwitch = 1, sosync_write_date = @d OUTPUT INSERTED.sosync_write_date, INSERTED.noSyncJobSwitch WHERE PersonID = @id',
+        [p('id', 'int', personId), p('d', 'datetime2', new Date('2020-01-01T00:00:00.5Z'))]);
+      assert.equal((guarded.rows![0][0] as Date).toISOString(), '2020-01-01T00:00:00.500Z');
+      assert.equal(guarded.rows![0][1], false);
+      // A deletion of a detail row announces a change of the person, not a delete.
+      await s.execute("EXEC sp_set_session_context N'noSyncJobSwitch', 1; DELETE FROM dbo.PersonEmail WHERE PersonID = @id; EXEC sp_set_session_context N'noSyncJobSwitch', 0",
+        [p('id', 'int', personId)]);
+      await engine.flushAnnouncements();
+      assert.deepEqual(announcements.received, []);
+      await s.execute("INSERT INTO dbo.PersonTelefon (PersonID, Rufnummer) VALUES (@id, '1')", [p('id', 'int', personId)]);
+      await s.execute('DELETE FROM dbo.PersonTelefon WHERE PersonID = @id', [p('id', 'int', personId)]);
+      await engine.flushAnnouncements();
+      assert.equal(announcements.received.length, 2);
+      assert.equal(announcements.received[1].job_source_type, undefined);
+      await s.close();
+    } finally {
+      engine.setAnnounceUrl(undefined);
+      await announcements.close();
+    }
+  });
+});
+
+describe('FS stand-in engine and seed (PostgreSQL)', () => {
+  let testDb: TestDatabase;
+  let pool: pg.Pool;
+  let engine: StudioEngine;
+  before(async () => {
+    testDb = await createTestDatabase('sosync_studio_engine');
+    pool = new pg.Pool(testDb.config);
+    engine = await createStudioEngine({ db: pool, databaseName: 'mdb_x', users, logger });
+  });
+  after(async () => {
+    await engine.close();
+    await pool.end();
+    await testDb.drop();
+  });
+
+  it('sets up idempotently', async () => {
+    const again = await createStudioEngine({ db: pool, databaseName: 'mdb_x', users, logger });
+    await again.close();
+    const r = await pool.query('SELECT count(*)::int AS n FROM dbo."Typen"');
+    assert.equal(r.rows[0].n, 3);
+  });
+
+  it('seeds 1,000 persons with their detail rows, deterministically and without announcements', async () => {
+    const result = await seedStudio(pool, { persons: 1000, seed: 7, sosyncWriteDate: new Date('2024-01-01T00:00:00Z') });
+    assert.equal(result.personIds.length, 1000);
+    assert.ok(result.companyIds.length >= 1);
+    assert.equal(result.personBpkIds.length, 250);
+    const counts = await pool.query(`SELECT
+      (SELECT count(*) FROM dbo."PersonAdresse")::int AS addresses,
+      (SELECT count(*) FROM dbo."PersonEmail")::int AS emails,
+      (SELECT count(*) FROM dbo."PersonTelefon")::int AS phones,
+      (SELECT count(*) FROM dbo."PersonGruppe")::int AS groups,
+      (SELECT count(*) FROM dbo."PersonEmailGruppe")::int AS newsletters,
+      (SELECT count(*) FROM studio.announcement)::int AS announcements,
+      (SELECT min(sosync_write_date) FROM dbo."Person") AS swd`);
+    const c = counts.rows[0];
+    assert.equal(c.addresses, 1000);
+    assert.equal(c.emails, 1000);
+    assert.ok(c.phones > 500 && c.groups > 300 && c.newsletters > 200);
+    assert.equal(c.announcements, 0);
+    const first = await pool.query('SELECT "Vorname", "Name", "Geburtsdatum"::text AS g FROM dbo."Person" WHERE "PersonID" = $1', [result.personIds[0]]);
+
+    // Same seed, fresh database: same people.
+    const other = await createTestDatabase('sosync_studio_seed');
+    const otherPool = new pg.Pool(other.config);
+    try {
+      const again = await seedStudio(otherPool, { persons: 3, seed: 7 });
+      const row = await otherPool.query('SELECT "Vorname", "Name", "Geburtsdatum"::text AS g FROM dbo."Person" WHERE "PersonID" = $1', [again.personIds[0]]);
+      assert.deepEqual(row.rows[0], first.rows[0]);
+    } finally {
+      await otherPool.end();
+      await other.drop();
+    }
+  });
+
+  it('serves concurrent transactions on separate pooled connections', async () => {
+    const a = await engine.openSession('mdb_x', 'sosync');
+    const b = await engine.openSession('mdb_x', 'sosync');
+    await a.beginTransaction();
+    await b.beginTransaction();
+    await a.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'A')", []);
+    const [seenByB] = await b.execute("SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = N'A'", []);
+    assert.equal(seenByB.rows![0][0], 0, 'uncommitted work is invisible to the other session');
+    await a.commitTransaction();
+    await b.rollbackTransaction();
+    const [seen] = await b.execute("SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = N'A'", []);
+    assert.equal(seen.rows![0][0], 1);
+    await a.close();
+    await b.close();
+  });
+});
