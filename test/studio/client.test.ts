@@ -118,6 +118,8 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       const now = await client.serverTimeUtc();
       assert.ok(now instanceof Date);
       assert.ok(Math.abs(now.getTime() - Date.now()) < 24 * 3600_000, 'a plausible UTC time');
+      const offset = await client.clockOffsetMs();
+      assert.ok(Number.isFinite(offset) && Math.abs(offset) < 60_000, 'the stand-in shares our clock');
     });
 
     it('reads Typen defaults and maps countries both ways', async () => {

@@ -57,6 +57,8 @@ export interface StudioClient {
   isoToLandId(isoCode: string): Promise<number | null>;
   /** SELECT SYSUTCDATETIME() — the FS server's clock, for the drift check */
   serverTimeUtc(): Promise<Date>;
+  /** FS's clock minus ours in ms, taken at the middle of the round trip of SYSUTCDATETIME() */
+  clockOffsetMs(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -731,6 +733,14 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
       const v = rows?.[0]?.now;
       if (!(v instanceof Date)) throw new StudioQueryError(address, 'SYSUTCDATETIME() returned no date', 0);
       return v;
+    },
+
+    async clockOffsetMs() {
+      await getPool().catch((err) => { throw toStudioError(err); });
+      const sent = Date.now();
+      const server = await client.serverTimeUtc();
+      const received = Date.now();
+      return server.getTime() - (sent + received) / 2;
     },
 
     async close() {
