@@ -1,0 +1,112 @@
+/**
+ * The inspection page and its stream (SPEC §8): `GET /visualizer/` serves the bundled page,
+ * `GET /inspect/machines` the shapes of the machines it draws, and a WebSocket on `/inspect`
+ * sends each client the replay buffer and then every inspection message as it happens.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { WebSocketServer, WebSocket } from 'ws';
+import type { Logger } from '../log.ts';
+import { describeMachine, type Inspection, type MachineShape } from '../machines/inspection.ts';
+import { jobMachine } from '../machines/job.ts';
+import { supervisorMachine } from '../machines/supervisor.ts';
+import { protocolMachine } from '../machines/protocol.ts';
+
+export const INSPECT_PATH = '/inspect';
+export const VISUALIZER_PATH = '/visualizer';
+
+/** A client this far behind is dropped; it reconnects and gets the replay instead of a backlog. */
+const MAX_CLIENT_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/** The page's folder: beside src/ in a checkout, beside dist/ in a build. */
+function visualizerDir(): string {
+  const candidates = ['../../visualizer/', '../../../visualizer/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  const found = candidates.find((dir) => fs.existsSync(`${dir}index.html`));
+  if (!found) throw new Error(`the inspection page is missing: looked in ${candidates.join(' and ')}`);
+  return found;
+}
+
+let shapes: Record<string, MachineShape> | null = null;
+function machineShapes(): Record<string, MachineShape> {
+  shapes ??= Object.fromEntries([jobMachine, supervisorMachine, protocolMachine].map((m) => [m.id, describeMachine(m)]));
+  return shapes;
+}
+
+export function mountVisualizer(app: express.Express, inspection: Inspection): void {
+  const dir = visualizerDir();
+  const page = express.static(dir, { index: 'index.html', redirect: true, maxAge: 0 });
+
+  app.get('/', (_req, res) => res.redirect(302, `${VISUALIZER_PATH}/`));
+  app.use(VISUALIZER_PATH, (_req, res, next) => {
+    // the page loads nothing from elsewhere and talks only to this service
+    res.set('Content-Security-Policy', "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
+    res.set('X-Content-Type-Options', 'nosniff');
+    next();
+  }, page);
+  app.get(`${INSPECT_PATH}/machines`, (_req, res) => {
+    res.json({ machines: machineShapes() });
+  });
+  app.get(`${INSPECT_PATH}/actors`, (_req, res) => {
+    res.json({ actors: inspection.liveActors() });
+  });
+}
+
+function refuseUpgrade(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+export function attachInspectionSocket(server: http.Server, inspection: Inspection, logger: Logger): void {
+  // clients only listen; what they send is ignored, so big frames are refused
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
+  const log = logger.child({ component: 'inspection' });
+
+  const deliver = (ws: WebSocket, message: string) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > MAX_CLIENT_BACKLOG_BYTES) {
+      log.info('inspection client too slow; dropped (it reconnects and gets the replay)');
+      ws.terminate();
+      return;
+    }
+    ws.send(message);
+  };
+
+  const unsubscribe = inspection.subscribe((message) => {
+    for (const ws of wss.clients) deliver(ws, message);
+  });
+
+  wss.on('connection', (ws, req) => {
+    log.debug({ remote: req.socket.remoteAddress, clients: wss.clients.size }, 'inspection client connected');
+    ws.on('error', (err) => log.debug({ err }, 'inspection client error'));
+    ws.on('message', () => {});
+    for (const message of inspection.replay()) deliver(ws, message);
+  });
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      refuseUpgrade(socket, '400 Bad Request');
+      return;
+    }
+    if (pathname !== INSPECT_PATH) {
+      // another upgrade handler may own this path; when none does, answer rather than hang
+      if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, '404 Not Found');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  // http.Server.close waits for every socket, upgraded ones included: end the inspection clients
+  // first, or the service could not shut down while a page is open
+  const close = server.close.bind(server);
+  server.close = ((callback?: (err?: Error) => void) => {
+    unsubscribe();
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+    return close(callback);
+  }) as typeof server.close;
+}

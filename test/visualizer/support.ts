@@ -1,0 +1,134 @@
+/**
+ * A job engine (PGlite sync table, in-memory flow, NTP stand-in) inspected by a real Inspection,
+ * behind the real HTTP app with the visualizer routes and the inspection WebSocket, on 127.0.0.1.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { createApp } from '../../src/server/app.ts';
+import { createInspection, type Inspection } from '../../src/machines/inspection.ts';
+import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
+import { silentLogger } from '../../src/log.ts';
+import { startHarness, type Harness } from '../support/engine.ts';
+import type { MemoryFlowHooks } from '../support/memoryFlow.ts';
+
+export interface InspectedService {
+  harness: Harness;
+  inspection: Inspection;
+  server: http.Server;
+  baseUrl: string;
+  wsUrl: string;
+  /** adds a record to FS and announces it through /job/create; returns the job id */
+  announce(name: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startInspectedService(hooks: MemoryFlowHooks = {}): Promise<InspectedService> {
+  const logger = silentLogger();
+  const inspection = createInspection(logger);
+  const harness = await startHarness('pglite', { inspect: inspection.observer, logger });
+  harness.flow.hooks = hooks;
+  const app = createApp({
+    store: harness.table.store,
+    hasFlow: (model) => model === 'dbo.Thing' || model === 'x.thing',
+    workers: harness.workers.control,
+    logger,
+    commitId: () => null,
+    extend: (a) => mountVisualizer(a, inspection),
+  });
+  const server = http.createServer(app);
+  attachInspectionSocket(server, inspection, logger);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  return {
+    harness,
+    inspection,
+    server,
+    baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/inspect`,
+    async announce(name) {
+      const record = harness.flow.fs.insert({ name });
+      const response = await fetch(`${baseUrl}/job/create`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({
+          job_date: new Date().toISOString(),
+          job_source_system: 'fs',
+          job_source_model: 'dbo.Thing',
+          job_source_record_id: record.id,
+        }),
+      });
+      const body = (await response.json()) as { job_id: number | null; error_detail?: unknown };
+      if (response.status !== 200 || typeof body.job_id !== 'number') throw new Error(`job/create refused: ${JSON.stringify(body)}`);
+      return body.job_id;
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await harness.close();
+    },
+  };
+}
+
+/** A WebSocket client that keeps every message and can wait for one that matches. */
+export interface StreamClient {
+  messages: Array<Record<string, any>>;
+  raw: string[];
+  /** resolves with the close code when the connection ends */
+  closed: Promise<number>;
+  waitFor(what: string, match: (m: Record<string, any>) => boolean): Promise<Record<string, any>>;
+  close(): void;
+}
+
+export async function connectStream(url: string): Promise<StreamClient> {
+  const ws = new WebSocket(url);
+  const messages: Array<Record<string, any>> = [];
+  const raw: string[] = [];
+  const waiters = new Set<() => void>();
+  ws.on('message', (data) => {
+    const text = data.toString();
+    raw.push(text);
+    messages.push(JSON.parse(text));
+    for (const w of [...waiters]) w();
+  });
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return {
+    messages,
+    raw,
+    closed,
+    waitFor(what, match) {
+      const found = messages.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        // a guard against hanging forever, not a timing assertion
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no inspection message: ${what} (got ${messages.length}: ${[...new Set(messages.map((m) => m.type))].join(', ')})`));
+        }, 15_000);
+        const check = () => {
+          const m = messages.find(match);
+          if (!m) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(m);
+        };
+        waiters.add(check);
+      });
+    },
+    close() {
+      ws.close();
+    },
+  };
+}
+
+/** A promise a test resolves when it wants a held step to go on. */
+export function gate(): { wait: Promise<void>; open(): void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
