@@ -1,0 +1,107 @@
+/**
+ * The FSO side of a flow, the same for every model: model info, lookup by `sosync_fs_id`, create
+ * or update with the raw XML-RPC exchange as evidence, the id write-back, and deletion.
+ */
+import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
+import { FlowError, type ModelInfo } from './flow.ts';
+
+const infoFields = ['sosync_fs_id', 'sosync_write_date', 'write_date'];
+
+/** FSO keeps sosync_write_date as text (ISO with Z). */
+export function parseSosyncWriteDate(value: unknown): Date | null {
+  if (value === null || value === undefined || value === false || value === '') return null;
+  if (value instanceof Date) return value;
+  const d = new Date(String(value));
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function formatSosyncWriteDate(date: Date): string {
+  return date.toISOString();
+}
+
+export interface OnlineWriteResult {
+  id: number;
+  created: boolean;
+  before?: OnlineRecord;
+  request: string;
+  answer: string;
+}
+
+export class OnlineModel {
+  constructor(
+    readonly online: OnlineClient,
+    readonly model: string,
+    /** the model has `active`: a delete deactivates instead of unlinking */
+    readonly hasActive: boolean,
+  ) {}
+
+  toInfo(record: OnlineRecord): ModelInfo {
+    return {
+      id: record.id,
+      foreignId: typeof record.sosync_fs_id === 'number' && record.sosync_fs_id > 0 ? record.sosync_fs_id : null,
+      sosyncWriteDate: parseSosyncWriteDate(record.sosync_write_date),
+      writeDate: record.write_date instanceof Date ? record.write_date : parseSosyncWriteDate(record.write_date),
+    };
+  }
+
+  async readInfo(id: number): Promise<ModelInfo | null> {
+    const record = await this.online.readOne(this.model, id, infoFields);
+    return record ? this.toInfo(record) : null;
+  }
+
+  async read(id: number, fields: string[]): Promise<OnlineRecord | null> {
+    return this.online.readOne(this.model, id, [...new Set([...fields, ...infoFields])]);
+  }
+
+  /** the FSO record that points at FS record `fsId` */
+  async findIdByFsId(fsId: number): Promise<number | null> {
+    const ids = await this.online.search(this.model, [['sosync_fs_id', '=', fsId]], {
+      limit: 1,
+      order: 'id',
+      context: this.hasActive ? { active_test: false } : undefined,
+    });
+    return ids[0] ?? null;
+  }
+
+  async findInfoByFsId(fsId: number): Promise<ModelInfo | null> {
+    const id = await this.findIdByFsId(fsId);
+    return id === null ? null : this.readInfo(id);
+  }
+
+  private exchange(): { request: string; answer: string } {
+    const last = this.online.lastExchange();
+    return { request: last?.request ?? '', answer: last?.response ?? '' };
+  }
+
+  /**
+   * Updates the target when it is known or an earlier (interrupted) run already created it —
+   * found by `sosync_fs_id` — and creates it otherwise. Never creates twice.
+   */
+  async upsert(targetId: number | null, fsId: number, values: Record<string, unknown>, fieldsBefore: string[]): Promise<OnlineWriteResult> {
+    const id = targetId ?? (await this.findIdByFsId(fsId));
+    const stamped = { ...values, sosync_fs_id: fsId };
+    if (id !== null) {
+      const before = await this.read(id, fieldsBefore);
+      if (!before) throw new FlowError(`${this.model} ${id} does not exist any more`);
+      await this.online.write(this.model, id, stamped);
+      return { id, created: false, before, ...this.exchange() };
+    }
+    const created = await this.online.create(this.model, stamped);
+    return { id: created, created: true, ...this.exchange() };
+  }
+
+  /** After FS created a record: FSO learns its FS id (no announcement: the loop-guard context). */
+  async writeBackFsId(id: number, fsId: number): Promise<void> {
+    await this.online.write(this.model, id, { sosync_fs_id: fsId });
+  }
+
+  /** SPEC §6.4: deactivate where the model has `active`, else unlink. */
+  async remove(id: number): Promise<{ request: string; answer: string; summary: string }> {
+    if (this.hasActive) {
+      await this.online.write(this.model, id, { active: false });
+      return { ...this.exchange(), summary: `deactivated ${this.model} ${id}` };
+    }
+    await this.online.unlink(this.model, id);
+    return { ...this.exchange(), summary: `deleted ${this.model} ${id}` };
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Partner bPK (SPEC §6.3): FSO `res.partner.bpk` → FS `dbo.PersonBPK`, FSO → FS only. Its company
+ * and partner are synced first as child jobs; the FS row references them through their ids.
+ */
+import type { PersonBPKRow, PersonBPKValues } from '../adapters/studio/index.ts';
+import type { OnlineRecord } from '../adapters/online/index.ts';
+import { FlowError, type Flow, type ModelInfo } from './flow.ts';
+import { COMPANY_FSO_MODEL } from './company.ts';
+import { OnlineModel } from './onlineModel.ts';
+import { PARTNER_FSO_MODEL } from './partner.ts';
+import { deleteCounterpartOf, keepEvidence, studioEvidence, syncDate, type FlowClients } from './support.ts';
+
+export const BPK_FS_MODEL = 'dbo.PersonBPK';
+export const BPK_FSO_MODEL = 'res.partner.bpk';
+
+/** res.partner.bpk field → dbo.PersonBPK column, copied one to one. */
+const fieldToColumn = {
+  create_date: 'Anlagedatum',
+  BPKPrivate: 'BPKPrivat',
+  BPKPublic: 'BPKOeffentlich',
+  BPKRequestFirstname: 'Vorname',
+  BPKRequestLastname: 'Nachname',
+  BPKRequestBirthdate: 'Geburtsdatum',
+  BPKRequestDate: 'PositivAmUm',
+  BPKResponseData: 'PositivDaten',
+  BPKErrorRequestDate: 'FehlerAmUm',
+  BPKErrorRequestData: 'FehlerDaten',
+  BPKErrorResponseData: 'FehlerAntwortDaten',
+  BPKErrorRequestFirstname: 'FehlerVorname',
+  BPKErrorRequestLastname: 'FehlerNachname',
+  BPKErrorRequestBirthdate: 'FehlerGeburtsdatum',
+  BPKErrorCode: 'FehlerCode',
+  BPKErrorText: 'FehlerText',
+} as const satisfies Record<string, keyof PersonBPKRow>;
+
+const bpkFields = [...Object.keys(fieldToColumn), 'BPKRequestPartnerID', 'BPKRequestCompanyID'];
+
+function many2oneId(value: unknown): number | null {
+  if (typeof value === 'number') return value;
+  if (value && typeof value === 'object' && 'id' in value) return (value as { id: number }).id;
+  return null;
+}
+
+export function bpkToStudio(record: OnlineRecord): PersonBPKValues {
+  const values: Record<string, unknown> = {};
+  for (const [field, column] of Object.entries(fieldToColumn)) {
+    const v = record[field];
+    values[column] = v === undefined || v === false || v === '' ? null : v;
+  }
+  return values as PersonBPKValues;
+}
+
+function studioInfo(row: PersonBPKRow): ModelInfo {
+  return { id: row.PersonBPKID, foreignId: row.sosync_fso_id, sosyncWriteDate: row.sosync_write_date, writeDate: row.write_date };
+}
+
+export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
+  const fso = new OnlineModel(online, BPK_FSO_MODEL, false);
+
+  async function references(record: OnlineRecord): Promise<{ partnerId: number; companyId: number }> {
+    const partnerId = many2oneId(record.BPKRequestPartnerID);
+    const companyId = many2oneId(record.BPKRequestCompanyID);
+    if (partnerId === null || companyId === null) {
+      throw new FlowError(`${BPK_FSO_MODEL} ${record.id} lacks BPKRequestPartnerID or BPKRequestCompanyID`);
+    }
+    return { partnerId, companyId };
+  }
+
+  return {
+    name: 'partner bPK',
+    models: { fs: BPK_FS_MODEL, fso: BPK_FSO_MODEL },
+
+    async readModelInfo(system, id) {
+      if (system === 'fso') return fso.readInfo(id);
+      const row = await studio.readPersonBPK(id);
+      return row ? studioInfo(row) : null;
+    },
+
+    async findByForeignId(system, foreignId) {
+      if (system === 'fso') return fso.findInfoByFsId(foreignId);
+      const id = await studio.findPersonBPKIdByFsoId(foreignId);
+      return id === null ? null : this.readModelInfo('fs', id);
+    },
+
+    async childJobs(direction) {
+      // FS → FSO is refused in write(); no point syncing children for it
+      if (direction.source.system !== 'fso') return [];
+      const record = await fso.read(direction.source.recordId, ['BPKRequestPartnerID', 'BPKRequestCompanyID']);
+      if (!record) throw new FlowError(`${BPK_FSO_MODEL} ${direction.source.recordId} vanished`);
+      const { partnerId, companyId } = await references(record);
+      return [
+        { system: 'fso', model: COMPANY_FSO_MODEL, recordId: companyId },
+        { system: 'fso', model: PARTNER_FSO_MODEL, recordId: partnerId },
+      ];
+    },
+
+    async write(direction) {
+      if (direction.source.system !== 'fso') {
+        throw new FlowError(`${BPK_FS_MODEL} ${direction.source.recordId} is newer in FS, but partner bPKs sync from FSO to FS only; change the bPK in FSO`);
+      }
+      const stamp = syncDate(direction.source.info);
+      const record = await fso.read(direction.source.recordId, bpkFields);
+      if (!record) throw new FlowError(`${BPK_FSO_MODEL} ${direction.source.recordId} vanished`);
+      const { partnerId, companyId } = await references(record);
+      const personId = await studio.findPersonIdByFsoId(partnerId);
+      if (personId === null) throw new FlowError(`${PARTNER_FSO_MODEL} ${partnerId} has no FS person yet (its child job did not create one)`);
+      const accountId = await studio.findXBPKAccountIdByFsoId(companyId);
+      if (accountId === null) throw new FlowError(`${COMPANY_FSO_MODEL} ${companyId} has no FS xBPKAccount yet (its child job did not create one)`);
+      const values = { ...bpkToStudio(record), PersonID: personId, xBPKAccountID: accountId };
+      const meta = { sosyncWriteDate: stamp, sosyncFsoId: record.id };
+      const targetId = direction.target.recordId ?? (await studio.findPersonBPKIdByFsoId(record.id));
+      const before = targetId !== null ? await studio.readPersonBPK(targetId) : null;
+      const result = await keepEvidence(online, () => (targetId !== null && before
+        ? studio.updatePersonBPK(targetId, values, meta)
+        : studio.createPersonBPK(values, meta)));
+      if (record.sosync_fs_id !== result.id) await keepEvidence(online, () => fso.writeBackFsId(record.id, result.id));
+      return studioEvidence(result, record, before, `${before ? 'updated' : 'created'} ${BPK_FS_MODEL} ${result.id}`);
+    },
+
+    deleteCounterpart: (sourceSystem, sourceRecordId, targetRecordId) => deleteCounterpartOf(online, fso, {
+      model: BPK_FS_MODEL,
+      findIdByFsoId: (fsoId) => studio.findPersonBPKIdByFsoId(fsoId),
+      delete: (id) => studio.deletePersonBPK(id),
+    }, sourceSystem, sourceRecordId, targetRecordId),
+  };
+}
