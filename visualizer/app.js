@@ -181,7 +181,6 @@ function onMessage(message) {
     actor.context = snapshot.context;
     for (const p of valuePaths(actor.value)) actor.visited.add(p);
     state.actors.set(actor.sessionId, actor);
-    if (fresh && !known) log('started', message.createdAt, labelOf(actor), `started in ${formatValue(actor.value)}`, subLabelOf(actor));
     return;
   }
 
@@ -197,7 +196,9 @@ function onMessage(message) {
     if (snapshot.context !== undefined) actor.context = snapshot.context;
     const after = formatValue(actor.value);
     for (const p of valuePaths(actor.value)) actor.visited.add(p);
-    if (before !== after) {
+    if (message.event && message.event.type === 'xstate.init') {
+      if (fresh) log('started', message.createdAt, labelOf(actor), `started in ${after}`, subLabelOf(actor));
+    } else if (before !== after) {
       actor.lastStep = { from: beforeLeaves[beforeLeaves.length - 1], to: valuePaths(actor.value).pop(), event: message.event && message.event.type };
       const why = describeEvent(actor, message.event);
       const failed = message.event && /^xstate\.error\./.test(message.event.type);

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
-import type { AnyStateMachine, InspectionEvent, Observer } from 'xstate';
+import type { AnyActorRef, AnyStateMachine, InspectionEvent, Observer } from 'xstate';
 import { secretKeys, type Logger } from '../log.ts';
 
 export interface InspectionOptions {
@@ -239,27 +239,37 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
   }
 
   /**
-   * A child that ended by an error, or was stopped without a final snapshot, only shows as missing
-   * from its parent's `children`; announce its end so no client keeps it as live.
+   * A child that ended by an error thrown in its transition, or was stopped without a final
+   * snapshot, only shows as missing from its parent's `children`; announce its end so no client
+   * keeps it as live. XState emits a child's own final snapshot just after its parent's next one,
+   * so the check waits for the conversions already queued (Stately's inspector converts each event
+   * on its own timer, in order) before deciding the child is gone without a word.
    */
-  function pruneChildren(parent: ActorRecord, children: unknown): void {
+  function pruneChildrenLater(parent: ActorRecord, children: unknown): void {
     if (!children || typeof children !== 'object') return;
     const present = new Set(Object.keys(children));
-    for (const record of [...live.values()]) {
-      if (record.parentId !== parent.sessionId || present.has(record.name)) continue;
-      forget(record.sessionId);
-      const { text } = encode({
-        type: '@xstate.snapshot',
-        sessionId: record.sessionId,
-        rootId: record.rootId,
-        createdAt: Date.now().toString(),
-        _version: formatVersion,
-        id: '',
-        event: { type: 'xstate.stop' },
-        snapshot: { ...(record.snapshot ?? {}), status: 'stopped' },
-      });
-      publish(text);
-    }
+    const missing = [...live.values()].filter((r) => r.parentId === parent.sessionId && !present.has(r.name));
+    if (!missing.length) return;
+    setTimeout(() => {
+      for (const record of missing) {
+        if (!live.has(record.sessionId)) continue;
+        try {
+          forget(record.sessionId);
+          publish(encode({
+            type: '@xstate.snapshot',
+            sessionId: record.sessionId,
+            rootId: record.rootId,
+            createdAt: Date.now().toString(),
+            _version: formatVersion,
+            id: '',
+            event: { type: 'xstate.stop' },
+            snapshot: { ...(record.snapshot ?? {}), status: 'stopped' },
+          }).text);
+        } catch (err) {
+          logger.warn({ err }, 'inspection event dropped');
+        }
+      }
+    }, 0);
   }
 
   function track(message: Message, text: string): void {
@@ -286,7 +296,7 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
     }
     record.snapshot = message.snapshot;
     record.latest = text;
-    pruneChildren(record, message.snapshot?.children);
+    pruneChildrenLater(record, message.snapshot?.children);
   }
 
   const adapter = {
@@ -317,7 +327,18 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
         } else if (event.type === '@xstate.event') {
           inspector.inspect.next?.({ ...event, event: toInspectable(event.event) as typeof event.event });
         } else if (event.type === '@xstate.actor') {
-          inspector.inspect.next?.(event);
+          // The conversion reads the actor's snapshot on its timer, by when the actor may have moved
+          // on (an actor registers before it has a snapshot). Registering as just `active` keeps the
+          // stream in order: the actor's initial snapshot (event xstate.init) follows.
+          const ref = event.actorRef as AnyActorRef & { _parent?: AnyActorRef; logic?: unknown };
+          const registering = {
+            id: ref.id,
+            sessionId: ref.sessionId,
+            _parent: ref._parent,
+            logic: ref.logic,
+            getSnapshot: () => ({ status: 'active' }),
+          } as unknown as AnyActorRef;
+          inspector.inspect.next?.({ ...event, actorRef: registering });
         }
       } catch (err) {
         logger.warn({ err }, 'inspection event dropped');

@@ -56,18 +56,27 @@ test('the supervisor registers with its definition, in the serialized format', a
   const definition = JSON.parse(supervisor.definition);
   assert.equal(definition.id, 'supervisor');
   assert.ok(definition.states.pass.states.running, 'the definition holds the nested states');
-  assert.equal(supervisor.snapshot.status, 'active');
-  assert.equal(supervisor.snapshot.value, 'idle');
+  // an actor registers before it has a state; its initial snapshot follows
+  assert.deepEqual(supervisor.snapshot, { status: 'active' });
+  const initial = await early.waitFor('supervisor initial snapshot', (m) => m.type === '@xstate.snapshot' && m.sessionId === supervisor.sessionId && m.event.type === 'xstate.init');
+  assert.equal(initial.snapshot.value, 'idle');
+  assert.equal(initial.snapshot.context.jobsRun, 0);
 });
+
+let jobSession: string;
 
 test('a running job shows as a live job actor of the supervisor, its Dates as ISO strings', async () => {
   jobId = await service.announce('Ada');
   await readingStarted;
   const supervisor = await early.waitFor('supervisor registration', (m) => m.type === '@xstate.actor' && m.name === 'supervisor');
-  const job = await early.waitFor('job registration', (m) => m.type === '@xstate.actor' && m.snapshot?.context?.job?.job_id === jobId);
+  const initial = await early.waitFor('job initial snapshot', (m) => m.type === '@xstate.snapshot' && m.event.type === 'xstate.init' && m.snapshot.context?.job?.job_id === jobId);
+  assert.equal(initial.snapshot.value, 'start');
+  assert.match(initial.snapshot.context.job.job_date, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  const job = await early.waitFor('job registration', (m) => m.type === '@xstate.actor' && m.sessionId === initial.sessionId);
+  jobSession = job.sessionId;
   assert.equal(job.parentId, supervisor.sessionId);
   assert.equal(JSON.parse(job.definition).id, 'job');
-  assert.match(job.snapshot.context.job.job_date, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  assert.ok(early.messages.indexOf(job) < early.messages.indexOf(initial), 'registration comes first');
 
   const reading = await early.waitFor('job reading the direction', (m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId && m.snapshot.value?.direction === 'reading');
   assert.equal(reading.snapshot.status, 'active');
@@ -85,7 +94,7 @@ test('a running job shows as a live job actor of the supervisor, its Dates as IS
 test('a client connecting mid-job gets the current state at once, from the replay', async () => {
   const late = await connectStream(service.wsUrl);
   try {
-    const job = await late.waitFor('the held job', (m) => m.type === '@xstate.actor' && m.snapshot?.context?.job?.job_id === jobId);
+    const job = await late.waitFor('the held job', (m) => m.type === '@xstate.actor' && m.sessionId === jobSession);
     // the last snapshot of the job in the replay is its current state
     await late.waitFor('its snapshot', (m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId);
     const last = late.messages.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId).at(-1)!;
@@ -99,7 +108,7 @@ test('a client connecting mid-job gets the current state at once, from the repla
 
 test('the job runs to its end: steps, events and a done snapshot arrive; it leaves the live list', async () => {
   hold.open();
-  const job = await early.waitFor('job registration', (m) => m.type === '@xstate.actor' && m.snapshot?.context?.job?.job_id === jobId);
+  const job = await early.waitFor('job registration', (m) => m.type === '@xstate.actor' && m.sessionId === jobSession);
   const done = await early.waitFor('job done', (m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId && m.snapshot.status === 'done');
   assert.equal(done.snapshot.value, 'synced');
   assert.equal(done.snapshot.output.outcome, 'done');
@@ -126,14 +135,21 @@ test('the job runs to its end: steps, events and a done snapshot arrive; it leav
   assert.equal(row?.job_state, 'done');
 });
 
-test('every message is one JSON Stately event; a repeated id is only a replayed copy', () => {
+test('every message is one JSON Stately event, numbered in the order sent; a repeated id is only a replayed copy', () => {
   const byId = new Map<string, string>();
+  let last = 0;
   early.messages.forEach((m, i) => {
     assert.ok(['@xstate.actor', '@xstate.event', '@xstate.snapshot'].includes(m.type), m.type);
     assert.equal(m._version, inspectVersion);
     assert.equal(typeof m.sessionId, 'string');
     const seen = byId.get(m.id);
-    if (seen !== undefined) assert.equal(early.raw[i], seen, `message ${m.id} repeated with other content`);
+    if (seen !== undefined) {
+      assert.equal(early.raw[i], seen, `message ${m.id} repeated with other content`);
+      return;
+    }
+    const sequence = Number(m.id.split(':')[1]);
+    assert.ok(sequence > last, `message ${m.id} sent after ${last}`);
+    last = sequence;
     byId.set(m.id, early.raw[i]);
   });
 });
