@@ -66,7 +66,10 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     if (!stack) throw new FlowError(`${PARTNER_FS_MODEL} ${direction.source.recordId} vanished`);
     const values = await partnerValues(stack, stamp);
     const result = await keepEvidence(online, () => fso.upsert(direction.target.recordId, stack.personId, values, [...partnerFields]));
-    if (result.created || stack.sosyncFsoId !== result.id) {
+    // a row that became current since the last sync (e.g. a new address) lacks the FSO id
+    const currentRows = [stack.person, stack.address, stack.addressAm, stack.email, stack.phone, stack.mobile, stack.fax,
+      stack.donationDeductionOptOut, stack.donationReceipt, stack.newsletter];
+    if (result.created || currentRows.some((row) => row !== null && row.sosync_fso_id !== result.id)) {
       // every current row of the stack learns the FSO id (rows no longer current lose it)
       await keepEvidence(online, () => studio.writePersonStack({ personId: stack.personId, sosyncWriteDate: stamp, sosyncFsoId: result.id }));
     }
