@@ -351,12 +351,14 @@ function drawMachine(machineId) {
     el('path', { d: 'M0,0 L10,5 L0,10 z' }, marker);
   }
 
-  // compound states first so the states inside them are drawn on top
-  const statesLayer = el('g', { class: 'states' }, svg);
+  // compound states under the transitions, simple states over them: lines never cross a state's name
+  const compoundLayer = el('g', { class: 'states compound-states' }, svg);
+  const edgesLayer = el('g', { class: 'edges' }, svg);
+  const atomicLayer = el('g', { class: 'states atomic-states' }, svg);
   const ordered = shape.states.filter((s) => s.path !== '').sort((a, b) => a.path.split('.').length - b.path.split('.').length);
   for (const s of ordered) {
     const box = layout.boxes.get(s.path);
-    const g = el('g', { class: `state ${box.compound ? 'compound' : 'atomic'}${s.type === 'final' ? ' final' : ''}`, 'data-state': s.path, id: `state-${machineId}.${s.path}` }, statesLayer);
+    const g = el('g', { class: `state ${box.compound ? 'compound' : 'atomic'}${s.type === 'final' ? ' final' : ''}`, 'data-state': s.path, id: `state-${machineId}.${s.path}` }, box.compound ? compoundLayer : atomicLayer);
     el('title', {}, g).textContent = `${s.path}${s.invokes.length ? ` — runs ${s.invokes.map((i) => i.src).join(', ')}` : ''}`;
     el('rect', { class: 'box', x: box.x, y: box.y, width: box.w, height: box.h, rx: box.compound ? 10 : 7 }, g);
     if (s.type === 'final') el('rect', { class: 'inner', x: box.x + 3, y: box.y + 3, width: box.w - 6, height: box.h - 6, rx: 5 }, g);
@@ -370,14 +372,18 @@ function drawMachine(machineId) {
     }
   }
 
-  const edgesLayer = el('g', { class: 'edges' }, svg);
+  const placedLabels = [];
   for (const e of layout.edges) {
     const t = e.transition;
     const g = el('g', { class: `edge kind-${t.kind}`, 'data-source': e.source, 'data-target': e.target, 'data-event': t.event }, edgesLayer);
-    const label = [t.kind === 'event' || t.kind === 'after' ? t.label : '', t.guard ? `[${t.guard}]` : ''].filter(Boolean).join(' ');
     el('title', {}, g).textContent = `${e.source} → ${e.target}: ${t.label || 'always'}${t.guard ? ` [${t.guard}]` : ''}`;
     el('path', { d: e.d, 'marker-end': `url(#${t.kind === 'error' ? 'arrow-error' : 'arrow'})` }, g);
-    if (label && t.kind !== 'error') el('text', { x: e.mid.x, y: e.mid.y - 4, 'text-anchor': 'middle' }, g).textContent = label;
+    // events and timers are few and worth reading; guards show on the way out of the current state
+    const label = t.kind === 'event' || t.kind === 'after' ? t.label : t.guard && t.guard !== 'condition' ? `[${t.guard}]` : '';
+    if (label) {
+      const at = freeSpot(placedLabels, e.mid.x, e.mid.y - 4, label.length * 6.6, 14);
+      el('text', { class: t.kind === 'event' || t.kind === 'after' ? 'event' : 'guard', x: at.x, y: at.y, 'text-anchor': 'middle' }, g).textContent = label;
+    }
   }
 
   const initialLayer = el('g', { class: 'initials' }, svg);
@@ -400,6 +406,18 @@ function drawMachine(machineId) {
   state.drawn = machineId;
 }
 
+// moves a label down until it no longer covers one placed before it
+function freeSpot(placed, x, y, w, h) {
+  let at = { x, y };
+  for (let tries = 0; tries < 8; tries++) {
+    const clash = placed.some((p) => Math.abs(p.x - at.x) * 2 < p.w + w && Math.abs(p.y - at.y) < h);
+    if (!clash) break;
+    at = { x, y: at.y + h };
+  }
+  placed.push({ ...at, w });
+  return at;
+}
+
 function highlight(actor) {
   const active = new Set(actor ? valuePaths(actor.value) : []);
   const visited = actor ? actor.visited : new Set();
@@ -412,7 +430,9 @@ function highlight(actor) {
     g.classList.toggle('ended-error', active.has(path) && outcome === 'ended-error');
   }
   const step = actor && actor.lastStep;
+  const live = actor && !actor.ended;
   for (const g of ui.svg.querySelectorAll('g.edge')) {
+    g.classList.toggle('from-active', Boolean(live && active.has(g.dataset.source)));
     const taken = Boolean(step && g.dataset.target && step.to && (step.to === g.dataset.target || step.to.startsWith(`${g.dataset.target}.`)) && step.from && (step.from === g.dataset.source || step.from.startsWith(`${g.dataset.source}.`)));
     g.classList.toggle('taken', taken);
     const path = g.querySelector('path');

@@ -12,8 +12,8 @@ const ATOMIC_H = 36;
 const ATOMIC_INVOKE_H = 50;
 const PAD = 14;
 const HEADER = 26;
-const RANK_GAP = 56;
-const ITEM_GAP = 18;
+const RANK_GAP = 44;
+const ITEM_GAP = 16;
 
 export const metrics = { FONT, SMALL, HEADER, PAD };
 
@@ -154,7 +154,7 @@ export function layoutMachine(shape) {
         notes.push({ transition: t, target });
         continue;
       }
-      const route = routeEdge(boxes.get(t.source), boxes.get(target), root, isInside(t.source, target));
+      const route = routeEdge(boxes.get(t.source), boxes.get(target), isInside(t.source, target));
       bottom = Math.max(bottom, route.lowest);
       edges.push({ transition: t, source: t.source, target, ...route });
     }
@@ -164,7 +164,7 @@ export function layoutMachine(shape) {
   const initials = [];
   for (const s of shape.states) {
     if (!s.initial) continue;
-    const box = boxes.get(s.path === '' ? s.initial : `${s.path === '' ? '' : `${s.path}.`}${s.initial}`);
+    const box = boxes.get(s.path === '' ? s.initial : `${s.path}.${s.initial}`);
     if (box) initials.push({ parent: s.path, x: box.x, y: box.y, w: box.w, h: box.h, across: depthOf(s.path) % 2 === 0 });
   }
 
@@ -189,7 +189,7 @@ const midpoint = (a, c1, c2, b) => ({
 });
 
 // A curve from one box to another chosen by where they are relative to each other.
-function routeEdge(a, b, root, toAncestor) {
+function routeEdge(a, b, toAncestor) {
   const acx = a.x + a.w / 2, acy = a.y + a.h / 2;
   const bcx = b.x + b.w / 2, bcy = b.y + b.h / 2;
   let p;

@@ -108,7 +108,9 @@ test('a running job shows in the actor list with its state, highlighted in the d
   assert.equal(await page.locator('#diagram-state').textContent(), 'direction.reading');
   assert.match((await page.locator('#log').textContent()) ?? '', new RegExp(`job #${jobId}.*started`));
 
+  fs.rmSync(SCREENSHOT, { force: true });
   await page.screenshot({ path: SCREENSHOT });
+  assert.ok(fs.statSync(SCREENSHOT).size > 10_000, 'a screenshot of the page with a running job');
 });
 
 test('the page reconnects after its WebSocket drops and shows the same live state again', async () => {
