@@ -54,6 +54,20 @@ export function mountVisualizer(app: express.Express, inspection: Inspection): v
   });
 }
 
+/**
+ * Browsers let any site open a WebSocket anywhere; only pages of this service may read the stream.
+ * Clients that are not browsers send no Origin and are let in, like the rest of the HTTP API.
+ */
+function sameOrigin(req: http.IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 function refuseUpgrade(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
@@ -95,6 +109,11 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
     if (pathname !== INSPECT_PATH) {
       // another upgrade handler may own this path; when none does, answer rather than hang
       if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, '404 Not Found');
+      return;
+    }
+    if (!sameOrigin(req)) {
+      log.info({ origin: req.headers.origin }, 'inspection socket refused: page of another site');
+      refuseUpgrade(socket, '403 Forbidden');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import express from 'express';
+import WebSocket from 'ws';
 import { createActor, fromPromise, setup, createMachine } from 'xstate';
 import { createWebSocketReceiver, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { createInspection, describeMachine, toInspectable } from '../../src/machines/inspection.ts';
@@ -200,6 +201,20 @@ test('the page and the machine shapes are served', async () => {
 
 test('another path on the server refuses the WebSocket upgrade instead of hanging', async () => {
   await assert.rejects(connectStream(service.wsUrl.replace('/inspect', '/other')), /404/);
+});
+
+test("a page of another site may not open the stream; this service's own pages may", async () => {
+  const attempt = (origin: string) => new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(service.wsUrl, { origin });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', reject);
+  });
+  assert.equal(await attempt('http://evil.example'), 403);
+  assert.equal(await attempt(service.baseUrl), 101);
 });
 
 test('describeMachine gives every state of the job machine exactly once', () => {
