@@ -1,6 +1,11 @@
 /**
  * The zero-setup sandbox (SPEC §7): stand-ins for FS (TDS over PGlite), FSO (Odoo XML-RPC, in
  * memory) and NTP, filled with demo data, and the endpoints sosync uses to reach them.
+ *
+ * A fresh sandbox seeds FS with persons and companies, then runs the real flows once for every
+ * company and a share of the persons (and bPKs born in FSO), so that share starts out synced.
+ * With a data directory, FS's database lives there, FSO's store is written there as JSON (on close
+ * and every half minute), and a later start restores both instead of seeding again.
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -11,10 +16,15 @@ import type { Endpoints } from '../src/service.ts';
 import { startStudioStandIn } from './studio/index.ts';
 import { seedStudio } from './studio/seed.ts';
 import { startOnlineStandIn } from './online/index.ts';
+import { OnlineStore } from './online/store.ts';
 import { startNtpStandIn } from './ntp/ntpStandIn.ts';
+import { linkSandbox } from './link.ts';
 
 export const SANDBOX_USER = 'sosync';
 export const SANDBOX_PASSWORD = 'sosync';
+/** FSO's store inside the data directory */
+export const ONLINE_SNAPSHOT_FILE = 'fso-stand-in.json';
+const SNAPSHOT_EVERY_MS = 30_000;
 
 export interface Sandbox {
   endpoints: Endpoints;
@@ -25,7 +35,15 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
+/** Writes through a temporary file, so a crash mid-write never leaves half a snapshot. */
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
 export async function startSandbox(config: Config, logger: Logger): Promise<Sandbox> {
+  const started = performance.now();
   // the stand-ins' own chatter stays below the banner unless sosync is asked for detail
   const quiet = logger.isLevelEnabled('debug') ? {} : { level: 'warn' };
   const log = logger.child({ component: 'sandbox' }, quiet);
@@ -33,15 +51,55 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
   const dataDir = options.dataDir;
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
-    for (const c of closers.reverse()) await c().catch((err) => log.warn({ err }, 'sandbox: error while closing'));
+    for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn({ err }, 'sandbox: error while closing'));
   };
   try {
     const studioDir = dataDir ? path.join(dataDir, 'studio') : undefined;
-    const fresh = !studioDir || !fs.existsSync(path.join(studioDir, 'PG_VERSION'));
+    const snapshotFile = dataDir ? path.join(dataDir, ONLINE_SNAPSHOT_FILE) : undefined;
+    const hasStudio = studioDir !== undefined && fs.existsSync(path.join(studioDir, 'PG_VERSION'));
+    const hasOnline = snapshotFile !== undefined && fs.existsSync(snapshotFile);
+    if (hasStudio !== hasOnline) {
+      throw new Error(`sandbox data directory ${dataDir} is incomplete (${hasStudio ? `FS data but no ${ONLINE_SNAPSHOT_FILE}` : `${ONLINE_SNAPSHOT_FILE} but no FS data`}; was the first start interrupted?) — delete it to start afresh`);
+    }
+    const fresh = !hasStudio;
+
+    // FSO's store first: a broken snapshot should stop us before anything listens
+    const store = new OnlineStore();
+    if (!fresh) {
+      try {
+        store.restore(JSON.parse(fs.readFileSync(snapshotFile!, 'utf8')));
+      } catch (err) {
+        throw new Error(`cannot restore the FSO stand-in from ${snapshotFile}: ${(err as Error).message}`);
+      }
+    }
+
+    let lastSnapshot = '';
+    const saveSnapshot = () => {
+      if (!snapshotFile) return;
+      const text = JSON.stringify(store.snapshot());
+      if (text === lastSnapshot) return;
+      writeFileAtomic(snapshotFile, text);
+      lastSnapshot = text;
+    };
+
     if (studioDir) fs.mkdirSync(studioDir, { recursive: true });
     const studioDb = await PGlite.create(studioDir);
     closers.push(() => studioDb.close());
-    if (fresh) await seedStudio(studioDb, { persons: options.persons });
+    let dataLine: string;
+    if (fresh) {
+      // bPKs are born in FSO; linkSandbox copies the synced ones to FS
+      const seeded = await seedStudio(studioDb, { persons: options.persons, bpkEvery: 0 });
+      const linked = await linkSandbox({ db: studioDb, store, personIds: seeded.personIds, companyIds: seeded.companyIds });
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      dataLine = `${seeded.personIds.length} FS persons (${linked.partners.length} synced), ${linked.companies.length} companies (all synced), `
+        + `${linked.bpks.length} bPKs synced; FSO-only: ${linked.onlineOnlyPartnerIds.length} partners, ${linked.onlineOnlyBpkIds.length} bPKs — seeded in ${seconds} s`;
+      // the seed is complete only once FSO's half is on disk too
+      saveSnapshot();
+    } else {
+      const partners = store.search('res.partner', [], { activeTest: false }).length;
+      dataLine = `restored: ${partners} FSO partners; FS as it was left`;
+      lastSnapshot = JSON.stringify(store.snapshot());
+    }
 
     const studio = await startStudioStandIn({
       port: options.fsPort,
@@ -53,13 +111,16 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     });
     closers.push(() => studio.close());
 
+    // runs after the FSO stand-in has stopped (closers run in reverse), so nothing changes meanwhile
+    if (snapshotFile) closers.push(async () => saveSnapshot());
+
     const online = await startOnlineStandIn({
       port: options.fsoPort,
       host: '127.0.0.1',
       database: config.instance,
       users: [{ login: SANDBOX_USER, password: SANDBOX_PASSWORD }],
       logger: log,
-      seed: { partners: 20, companies: 2, bpks: 6 },
+      store,
     });
     closers.push(() => online.close());
 
@@ -80,13 +141,27 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       online: { ...config.online, host: online.url, user: SANDBOX_USER, password: SANDBOX_PASSWORD, ntpPort: ntp.port },
       ntpServers: [`127.0.0.1:${ntp.port}`],
     };
+
+    if (snapshotFile) {
+      const timer = setInterval(() => {
+        try {
+          saveSnapshot();
+        } catch (err) {
+          log.warn({ err }, 'sandbox: could not write the FSO snapshot');
+        }
+      }, SNAPSHOT_EVERY_MS);
+      timer.unref();
+      closers.push(async () => clearInterval(timer));
+    }
+
     const banner = [
       'sosync SANDBOX — stand-ins with demo data, nothing here talks to a real system',
       `  sosync API     http://127.0.0.1:${config.port}/service/status   (live view: /visualizer)`,
       `  FSO stand-in   ${online.url}/xmlrpc/2/  database "${config.instance}", login ${SANDBOX_USER} / ${SANDBOX_PASSWORD}`,
       `  FS stand-in    TDS (SQL Server) on 127.0.0.1,${studio.port}  database "mdb_${config.instance}", login ${SANDBOX_USER} / ${SANDBOX_PASSWORD}`,
       `  NTP stand-in   udp 127.0.0.1:${ntp.port}`,
-      `  data           ${dataDir ?? 'in memory (gone when sosync stops; --sandbox_data_dir DIR keeps it)'}`,
+      `  demo data      ${dataLine}`,
+      `  kept in        ${dataDir ?? 'memory (gone when sosync stops; --sandbox_data_dir DIR keeps it)'}`,
     ];
     return {
       endpoints,

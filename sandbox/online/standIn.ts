@@ -36,6 +36,8 @@ export interface OnlineStandInOptions {
   logger: Logger;
   /** fill with demo data (true = default amounts) */
   seed?: SeedOptions | boolean;
+  /** serve this store (e.g. one restored from a snapshot) instead of a new, empty one */
+  store?: OnlineStore;
 }
 
 export interface OnlineFaults {
@@ -114,7 +116,7 @@ const equalStored = (a: unknown, b: unknown) => (a ?? null) === (b ?? null);
 
 export async function startOnlineStandIn(options: OnlineStandInOptions): Promise<OnlineStandIn> {
   const log = options.logger.child({ component: 'fso-stand-in' });
-  const store = new OnlineStore();
+  const store = options.store ?? new OnlineStore();
   for (const u of options.users) store.addUser(u.login, u.password, u.name);
   const seeded = options.seed ? seedOnline(store, options.seed === true ? {} : options.seed) : null;
   const announcer = new Announcer({

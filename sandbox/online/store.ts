@@ -27,6 +27,13 @@ export interface StoreSearchOptions {
   activeTest?: boolean;
 }
 
+/** What `OnlineStore.snapshot` gives and `restore` takes; plain JSON. */
+export interface OnlineSnapshot {
+  format: 'sosync-fso-stand-in';
+  version: 1;
+  models: Record<string, { nextId: number; rows: Row[] }>;
+}
+
 const odooDatetime = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}:\d{2})(?:\.\d{1,6})?)?$/;
 
 function isValidDay(day: string): boolean {
@@ -334,6 +341,53 @@ export class OnlineStore implements DomainContext {
     if (typeof uid !== 'number' || typeof password !== 'string') return false;
     const r = this.row('res.users', uid);
     return r !== undefined && r.active === true && this.passwords.get(uid) === password;
+  }
+
+  // --- snapshot and restore (the sandbox keeps FSO's data across restarts) ----------------------
+
+  /**
+   * Every model's rows and next id, as plain JSON. Users are left out: their logins and
+   * passwords come from whoever starts the stand-in, and passwords never go to disk.
+   */
+  snapshot(): OnlineSnapshot {
+    const models: OnlineSnapshot['models'] = {};
+    for (const [name, table] of this.tables) {
+      if (name === 'res.users') continue;
+      models[name] = { nextId: this.nextIds.get(name)!, rows: [...table.values()].map((r) => ({ ...r })) };
+    }
+    return { format: 'sosync-fso-stand-in', version: 1, models };
+  }
+
+  /**
+   * Replaces the rows of every model named in `snapshot` (ids preserved). Checks the whole
+   * snapshot first, so a bad one changes nothing.
+   */
+  restore(snapshot: unknown): void {
+    const s = snapshot as Partial<OnlineSnapshot> | null;
+    if (!s || typeof s !== 'object' || s.format !== 'sosync-fso-stand-in' || s.version !== 1 || !s.models || typeof s.models !== 'object') {
+      throw new Error('not an FSO stand-in snapshot (format "sosync-fso-stand-in", version 1)');
+    }
+    const checked: Array<[string, number, Row[]]> = [];
+    for (const [name, entry] of Object.entries(s.models)) {
+      if (!this.models.has(name)) throw new Error(`snapshot: unknown model ${name}`);
+      if (name === 'res.users') throw new Error('snapshot: res.users is not restored (logins come from the stand-in options)');
+      if (!entry || !Array.isArray(entry.rows) || !Number.isInteger(entry.nextId)) throw new Error(`snapshot: ${name} needs rows and nextId`);
+      let maxId = 0;
+      for (const row of entry.rows) {
+        if (!row || typeof row !== 'object' || !Number.isInteger(row.id) || (row.id as number) < 1) {
+          throw new Error(`snapshot: ${name} has a row without a positive integer id`);
+        }
+        maxId = Math.max(maxId, row.id as number);
+      }
+      if (entry.nextId <= maxId) throw new Error(`snapshot: ${name} nextId ${entry.nextId} is not above its highest id ${maxId}`);
+      checked.push([name, entry.nextId, entry.rows]);
+    }
+    for (const [name, nextId, rows] of checked) {
+      const table = this.tables.get(name)!;
+      table.clear();
+      for (const row of rows) table.set(row.id as number, { ...row });
+      this.nextIds.set(name, nextId);
+    }
   }
 
   countryId(code: string): number | undefined {
