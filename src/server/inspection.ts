@@ -17,6 +17,8 @@ import { protocolMachine } from '../machines/protocol.ts';
 
 export const INSPECT_PATH = '/inspect';
 export const VISUALIZER_PATH = '/visualizer';
+/** where visualizer/stately.html relays the stream to, when it is reachable */
+const STATELY_INSPECTOR_ORIGIN = 'https://stately.ai';
 
 /** A client this far behind is dropped; it reconnects and gets the replay instead of a backlog. */
 const MAX_CLIENT_BACKLOG_BYTES = 8 * 1024 * 1024;
@@ -40,9 +42,11 @@ export function mountVisualizer(app: express.Express, inspection: Inspection): v
   const page = express.static(dir, { index: 'index.html', redirect: true, maxAge: 0 });
 
   app.get('/', (_req, res) => res.redirect(302, `${VISUALIZER_PATH}/`));
-  app.use(VISUALIZER_PATH, (_req, res, next) => {
-    // the page loads nothing from elsewhere and talks only to this service
-    res.set('Content-Security-Policy', "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
+  app.use(VISUALIZER_PATH, (req, res, next) => {
+    // the page loads nothing from elsewhere and talks only to this service; the Stately bridge
+    // may also frame Stately's hosted inspector
+    const frames = req.path === '/stately.html' ? `; frame-src ${STATELY_INSPECTOR_ORIGIN}` : '';
+    res.set('Content-Security-Policy', `default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'${frames}`);
     res.set('X-Content-Type-Options', 'nosniff');
     next();
   }, page);

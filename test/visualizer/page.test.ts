@@ -150,3 +150,40 @@ test('the page loaded nothing from elsewhere and raised no error', () => {
   assert.deepEqual(foreign, []);
   assert.ok(requests.some((u) => u.endsWith('/visualizer/app.js')));
 });
+
+test("the Stately bridge relays the stream to Stately's inspector in a frame", async () => {
+  // Stately's hosted inspector, answered here so no request leaves the machine: like the real
+  // one it announces itself to its parent window, then counts what it is sent
+  const bridge = await browser.newPage();
+  const outside: string[] = [];
+  await bridge.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => {
+    const url = route.request().url();
+    if (url.startsWith('https://stately.ai/inspect')) {
+      return route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><body><script>
+          let count = 0;
+          addEventListener('message', (e) => {
+            if (!e.data || typeof e.data._version !== 'string') return;
+            document.body.dataset.count = String(++count);
+            if (e.data.type === '@xstate.actor' && e.data.name === 'supervisor') document.body.dataset.supervisor = e.data.sessionId;
+          });
+          parent.postMessage({ type: '@statelyai.connected' }, '*');
+        </script></body>`,
+      });
+    }
+    outside.push(url);
+    return route.abort();
+  });
+  try {
+    const response = await bridge.goto(`${service.baseUrl}/visualizer/stately.html`);
+    assert.match(response?.headers()['content-security-policy'] ?? '', /frame-src https:\/\/stately\.ai/);
+    const inspector = bridge.frameLocator('#inspector');
+    await inspector.locator('body[data-supervisor]').waitFor({ state: 'attached' });
+    await bridge.waitForSelector('#status[data-status="open"]');
+    assert.ok(Number(await bridge.locator('#status').getAttribute('data-forwarded')) > 0);
+    assert.deepEqual(outside, []);
+  } finally {
+    await bridge.close();
+  }
+});
