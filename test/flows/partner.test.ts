@@ -190,8 +190,14 @@ for (const kind of storeKinds) {
         }
       });
 
-      it('GeschlechttypID 292–295 survives "other" from FSO; an individual salutation sets 324 again', async () => {
+      it('GeschlechttypID 291 is female in FSO; 292–295 survive "other" from FSO; an individual salutation sets 324 again', async () => {
         let since = await e.lastJobId();
+        await e.fs.query('UPDATE dbo.[Person] SET [GeschlechttypID] = 291 WHERE [PersonID] = @id;', { id: personId });
+        await e.waitForJobs();
+        assertDone(await onlyNewJob(e, since));
+        assert.equal(e.fso.store.get('res.partner', partnerId)!.gender, 'female');
+
+        since = await e.lastJobId();
         await e.fs.query('UPDATE dbo.[Person] SET [GeschlechttypID] = 293 WHERE [PersonID] = @id;', { id: personId });
         await e.waitForJobs();
         assertDone(await onlyNewJob(e, since));

@@ -105,6 +105,34 @@ for (const kind of storeKinds) {
       assert.deepEqual((await e.fs.rows('PersonBPK', '[PersonBPKID] = @id', { id: personBpkId }))[0], before);
     });
 
+    it('already up to date, announced by FS: done without writing', async () => {
+      const before = e.fso.store.get('res.partner.bpk', bpkId);
+      const since = await e.lastJobId();
+      await e.announce({ job_date: jobDate(), job_source_system: 'fs', job_source_model: 'dbo.PersonBPK', job_source_record_id: personBpkId });
+      await e.waitForJobs();
+      const rows = await e.jobsAfter(since);
+      assert.equal(rows.length, 1, describeJobs(rows));
+      assertDone(rows[0]);
+      assert.match(rows[0].job_log ?? '', /model up to date/);
+      assert.deepEqual(e.fso.store.get('res.partner.bpk', bpkId), before);
+    });
+
+    it('FS → FSO create is refused too: a PersonBPK made in FS does not reach FSO', async () => {
+      const [person] = await e.fs.rows('Person');
+      const [account] = await e.fs.rows('xBPKAccount');
+      const bpks = e.fso.store.all('res.partner.bpk').length;
+      const since = await e.lastJobId();
+      const row = await e.fs.insert('PersonBPK', { PersonID: person.PersonID, xBPKAccountID: account.xBPKAccountID, BPKPrivat: 'NUR-FS' });
+      await e.waitForJobs();
+      const rows = await e.jobsAfter(since);
+      assert.equal(rows.length, 1, describeJobs(rows));
+      assert.equal(rows[0].job_state, 'error');
+      assert.match(rows[0].job_error_text ?? '', new RegExp(`dbo\\.PersonBPK ${row.PersonBPKID} .*FSO to FS only`));
+      assert.equal(e.fso.store.all('res.partner.bpk').length, bpks);
+      await e.fs.query('DELETE FROM dbo.[PersonBPK] WHERE [PersonBPKID] = @id;', { id: row.PersonBPKID });
+      await e.waitForJobs();
+    });
+
     it('FS → FSO is refused: the job ends with a clear error and FSO stays as it was', async () => {
       const before = e.fso.store.get('res.partner.bpk', bpkId);
       const since = await e.lastJobId();
