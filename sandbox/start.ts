@@ -43,7 +43,6 @@ function writeFileAtomic(file: string, text: string): void {
 }
 
 export async function startSandbox(config: Config, logger: Logger): Promise<Sandbox> {
-  const started = performance.now();
   // the stand-ins' own chatter stays below the banner unless sosync is asked for detail
   const quiet = logger.isLevelEnabled('debug') ? {} : { level: 'warn' };
   const log = logger.child({ component: 'sandbox' }, quiet);
@@ -87,10 +86,11 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     closers.push(() => studioDb.close());
     let dataLine: string;
     if (fresh) {
+      const seedStarted = performance.now();
       // bPKs are born in FSO; linkSandbox copies the synced ones to FS
       const seeded = await seedStudio(studioDb, { persons: options.persons, bpkEvery: 0 });
       const linked = await linkSandbox({ db: studioDb, store, personIds: seeded.personIds, companyIds: seeded.companyIds });
-      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      const seconds = ((performance.now() - seedStarted) / 1000).toFixed(1);
       dataLine = `${seeded.personIds.length} FS persons (${linked.partners.length} synced), ${linked.companies.length} companies (all synced), `
         + `${linked.bpks.length} bPKs synced; FSO-only: ${linked.onlineOnlyPartnerIds.length} partners, ${linked.onlineOnlyBpkIds.length} bPKs — seeded in ${seconds} s`;
       // the seed is complete only once FSO's half is on disk too
