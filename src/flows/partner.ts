@@ -69,7 +69,10 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     // a row that became current since the last sync (e.g. a new address) lacks the FSO id
     const currentRows = [stack.person, stack.address, stack.addressAm, stack.email, stack.phone, stack.mobile, stack.fax,
       stack.donationDeductionOptOut, stack.donationReceipt, stack.newsletter];
-    if (result.created || currentRows.some((row) => row !== null && row.sosync_fso_id !== result.id)) {
+    // a value FSO had and the stack no longer gives: its row ended and still carries the FSO id
+    const isSet = (v: unknown) => v !== false && v !== null && v !== undefined && v !== '';
+    const emptied = result.before !== undefined && partnerFields.some((f) => isSet(result.before![f]) && !isSet(values[f]));
+    if (result.created || emptied || currentRows.some((row) => row !== null && row.sosync_fso_id !== result.id)) {
       // every current row of the stack learns the FSO id (rows no longer current lose it)
       await keepEvidence(online, () => studio.writePersonStack({ personId: stack.personId, sosyncWriteDate: stamp, sosyncFsoId: result.id }));
     }
