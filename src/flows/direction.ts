@@ -28,6 +28,11 @@ export function decideDirection(announced: ModelInfo, other: ModelInfo | null, a
   const b = effectiveDate(other);
   if (a === null) return { kind: 'invalid', reason: `${announcedLabel} ${announced.id} has neither sosync_write_date nor write_date` };
   if (b === null) return { kind: 'invalid', reason: `${otherLabel} ${other.id} has neither sosync_write_date nor write_date` };
-  if (a.getTime() === b.getTime()) return { kind: 'upToDate', at: a };
+  if (a.getTime() === b.getTime()) {
+    // equal stamps but a half-made link (an interrupted create that never wrote the id back):
+    // sync once more so the write-back completes; the write finds and updates the counterpart
+    const linked = announced.foreignId === other.id && other.foreignId === announced.id;
+    return linked ? { kind: 'upToDate', at: a } : { kind: 'announcedIsSource', targetExists: true };
+  }
   return a.getTime() > b.getTime() ? { kind: 'announcedIsSource', targetExists: true } : { kind: 'otherIsSource' };
 }

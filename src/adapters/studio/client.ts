@@ -199,6 +199,11 @@ const personStackSql = [
   currentGroup(groupIds.donationDeductionOptOut),
   currentGroup(groupIds.donationReceipt),
   `SELECT TOP 1 * FROM dbo.[PersonEmailGruppe] WHERE [PersonEmailID] = ${currentEmailId} AND [zGruppeDetailID] = ${groupIds.newsletter} AND ${validToday} ORDER BY [PersonEmailGruppeID] DESC;`,
+  // The stack's dates are maxima over all of the person's rows, current or not: a row that a user
+  // ended (and that thereby left the stack) is a change of the stack too.
+  ...['PersonAdresse', 'PersonAdresseAM', 'PersonEmail', 'PersonTelefon', 'PersonGruppe'].map((table) =>
+    `SELECT MAX([write_date]) AS [write_date], MAX([sosync_write_date]) AS [sosync_write_date] FROM dbo.[${table}] WHERE [PersonID] = @personId;`),
+  `SELECT MAX([write_date]) AS [write_date], MAX([sosync_write_date]) AS [sosync_write_date] FROM dbo.[PersonEmailGruppe] WHERE [PersonEmailID] IN (SELECT [PersonEmailID] FROM dbo.[PersonEmail] WHERE [PersonID] = @personId);`,
 ].join('\n');
 
 /** The composed number of a PersonTelefon row (SPEC 6.2). */
@@ -401,8 +406,10 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
       newsletter: first<PersonEmailGruppeRow>(9),
     };
     const rows = stackRows(stack);
-    const maxDate = (pick: (r: { write_date: Date; sosync_write_date: Date | null }) => Date | null) =>
-      rows.reduce<Date | null>((max, r) => {
+    const maxima = sets.slice(10).map((set) => set?.[0] as { write_date: Date | null; sosync_write_date: Date | null } | undefined)
+      .filter((r): r is { write_date: Date | null; sosync_write_date: Date | null } => r !== undefined);
+    const maxDate = (pick: (r: { write_date: Date | null; sosync_write_date: Date | null }) => Date | null) =>
+      [...rows, ...maxima].reduce<Date | null>((max, r) => {
         const d = pick(r);
         return d && (!max || d > max) ? d : max;
       }, null);
