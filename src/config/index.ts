@@ -183,10 +183,11 @@ function readIniFile(file: string): Record<string, string> {
   return values;
 }
 
-function defaultStateRoot(): string {
+/** systemd's StateDirectory= (already per instance), else ~/.local/state/sosync/<instance>. */
+function defaultStateDir(instance: string): string {
   const fromSystemd = process.env.STATE_DIRECTORY?.split(':')[0];
   if (fromSystemd) return fromSystemd;
-  return path.join(os.homedir(), '.local', 'state', 'sosync');
+  return path.join(os.homedir(), '.local', 'state', 'sosync', instance);
 }
 
 /** Reads argv (without node and script) into a validated Config. Throws ConfigError. */
@@ -266,7 +267,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     ? path.resolve(get('state_dir')!)
     : sandbox
       ? (sandboxDataDir ? path.resolve(sandboxDataDir) : null)
-      : path.join(defaultStateRoot(), instance);
+      : defaultStateDir(instance);
 
   const config: Config = {
     confFile: cli.conf,

@@ -29,7 +29,7 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'db_name', type: 'string', description: 'PostgreSQL database (default: the instance name)' },
   { key: 'db_user', type: 'string', description: 'PostgreSQL user (default: the instance name)' },
   { key: 'db_user_pw', type: 'string', description: 'PostgreSQL password', secret: true },
-  { key: 'state_dir', type: 'string', description: 'directory for local state (embedded database); default $STATE_DIRECTORY, else ~/.local/state/sosync, plus /<instance>' },
+  { key: 'state_dir', type: 'string', description: 'directory for local state (the embedded database); default systemd\'s $STATE_DIRECTORY, else ~/.local/state/sosync/<instance>' },
   { key: 'log_file', type: 'string', description: 'log file path (its directory is created when allowed); none = stdout only' },
   { key: 'log_level', type: 'level', default: 'Information', description: 'Trace, Debug, Information, Warning, Error, Critical or pino names (trace … fatal)' },
   { key: 'studio_mssql_host', type: 'string', description: 'FS SQL Server host: host, host,port or host:port (required unless sandbox)' },
