@@ -93,6 +93,17 @@ export async function readStacks(db: PGlite, personIds: number[], today: string)
     WHERE "PersonEmailID" = ANY($1::int[]) AND "zGruppeDetailID" = ${groupIds.newsletter} AND ${validToday}
     ORDER BY "PersonEmailID", "PersonEmailGruppeID" DESC`, [emails.map((e) => e.PersonEmailID), today]);
 
+  // the stack's dates are maxima over all of the person's rows, current or not (as the FS client has them)
+  const detailTables = ['PersonAdresse', 'PersonAdresseAM', 'PersonEmail', 'PersonTelefon', 'PersonGruppe'];
+  const maxima = await jsonRows<{ PersonID: number; write_date: Date | null; sosync_write_date: Date | null }>(db, `
+    SELECT to_jsonb(x) AS j FROM (
+      SELECT "PersonID", max(write_date) AS write_date, max(sosync_write_date) AS sosync_write_date FROM (
+        ${detailTables.map((t) => `SELECT "PersonID", write_date, sosync_write_date FROM dbo."${t}" WHERE "PersonID" = ANY($1::int[])`).join(' UNION ALL ')}
+        UNION ALL SELECT e."PersonID", g.write_date, g.sosync_write_date FROM dbo."PersonEmailGruppe" g
+          JOIN dbo."PersonEmail" e ON e."PersonEmailID" = g."PersonEmailID" WHERE e."PersonID" = ANY($1::int[])
+      ) rows GROUP BY "PersonID") x`, [personIds]);
+  const maximaOf = new Map(maxima.map((m) => [m.PersonID, m]));
+
   const byPerson = <T extends { PersonID: number }>(rows: T[]) => new Map(rows.map((r) => [r.PersonID, r]));
   const addressOf = byPerson(addresses);
   const amOf = new Map(addressAms.map((r) => [r.PersonAdresseID, r]));
@@ -121,7 +132,8 @@ export async function readStacks(db: PGlite, personIds: number[], today: string)
       newsletter: email ? newsletterOf.get(email.PersonEmailID) ?? null : null,
     };
     const rows = stackRowsOf(parts).map((r) => r.row);
-    const max = (pick: (r: StackRow) => Date | null) => rows.reduce<Date | null>((m, r) => {
+    const detail = maximaOf.get(id);
+    const max = (pick: (r: { write_date: Date | null; sosync_write_date: Date | null }) => Date | null) => [...rows, ...(detail ? [detail] : [])].reduce<Date | null>((m, r) => {
       const d = pick(r);
       return d && (!m || d > m) ? d : m;
     }, null);

@@ -50,8 +50,10 @@ export interface MemoryFlowHooks {
   beforeWrite?: (direction: SyncDirection) => void | Promise<void>;
   /** children per source record */
   children?: (direction: SyncDirection) => RecordRef[];
-  /** called inside readModelInfo (e.g. to slow a job down) */
-  onRead?: () => Promise<void>;
+  /** called inside readModelInfo (e.g. to slow a job down, or to fail a read) */
+  onRead?: (system: SystemName, id: number) => Promise<void>;
+  /** called before a delete; throw to make it fail */
+  beforeDelete?: () => void;
 }
 
 export class MemoryFlow implements Flow {
@@ -68,7 +70,7 @@ export class MemoryFlow implements Flow {
   }
 
   async readModelInfo(system: SystemName, id: number): Promise<ModelInfo | null> {
-    await this.hooks.onRead?.();
+    await this.hooks.onRead?.(system, id);
     return this.system(system).info(id);
   }
 
@@ -107,6 +109,7 @@ export class MemoryFlow implements Flow {
   }
 
   async deleteCounterpart(sourceSystem: SystemName, sourceRecordId: number, targetRecordId: number | null): Promise<SyncEvidence | null> {
+    this.hooks.beforeDelete?.();
     const target = this.system(sourceSystem === 'fs' ? 'fso' : 'fs');
     const found = targetRecordId !== null ? target.records.get(targetRecordId) : [...target.records.values()].find((r) => r.foreignId === sourceRecordId);
     if (!found) return null;
