@@ -157,6 +157,19 @@ describe('sosync as a process', () => {
   });
 });
 
+test('an install without .git reports the commit the build wrote to dist/version.txt', () => {
+  const install = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-install-'));
+  fs.cpSync(path.join(root, 'dist'), path.join(install, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'package.json'), path.join(install, 'package.json'));
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(install, 'node_modules'));
+  const written = fs.readFileSync(path.join(root, 'dist', 'version.txt'), 'utf8').trim();
+  assert.match(written, /^[0-9a-f]{40}$/);
+  const r = spawnSync(process.execPath, [path.join(install, 'dist/src/main.js'), '--version'], { cwd: install, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), written);
+  fs.rmSync(install, { recursive: true, force: true });
+});
+
 describe('configuration errors stop sosync with one line and exit code 2', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['non-numeric port', ['--port', 'abc'], /^sosync: configuration error: port: "abc" is not a port number\n$/],
