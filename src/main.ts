@@ -5,7 +5,7 @@
  */
 import { ConfigError, describeConfig, readConfig, type Config } from './config/index.ts';
 import { createLogger, LogFileError, type Logger } from './log.ts';
-import { startService, type Endpoints } from './service.ts';
+import { startService } from './service.ts';
 import { commitId } from './version.ts';
 
 const usage = `usage: sosync [--conf FILE | -c FILE] [--key value | --key=value ...]

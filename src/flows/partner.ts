@@ -1,7 +1,7 @@
 /**
  * Partner (SPEC §6.2): the FS person stack ↔ FSO `res.partner`, both directions.
  */
-import type { PersonStack, StudioClient } from '../adapters/studio/index.ts';
+import type { PersonStack } from '../adapters/studio/index.ts';
 import { typenIds } from '../adapters/studio/index.ts';
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';

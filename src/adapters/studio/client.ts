@@ -8,7 +8,7 @@ import type { Logger } from '../../log.ts';
 import { StudioError, StudioInputError, StudioQueryError, StudioUnavailableError } from './errors.ts';
 import {
   groupIds, individualSalutationTypeId, phoneTypeIds, typenIds,
-  type AddressValues, type DeleteResult, type IsoDate, type PersonAdresseAMRow, type PersonAdresseRow,
+  type DeleteResult, type IsoDate, type PersonAdresseAMRow, type PersonAdresseRow,
   type PersonBPKRow, type PersonBPKValues, type PersonEmailGruppeRow, type PersonEmailRow, type PersonGruppeRow,
   type PersonRow, type PersonStack, type PersonStackWrite, type PersonStackWriteResult, type PersonTelefonRow,
   type RecordWriteResult, type WriteMeta, type WrittenRow, type XBPKAccountRow, type XBPKAccountValues,
