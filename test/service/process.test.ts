@@ -116,13 +116,13 @@ describe('sosync as a process', () => {
     const version = await (await fetch(`http://127.0.0.1:${port}/service/version`)).text();
     const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
     assert.equal(version, git);
-    const status = await (await fetch(`http://127.0.0.1:${port}/service/status`)).json();
+    const status = (await (await fetch(`http://127.0.0.1:${port}/service/status`)).json()) as any;
     assert.equal(status.job_worker.status_text, 'Idle');
-    const created = await (await fetch(`http://127.0.0.1:${port}/job/create?job_date=2026-03-01T10:00:00Z&source_system=fs&source_model=dbo.xBPKAccount&source_record_id=1`)).json();
+    const created = (await (await fetch(`http://127.0.0.1:${port}/job/create?job_date=2026-03-01T10:00:00Z&source_system=fs&source_model=dbo.xBPKAccount&source_record_id=1`)).json()) as any;
     assert.equal(created.error_code, 0);
     const info = await fetch(`http://127.0.0.1:${port}/job/info/${created.job_id}`);
     assert.equal(info.status, 200);
-    assert.equal((await info.json()).job_source_model, 'dbo.xBPKAccount');
+    assert.equal(((await info.json()) as any).job_source_model, 'dbo.xBPKAccount');
   });
 
   test('logs JSON lines to stdout and to log_file (directory created), warns about unknown keys, never logs a password', async () => {

@@ -162,7 +162,7 @@ describe('FS stand-in engine (PGlite)', () => {
       await s.execute("EXEC sp_set_session_context N'noSyncJobSwitch', 1; DELETE FROM dbo.PersonEmail WHERE PersonID = @id; EXEC sp_set_session_context N'noSyncJobSwitch', 0",
         [p('id', 'int', personId)]);
       await engine.flushAnnouncements();
-      assert.deepEqual(announcements.received, []);
+      assert.equal(announcements.received.length, 0);
       await s.execute("INSERT INTO dbo.PersonTelefon (PersonID, Rufnummer) VALUES (@id, '1')", [p('id', 'int', personId)]);
       await s.execute('DELETE FROM dbo.PersonTelefon WHERE PersonID = @id', [p('id', 'int', personId)]);
       await engine.flushAnnouncements();
