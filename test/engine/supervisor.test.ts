@@ -160,6 +160,7 @@ describe('supervisor: drift gate against the NTP stand-in', () => {
       assert.equal(row!.job_error_code, null);
       const gateLines = lines.filter((l) => l.msg === 'time drift gate closed: synchronisation locked');
       assert.equal(gateLines.length, 1);
+      assert.equal(lines.filter((l) => Number(l.level) >= 40).length, 1, 'one warning-or-worse line in all: the gate');
       assert.match(String(gateLines[0].reason), /no NTP server answered/);
       // more announcements while locked do not start jobs or log again
       h.workers.control.processJobs();

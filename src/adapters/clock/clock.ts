@@ -214,11 +214,12 @@ export function createClock(options: ClockOptions): Clock {
         logger.debug({ server: name, offsetMs: sample.offsetMs, roundTripMs: sample.roundTripMs }, 'NTP offset measured');
         return { server: name, offsetMs: sample.offsetMs };
       } catch (err) {
-        logger.warn({ server: name, err: (err as Error).message }, 'NTP server gave no usable answer');
+        // detail only: the caller reports the outcome once (the drift gate's log line, /service/drift)
+        logger.debug({ server: name, err: (err as Error).message }, 'NTP server gave no usable answer');
       }
     }
     const error = `no NTP server answered (tried ${ntpServers.map(formatAddress).join(', ')})`;
-    logger.error(error);
+    logger.debug(error);
     return { error };
   }
 
@@ -229,7 +230,7 @@ export function createClock(options: ClockOptions): Clock {
       return { offsetMs: sample.offsetMs };
     } catch (err) {
       const error = `FSO host ${formatAddress(server)} did not answer NTP: ${(err as Error).message}`;
-      logger.warn(error);
+      logger.debug(error);
       return { error };
     }
   }
