@@ -85,7 +85,9 @@ async function main(argv: string[]): Promise<void> {
       sandbox = await startSandbox(config, logger);
       for (const line of sandbox.banner) process.stdout.write(`${line}\n`);
     }
-    logger.info({ config: describeConfig(config), commit: commitId() }, 'sosync starting');
+    // in the sandbox, the stand-ins' endpoints replace the configured systems: log what is used
+    const effective: Config = sandbox ? { ...config, ...sandbox.endpoints } : config;
+    logger.info({ config: describeConfig(effective), commit: commitId() }, 'sosync starting');
     service = await startService(config, logger, sandbox?.endpoints ?? config);
     sandbox?.attach(`http://127.0.0.1:${service.port}/job/create`);
     if (stopping) await service.close();
