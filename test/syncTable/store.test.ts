@@ -153,6 +153,30 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.deepEqual(await collect({ limit: 100, order: 'asc', since: at(2), until: at(4) }), ids.slice(2, 4));
     });
 
+    test('listJobs never holds more than one batch: a long list is read in several bounded queries', async () => {
+      await clear();
+      await table.db.query(`INSERT INTO sync_table (job_date, job_source_system, job_source_model, job_source_record_id, job_fetched)
+        SELECT now(), 'fs', 'dbo.Person', g, now() FROM generate_series(1, 1200) AS g`);
+      const original = table.db.query.bind(table.db);
+      const batchSizes: number[] = [];
+      (table.db as { query: typeof original }).query = (async (sql: string, params?: unknown[]) => {
+        const result = await original(sql, params);
+        if (/FROM sync_table/.test(sql) && /^\s*SELECT \*/.test(sql)) batchSizes.push(result.rows.length);
+        return result;
+      }) as typeof original;
+      try {
+        let rows = 0;
+        for await (const row of table.store.listJobs({ limit: 1_000_000, order: 'asc' }, 250)) {
+          assert.ok(row.job_id > 0);
+          rows++;
+        }
+        assert.equal(rows, 1200);
+        assert.deepEqual(batchSizes, [250, 250, 250, 250, 200]);
+      } finally {
+        (table.db as { query: typeof original }).query = original;
+      }
+    });
+
     test('protocol bookkeeping: pending until copied; a later change makes it pending again', async () => {
       await clear();
       const a = await table.store.createJob(job());
