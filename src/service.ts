@@ -58,17 +58,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     cleanups.push(() => table.db.close());
     logger.info({ sync_table: table.description, migrations_applied: table.migrations.applied, schema_version: table.migrations.current }, 'sync table ready');
 
-    const studio = createStudioClient({
-      host: endpoints.studio.host,
-      port: endpoints.studio.port,
-      database: endpoints.studio.database,
-      user: endpoints.studio.user,
-      password: endpoints.studio.password,
-      encrypt: endpoints.studio.encrypt,
-      trustServerCertificate: endpoints.studio.trustServerCertificate,
-      connectTimeoutMs: endpoints.studio.connectTimeoutMs,
-      requestTimeoutMs: endpoints.studio.requestTimeoutMs,
-    }, logger);
+    const studio = createStudioClient(endpoints.studio, logger);
     cleanups.push(() => studio.close());
 
     const online = createOnlineClient({

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
 import type { Level } from 'pino';
+import type { StudioClientOptions } from '../adapters/studio/index.ts';
 import { keyDefinitions, knownKeys, type KeyDefinition } from './keys.ts';
 
 export class ConfigError extends Error {
@@ -38,17 +39,8 @@ export interface Config {
   stateDir: string | null;
   logFile?: string;
   logLevel: Level;
-  studio: {
-    host: string;
-    port?: number;
-    database: string;
-    user: string;
-    password: string;
-    encrypt: boolean;
-    trustServerCertificate: boolean;
-    connectTimeoutMs: number;
-    requestTimeoutMs: number;
-  };
+  /** exactly what the FS client takes */
+  studio: StudioClientOptions;
   online: {
     /** as configured; the online adapter turns it into a URL */
     host: string;
