@@ -33,6 +33,10 @@ export function createLogger(options: LogOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.stdout !== false) streams.push({ level: options.level, stream: process.stdout });
   if (options.file) {
+    // Node's recursive mkdir never returns on these virtual file systems
+    if (/^\/(proc|sys)(\/|$)/.test(path.resolve(options.file))) {
+      throw new LogFileError(options.file, new Error('a virtual file system (/proc, /sys) cannot hold a log file'));
+    }
     try {
       fs.mkdirSync(path.dirname(options.file), { recursive: true });
       fs.appendFileSync(options.file, '');

@@ -176,6 +176,7 @@ describe('configuration errors stop sosync with one line and exit code 2', () =>
     ['unknown log level', ['--log_level', 'Chatty'], /^sosync: configuration error: log_level: "Chatty" is not one of/],
     ['unreadable file', ['--conf', '/nonexistent/sosync.ini'], /^sosync: configuration error: conf: cannot read \/nonexistent\/sosync.ini: ENOENT\n$/],
     ['missing instance', ['--conf', 'NOINSTANCE'], /^sosync: configuration error: instance: is required when db_host is set\n$/],
+    ['log file on a virtual file system', ['--log_file', '/proc/sosync/x.log'], /^sosync: configuration error: log_file: cannot write to \/proc\/sosync\/x.log: a virtual file system/],
     ['log file that cannot be created', ['--log_file', 'BLOCKED/x.log'], /^sosync: configuration error: log_file: cannot write to .*a-file\/x.log: EEXIST/],
   ];
   for (const [name, args, expected] of cases) {
