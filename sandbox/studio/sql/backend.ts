@@ -55,6 +55,9 @@ function isPool(db: StudioDatabase): db is pg.Pool {
 
 export function createBackend(db: StudioDatabase): Backend {
   if (isPool(db)) {
+    // an idle pooled connection the server drops (restart, DROP DATABASE … FORCE) must not take the
+    // process down; the next query reports the problem to its session
+    if (db.listenerCount('error') === 0) db.on('error', () => undefined);
     return {
       kind: 'pg',
       async acquire() {
