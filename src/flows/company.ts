@@ -5,7 +5,7 @@ import type { XBPKAccountRow } from '../adapters/studio/index.ts';
 import type { Flow, ModelInfo, SyncDirection, SyncEvidence } from './flow.ts';
 import { FlowError } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel } from './onlineModel.ts';
-import { deleteCounterpartOf, keepEvidence, studioEvidence, syncDate, type FlowClients } from './support.ts';
+import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const COMPANY_FS_MODEL = 'dbo.xBPKAccount';
 export const COMPANY_FSO_MODEL = 'res.company';
@@ -16,22 +16,19 @@ function studioInfo(row: XBPKAccountRow): ModelInfo {
 
 export function createCompanyFlow({ studio, online }: FlowClients): Flow {
   const fso = new OnlineModel(online, COMPANY_FSO_MODEL, false);
+  const fs: StudioSide<XBPKAccountRow> = {
+    model: COMPANY_FS_MODEL,
+    read: (id) => studio.readXBPKAccount(id),
+    info: studioInfo,
+    findIdByFsoId: (fsoId) => studio.findXBPKAccountIdByFsoId(fsoId),
+    delete: (id) => studio.deleteXBPKAccount(id),
+  };
 
   return {
     name: 'company',
     models: { fs: COMPANY_FS_MODEL, fso: COMPANY_FSO_MODEL },
 
-    async readModelInfo(system, id) {
-      if (system === 'fso') return fso.readInfo(id);
-      const row = await studio.readXBPKAccount(id);
-      return row ? studioInfo(row) : null;
-    },
-
-    async findByForeignId(system, foreignId) {
-      if (system === 'fso') return fso.findInfoByFsId(foreignId);
-      const id = await studio.findXBPKAccountIdByFsoId(foreignId);
-      return id === null ? null : this.readModelInfo('fs', id);
-    },
+    ...modelInfoReaders(fso, fs),
 
     async childJobs() {
       return [];
@@ -69,10 +66,6 @@ export function createCompanyFlow({ studio, online }: FlowClients): Flow {
       return studioEvidence(result, record, before, `${before ? 'updated' : 'created'} ${COMPANY_FS_MODEL} ${result.id}`);
     },
 
-    deleteCounterpart: (sourceSystem, sourceRecordId, targetRecordId) => deleteCounterpartOf(online, fso, {
-      model: COMPANY_FS_MODEL,
-      findIdByFsoId: (fsoId) => studio.findXBPKAccountIdByFsoId(fsoId),
-      delete: (id) => studio.deleteXBPKAccount(id),
-    }, sourceSystem, sourceRecordId, targetRecordId),
+    deleteCounterpart: counterpartDeleter(online, fso, fs),
   };
 }

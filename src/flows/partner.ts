@@ -7,7 +7,7 @@ import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel } from './onlineModel.ts';
 import { partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
-import { deleteCounterpartOf, keepEvidence, studioEvidence, syncDate, type FlowClients } from './support.ts';
+import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const PARTNER_FS_MODEL = 'dbo.Person';
 export const PARTNER_FSO_MODEL = 'res.partner';
@@ -38,6 +38,13 @@ class Countries {
 
 export function createPartnerFlow({ studio, online }: FlowClients): Flow {
   const fso = new OnlineModel(online, PARTNER_FSO_MODEL, true);
+  const fs: StudioSide<PersonStack> = {
+    model: PARTNER_FS_MODEL,
+    read: (id) => studio.readPersonStack(id),
+    info: stackInfo,
+    findIdByFsoId: (fsoId) => studio.findPersonIdByFsoId(fsoId),
+    delete: (id) => studio.deletePersonStack(id),
+  };
   const countries = new Countries(online);
 
   async function partnerValues(stack: PersonStack, stamp: Date): Promise<Record<string, unknown>> {
@@ -111,17 +118,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     name: 'partner',
     models: { fs: PARTNER_FS_MODEL, fso: PARTNER_FSO_MODEL },
 
-    async readModelInfo(system, id) {
-      if (system === 'fso') return fso.readInfo(id);
-      const stack = await studio.readPersonStack(id);
-      return stack ? stackInfo(stack) : null;
-    },
-
-    async findByForeignId(system, foreignId) {
-      if (system === 'fso') return fso.findInfoByFsId(foreignId);
-      const id = await studio.findPersonIdByFsoId(foreignId);
-      return id === null ? null : this.readModelInfo('fs', id);
-    },
+    ...modelInfoReaders(fso, fs),
 
     async childJobs() {
       return [];
@@ -132,10 +129,6 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
       return direction.source.system === 'fs' ? toOnline(direction, stamp) : toStudio(direction, stamp);
     },
 
-    deleteCounterpart: (sourceSystem, sourceRecordId, targetRecordId) => deleteCounterpartOf(online, fso, {
-      model: PARTNER_FS_MODEL,
-      findIdByFsoId: (fsoId) => studio.findPersonIdByFsoId(fsoId),
-      delete: (id) => studio.deletePersonStack(id),
-    }, sourceSystem, sourceRecordId, targetRecordId),
+    deleteCounterpart: counterpartDeleter(online, fso, fs),
   };
 }

@@ -8,7 +8,7 @@ import { FlowError, type Flow, type ModelInfo } from './flow.ts';
 import { COMPANY_FSO_MODEL } from './company.ts';
 import { OnlineModel } from './onlineModel.ts';
 import { PARTNER_FSO_MODEL } from './partner.ts';
-import { deleteCounterpartOf, keepEvidence, studioEvidence, syncDate, type FlowClients } from './support.ts';
+import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const BPK_FS_MODEL = 'dbo.PersonBPK';
 export const BPK_FSO_MODEL = 'res.partner.bpk';
@@ -56,6 +56,13 @@ function studioInfo(row: PersonBPKRow): ModelInfo {
 
 export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
   const fso = new OnlineModel(online, BPK_FSO_MODEL, false);
+  const fs: StudioSide<PersonBPKRow> = {
+    model: BPK_FS_MODEL,
+    read: (id) => studio.readPersonBPK(id),
+    info: studioInfo,
+    findIdByFsoId: (fsoId) => studio.findPersonBPKIdByFsoId(fsoId),
+    delete: (id) => studio.deletePersonBPK(id),
+  };
 
   async function references(record: OnlineRecord): Promise<{ partnerId: number; companyId: number }> {
     const partnerId = many2oneId(record.BPKRequestPartnerID);
@@ -70,17 +77,7 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
     name: 'partner bPK',
     models: { fs: BPK_FS_MODEL, fso: BPK_FSO_MODEL },
 
-    async readModelInfo(system, id) {
-      if (system === 'fso') return fso.readInfo(id);
-      const row = await studio.readPersonBPK(id);
-      return row ? studioInfo(row) : null;
-    },
-
-    async findByForeignId(system, foreignId) {
-      if (system === 'fso') return fso.findInfoByFsId(foreignId);
-      const id = await studio.findPersonBPKIdByFsoId(foreignId);
-      return id === null ? null : this.readModelInfo('fs', id);
-    },
+    ...modelInfoReaders(fso, fs),
 
     async childJobs(direction) {
       // FS → FSO is refused in write(); no point syncing children for it
@@ -117,10 +114,6 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
       return studioEvidence(result, record, before, `${before ? 'updated' : 'created'} ${BPK_FS_MODEL} ${result.id}`);
     },
 
-    deleteCounterpart: (sourceSystem, sourceRecordId, targetRecordId) => deleteCounterpartOf(online, fso, {
-      model: BPK_FS_MODEL,
-      findIdByFsoId: (fsoId) => studio.findPersonBPKIdByFsoId(fsoId),
-      delete: (id) => studio.deletePersonBPK(id),
-    }, sourceSystem, sourceRecordId, targetRecordId),
+    deleteCounterpart: counterpartDeleter(online, fso, fs),
   };
 }

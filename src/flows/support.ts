@@ -4,7 +4,7 @@
 import type { OnlineClient } from '../adapters/online/index.ts';
 import type { StudioClient, StudioWriteEvidence } from '../adapters/studio/index.ts';
 import type { Logger } from '../log.ts';
-import { FlowError, type ModelInfo, type SyncEvidence, type SystemName } from './flow.ts';
+import { FlowError, type Flow, type ModelInfo, type SyncEvidence } from './flow.ts';
 import type { OnlineModel } from './onlineModel.ts';
 
 export interface FlowClients {
@@ -59,34 +59,47 @@ export async function keepEvidence<T>(online: OnlineClient, write: () => Promise
   }
 }
 
-/** The FS side of a delete: find the FS record of an FSO id, and delete it. */
-export interface StudioDeleteSide {
+/** How a flow reaches its FS record: read it, find it by FSO id, delete it. */
+export interface StudioSide<Row> {
   model: string;
+  read(id: number): Promise<Row | null>;
+  info(row: Row): ModelInfo;
   findIdByFsoId(fsoId: number): Promise<number | null>;
   delete(id: number): Promise<StudioWriteEvidence & { deleted: boolean }>;
+}
+
+/** The two model-info readers every flow needs, from its FSO model and its FS side. */
+export function modelInfoReaders<Row>(fso: OnlineModel, fs: StudioSide<Row>): Pick<Flow, 'readModelInfo' | 'findByForeignId'> {
+  const readFs = async (id: number) => {
+    const row = await fs.read(id);
+    return row ? fs.info(row) : null;
+  };
+  return {
+    readModelInfo: (system, id) => (system === 'fso' ? fso.readInfo(id) : readFs(id)),
+    async findByForeignId(system, foreignId) {
+      if (system === 'fso') return fso.findInfoByFsId(foreignId);
+      const id = await fs.findIdByFsoId(foreignId);
+      return id === null ? null : readFs(id);
+    },
+  };
 }
 
 /**
  * SPEC §6.4 for any flow: the counterpart of a deleted record is deleted (FS) or deactivated /
  * unlinked (FSO). Nothing is created; a missing counterpart means nothing to do (null).
  */
-export async function deleteCounterpartOf(
-  online: OnlineClient,
-  fso: OnlineModel,
-  fs: StudioDeleteSide,
-  sourceSystem: SystemName,
-  sourceRecordId: number,
-  targetRecordId: number | null,
-): Promise<SyncEvidence | null> {
-  if (sourceSystem === 'fs') {
-    const id = targetRecordId ?? (await fso.findIdByFsId(sourceRecordId));
-    if (id === null || !(await fso.readInfo(id))) return null;
-    const removed = await keepEvidence(online, () => fso.remove(id));
-    return { targetRecordId: id, sourceData: null, targetRequest: removed.request, targetAnswer: removed.answer, summary: removed.summary };
-  }
-  const id = targetRecordId ?? (await fs.findIdByFsoId(sourceRecordId));
-  if (id === null) return null;
-  const result = await keepEvidence(online, () => fs.delete(id));
-  if (!result.deleted) return null;
-  return studioEvidence({ ...result, id }, null, null, `deleted ${fs.model} ${id}`);
+export function counterpartDeleter<Row>(online: OnlineClient, fso: OnlineModel, fs: StudioSide<Row>): Flow['deleteCounterpart'] {
+  return async (sourceSystem, sourceRecordId, targetRecordId) => {
+    if (sourceSystem === 'fs') {
+      const id = targetRecordId ?? (await fso.findIdByFsId(sourceRecordId));
+      if (id === null || !(await fso.readInfo(id))) return null;
+      const removed = await keepEvidence(online, () => fso.remove(id));
+      return { targetRecordId: id, sourceData: null, targetRequest: removed.request, targetAnswer: removed.answer, summary: removed.summary };
+    }
+    const id = targetRecordId ?? (await fs.findIdByFsoId(sourceRecordId));
+    if (id === null) return null;
+    const result = await keepEvidence(online, () => fs.delete(id));
+    if (!result.deleted) return null;
+    return studioEvidence({ ...result, id }, null, null, `deleted ${fs.model} ${id}`);
+  };
 }
