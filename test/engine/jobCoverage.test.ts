@@ -10,6 +10,7 @@ import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { startHarness, type Harness } from '../support/engine.ts';
 import { FlowError } from '../../src/flows/flow.ts';
 import type { JobRow } from '../../src/adapters/syncTable/index.ts';
+import { sleep } from '../support/wait.ts';
 
 type Transition = { source: { path: string[] }; target?: Array<{ path: string[] }>; eventType: string };
 type Node = { path: string[]; states: Record<string, Node>; transitions: Map<string, Transition[]>; always?: Transition[] };
@@ -43,7 +44,6 @@ function allStates(machine: AnyStateMachine): string[] {
   return out;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const t = (s: number) => new Date(Date.UTC(2026, 4, 1, 12, 0, s));
 
 test('every state and transition of the job machine is covered', async () => {

@@ -9,8 +9,8 @@ import type { InspectionEvent } from 'xstate';
 import { createLogger } from '../../src/log.ts';
 import { startApiWith, type ApiHarness } from '../support/api.ts';
 import { startHarness } from '../support/engine.ts';
+import { sleep, until } from '../support/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function logCapture() {
   const lines: Record<string, unknown>[] = [];
@@ -23,14 +23,6 @@ function logCapture() {
   return { lines, logger: createLogger({ level: 'debug', stdout: false, stream }) };
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(10);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 describe('supervisor: one worker slot', () => {
   let api: ApiHarness;

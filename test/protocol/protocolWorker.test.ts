@@ -13,16 +13,8 @@ import { startOnlineStandIn, type OnlineStandIn } from '../../sandbox/online/ind
 import { openTable, type StoreKind } from '../support/engine.ts';
 import type { OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { MemoryFlow } from '../support/memoryFlow.ts';
+import { sleep, until } from '../support/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(20);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
   describe(`protocol worker on ${kind}`, () => {

@@ -12,11 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { freePort } from '../support/ports.ts';
 import { startNtpStandIn, type NtpStandIn } from '../../sandbox/ntp/ntpStandIn.ts';
+import { sleep } from '../support/wait.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'dist/src/main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-process-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(() => {
   // the test runs what `npm install` built; build it when the sources are newer (a developer's tree)
