@@ -2,24 +2,15 @@
  * The FS stand-in: the SQL engine over PostgreSQL/PGlite behind a TDS server, so sosync's
  * production client (mssql) talks to it exactly as to SQL Server.
  */
-import type { Logger } from '../../src/log.ts';
-import { createStudioEngine, type StatementFailure, type StudioEngine, type StudioUser } from './sql/index.ts';
-import type { StudioDatabase } from './sql/backend.ts';
+import { createStudioEngine, type StudioEngine } from './sql/index.ts';
+import type { StudioEngineOptions } from './sql/engine.ts';
 import { createTdsServer, type TdsServer } from './tds/server.ts';
 
-export interface StudioStandInOptions {
+export interface StudioStandInOptions extends StudioEngineOptions {
   /** 0 or absent: a free port */
   port?: number;
   /** default 127.0.0.1 */
   host?: string;
-  db: StudioDatabase;
-  databaseName: string;
-  users: StudioUser[];
-  /** sosync's /job/create URL; can be set later with engine.setAnnounceUrl */
-  announceUrl?: string;
-  logger: Logger;
-  failStatements?: StatementFailure[];
-  announceRetryMs?: number;
 }
 
 export interface StudioStandIn {
