@@ -1,20 +1,27 @@
 /**
  * One sync job as a state machine: the steps of SPEC §4.2, one state each.
  *
- *   start → runCount → direction → children → consistency → transform → done
- *                                                                        ↓
- *   (any step failing) → failed ──────────────────────────────→ closeSuperseded → protocolReady → ended
- *   (inconsistent / unfinished children) → requeue → requeued (the row stays inprogress)
+ *   start → runCount ─┬─▶ direction ─▶ children ─▶ consistency ─▶ writing ─┐
+ *                     │   reading       listing → next → opening           │
+ *                     │   deciding      → opened → running → settled       │
+ *                     └─▶ deleting (delete jobs, SPEC §6.4) ────────────────┤
+ *                                                                          ▼
+ *   finishing: recording → closingSuperseded → markingProtocolReady ─▶ synced | error
+ *
+ *   a step fails            ─▶ finishing, with job_error_code of that step
+ *   up to date              ─▶ finishing, done without a write
+ *   source changed / children unfinished ─▶ requeueing ─▶ requeued (row stays inprogress)
+ *   the sync table itself fails          ─▶ aborted (row stays inprogress)
  *
  * The machine is pure: every read and write of the outside world is an invoked actor given by
- * `provide()` (see jobActors.ts). Child jobs run inline through this same machine.
+ * `provide()` (jobActors.ts); guards are named so the live page can show them on the edges.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { JobErrorCode, JobPatch, JobRow, SystemName } from '../adapters/syncTable/index.ts';
+import type { JobErrorCode, JobRow, SystemName } from '../adapters/syncTable/index.ts';
 import type { ModelInfo, RecordRef, SyncDirection, SyncEvidence } from '../flows/flow.ts';
-import { decideDirection } from '../flows/direction.ts';
+import { decideDirection, type DirectionVerdict } from '../flows/direction.ts';
 
-/** SPEC §4.2 step 2: a job that has already run this often is not run again. */
+/** SPEC §4.2 step 2: the fifth start of a job ends it without syncing. */
 export const MAX_JOB_RUNS = 5;
 
 export interface JobInput {
@@ -50,6 +57,27 @@ export interface TimedEvidence {
   end: Date;
 }
 
+/** A failed write, with what was sent and answered and when, so the row keeps the evidence. */
+export class SyncWriteError extends Error {
+  constructor(message: string, readonly evidence: TimedEvidence | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SyncWriteError';
+  }
+}
+
+/** What the machine knows when it records a job's end (or its return to the queue). */
+export interface JobResult {
+  job: JobRow;
+  outcome: Exclude<JobOutcomeKind, 'aborted'>;
+  error?: { code: JobErrorCode; text: string };
+  direction?: SyncDirection;
+  evidence?: TimedEvidence;
+  /** this run's job_log lines */
+  log: string[];
+  childStart?: Date;
+  childEnd?: Date;
+}
+
 interface JobContext {
   job: JobRow;
   ancestors: RecordRef[];
@@ -69,8 +97,11 @@ interface JobContext {
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return error instanceof Error ? error.message : String(error);
+}
+
+function otherSystemOf(system: SystemName): SystemName {
+  return system === 'fs' ? 'fso' : 'fs';
 }
 
 function thisRecord(job: JobRow): RecordRef {
@@ -81,44 +112,68 @@ function sameRecord(a: RecordRef, b: RecordRef): boolean {
   return a.system === b.system && a.model === b.model && a.recordId === b.recordId;
 }
 
-const asJson = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
+/** SPEC §4.2 step 3, judged on what the reading state found (the announced record exists). */
+function verdictOf(context: JobContext): DirectionVerdict {
+  const { job, facts } = context;
+  return decideDirection(
+    facts!.announced!,
+    facts!.other,
+    `${job.job_source_system} ${job.job_source_model}`,
+    `${otherSystemOf(job.job_source_system)} ${facts!.otherModel}`,
+  );
+}
 
-/** The one write that records how a job ended (or why it goes back to the queue). */
-export function outcomePatch(context: JobContext): JobPatch {
-  const patch: JobPatch = {
-    // earlier runs' lines stay: they tell why a job ran again
-    job_log: [context.job.job_log, ...context.log].filter(Boolean).join('\n') || null,
-    child_job_start: context.childStart ?? null,
-    child_job_end: context.childEnd ?? null,
+/** The system holding the newer record, when the verdict names one. */
+function sourceSystemOf(context: JobContext): SystemName | null {
+  const verdict = verdictOf(context);
+  if (verdict.kind === 'announcedIsSource') return context.job.job_source_system;
+  if (verdict.kind === 'otherIsSource') return otherSystemOf(context.job.job_source_system);
+  return null;
+}
+
+function directionFrom(context: JobContext, sourceSystem: SystemName): SyncDirection {
+  const { job, facts } = context;
+  const announced = { system: job.job_source_system, model: job.job_source_model, info: facts!.announced! };
+  const other = { system: otherSystemOf(job.job_source_system), model: facts!.otherModel, info: facts!.other };
+  if (sourceSystem === announced.system) {
+    return {
+      source: { ...announced, recordId: announced.info.id },
+      target: { ...other, recordId: other.info?.id ?? null },
+    };
+  }
+  return {
+    source: { ...other, recordId: other.info!.id, info: other.info! },
+    target: { ...announced, recordId: announced.info.id },
   };
-  const direction = context.direction;
-  if (direction) {
-    Object.assign(patch, {
-      sync_source_system: direction.source.system,
-      sync_source_model: direction.source.model,
-      sync_source_record_id: direction.source.recordId,
-      sync_target_system: direction.target.system,
-      sync_target_model: direction.target.model,
-      sync_target_record_id: context.evidence?.evidence.targetRecordId ?? direction.target.recordId,
-    } satisfies JobPatch);
-  }
-  if (context.evidence) {
-    const { evidence, start, end } = context.evidence;
-    Object.assign(patch, {
-      sync_source_data: asJson(evidence.sourceData),
-      sync_target_data_before: asJson(evidence.targetDataBefore),
-      sync_target_request: evidence.targetRequest,
-      sync_target_answer: evidence.targetAnswer,
-      sync_start: start,
-      sync_end: end,
-    } satisfies JobPatch);
-  }
-  if (context.outcome === 'done') {
-    Object.assign(patch, { job_state: 'done', job_error_code: null, job_error_text: null } satisfies JobPatch);
-  } else if (context.outcome === 'error' && context.error) {
-    Object.assign(patch, { job_state: 'error', job_error_code: context.error.code, job_error_text: context.error.text } satisfies JobPatch);
-  }
-  return patch;
+}
+
+function resultOf(context: JobContext): JobResult {
+  return {
+    job: context.job,
+    outcome: context.outcome === 'error' ? 'error' : context.outcome === 'done' ? 'done' : 'requeued',
+    error: context.error,
+    direction: context.direction,
+    evidence: context.evidence,
+    log: context.log,
+    childStart: context.childStart,
+    childEnd: context.childEnd,
+  };
+}
+
+/** "When this actor fails, the job fails with `code`": one shape for every step. */
+function failOnError(code: JobErrorCode) {
+  return {
+    target: '#job.finishing' as const,
+    actions: { type: 'fail' as const, params: ({ event }: { event: { error: unknown } }) => ({ code, text: describeError(event.error) }) },
+  };
+}
+
+/** "When the sync table cannot be written, nothing more can be recorded": one shape for every write. */
+function abortOnError(code: JobErrorCode = 'unknown') {
+  return {
+    target: '#job.aborted' as const,
+    actions: { type: 'abort' as const, params: ({ event }: { event: { error: unknown } }) => ({ code, text: describeError(event.error) }) },
+  };
 }
 
 export const jobMachine = setup({
@@ -140,20 +195,22 @@ export const jobMachine = setup({
     openChildJob: fromPromise<JobRow, { parent: JobRow; child: RecordRef }>(async () => {
       throw new Error('openChildJob not provided');
     }),
-    /** this very machine; jobActors.ts wires it */
+    /** a child job, run to its end through this same machine (jobActors.ts) */
     childJob: fromPromise<JobOutcome, JobInput>(async () => {
       throw new Error('childJob not provided');
     }),
     readSourceInfo: fromPromise<ModelInfo | null, { job: JobRow; direction: SyncDirection }>(async () => {
       throw new Error('readSourceInfo not provided');
     }),
+    /** throws SyncWriteError when the write fails */
     writeTarget: fromPromise<TimedEvidence, { job: JobRow; direction: SyncDirection }>(async () => {
       throw new Error('writeTarget not provided');
     }),
     deleteCounterpart: fromPromise<TimedEvidence | null, { job: JobRow }>(async () => {
       throw new Error('deleteCounterpart not provided');
     }),
-    recordOutcome: fromPromise<JobRow, { jobId: number; patch: JobPatch; ended: boolean }>(async () => {
+    /** writes the outcome columns of the row; returns the row as stored */
+    recordOutcome: fromPromise<JobRow, JobResult>(async () => {
       throw new Error('recordOutcome not provided');
     }),
     closeSuperseded: fromPromise<number[], { job: JobRow }>(async () => {
@@ -164,9 +221,13 @@ export const jobMachine = setup({
     }),
   },
   guards: {
-    runCountExceeded: ({ context }) => context.job.job_run_count > MAX_JOB_RUNS,
+    runCountExceeded: ({ context }) => context.job.job_run_count >= MAX_JOB_RUNS,
     isDeleteJob: ({ context }) => context.job.job_source_type === 'delete',
     announcedMissing: ({ context }) => context.facts?.announced === null,
+    stateInvalid: ({ context }) => verdictOf(context).kind === 'invalid',
+    upToDate: ({ context }) => verdictOf(context).kind === 'upToDate',
+    fsIsSource: ({ context }) => sourceSystemOf(context) === 'fs',
+    fsoIsSource: ({ context }) => sourceSystemOf(context) === 'fso',
     noMoreChildren: ({ context }) => context.childIndex >= context.children.length,
     childIsCycle: ({ context }) => {
       const child = context.children[context.childIndex];
@@ -174,7 +235,10 @@ export const jobMachine = setup({
     },
     childIsOpen: ({ context }) => context.currentChild !== undefined && ['new', 'inprogress'].includes(context.currentChild.job_state),
     childFailed: ({ context }) => context.currentChild?.job_state === 'error',
+    childEndedBadly: (_, params: { outcome: JobOutcome }) => params.outcome.outcome === 'error' || params.outcome.outcome === 'aborted',
     childrenUnfinished: ({ context }) => context.unfinishedChildren.length > 0,
+    sourceChanged: ({ context }, params: { current: ModelInfo | null }) =>
+      params.current?.sosyncWriteDate?.getTime() !== context.direction!.source.info.sosyncWriteDate?.getTime(),
     outcomeIsError: ({ context }) => context.outcome === 'error',
   },
   actions: {
@@ -182,7 +246,22 @@ export const jobMachine = setup({
       outcome: 'error' as const,
       error: { code: params.code, text: params.text },
     })),
+    succeed: assign({ outcome: 'done' as const }),
+    requeue: assign({ outcome: 'requeued' as const }),
+    abort: assign(({ context }, params: { code: JobErrorCode; text: string }) => ({
+      outcome: 'aborted' as const,
+      // an error found earlier is kept: it is what the row could not record
+      error: context.error
+        ? { code: context.error.code, text: `${context.error.text}; and recording it failed: ${params.text}` }
+        : { code: params.code, text: params.text },
+    })),
     note: assign(({ context }, params: { line: string }) => ({ log: [...context.log, params.line] })),
+    decideSourceIs: assign(({ context }, params: { system: SystemName }) => ({ direction: directionFrom(context, params.system) })),
+    keepEvidence: assign(({ context }, params: { evidence: TimedEvidence | null | undefined; fallbackLine: string }) => ({
+      evidence: params.evidence ?? undefined,
+      log: [...context.log, params.evidence?.evidence.summary ?? params.fallbackLine],
+    })),
+    nextChild: assign(({ context }) => ({ childIndex: context.childIndex + 1 })),
   },
 }).createMachine({
   id: 'job',
@@ -203,21 +282,21 @@ export const jobMachine = setup({
         src: 'startJob',
         input: ({ context }) => ({ jobId: context.job.job_id }),
         onDone: { target: 'runCount', actions: assign({ job: ({ event }) => event.output }) },
-        onError: { target: 'aborted', actions: assign({ error: ({ event }) => ({ code: 'unknown' as const, text: describeError(event.error) }) }) },
+        onError: abortOnError(),
       },
     },
-    /** step 2: at most MAX_JOB_RUNS runs */
+    /** step 2: the fifth start ends the job */
     runCount: {
       always: [
         {
           guard: 'runCountExceeded',
-          target: 'failed',
+          target: 'finishing',
           actions: {
             type: 'fail',
-            params: ({ context }) => ({ code: 'run_counter' as const, text: `job already ran ${context.job.job_run_count - 1} times (limit ${MAX_JOB_RUNS})` }),
+            params: ({ context }) => ({ code: 'run_counter' as const, text: `job started for the ${context.job.job_run_count}th time (limit ${MAX_JOB_RUNS}): not synced again` }),
           },
         },
-        { guard: 'isDeleteJob', target: 'delete' },
+        { guard: 'isDeleteJob', target: 'deleting' },
         { target: 'direction' },
       ],
     },
@@ -230,17 +309,14 @@ export const jobMachine = setup({
             src: 'readDirection',
             input: ({ context }) => ({ job: context.job }),
             onDone: { target: 'deciding', actions: assign({ facts: ({ event }) => event.output }) },
-            onError: {
-              target: '#job.failed',
-              actions: { type: 'fail', params: ({ event }) => ({ code: 'sync_source' as const, text: describeError(event.error) }) },
-            },
+            onError: failOnError('sync_source'),
           },
         },
         deciding: {
           always: [
             {
               guard: 'announcedMissing',
-              target: '#job.failed',
+              target: '#job.finishing',
               actions: {
                 type: 'fail',
                 params: ({ context }) => ({
@@ -250,46 +326,33 @@ export const jobMachine = setup({
               },
             },
             {
-              target: 'decided',
-              actions: assign(({ context }) => {
-                const { job } = context;
-                const facts = context.facts!;
-                const announced = facts.announced!;
-                const verdict = decideDirection(announced, facts.other, `${job.job_source_system} ${job.job_source_model}`, `${otherSystemOf(job.job_source_system)} ${facts.otherModel}`);
-                const announcedSide = { system: job.job_source_system, model: job.job_source_model };
-                const otherSide = { system: otherSystemOf(job.job_source_system), model: facts.otherModel };
-                switch (verdict.kind) {
-                  case 'invalid':
-                    return { outcome: 'error' as const, error: { code: 'sync_source' as const, text: verdict.reason } };
-                  case 'upToDate':
-                    return {
-                      outcome: 'done' as const,
-                      log: [...context.log, `model up to date (sosync_write_date ${verdict.at.toISOString()} on both sides)`],
-                    };
-                  case 'announcedIsSource':
-                    return {
-                      direction: {
-                        source: { ...announcedSide, recordId: announced.id, info: announced },
-                        target: { ...otherSide, recordId: facts.other?.id ?? null, info: facts.other },
-                      },
-                    };
-                  case 'otherIsSource':
-                    return {
-                      direction: {
-                        source: { ...otherSide, recordId: facts.other!.id, info: facts.other! },
-                        target: { ...announcedSide, recordId: announced.id, info: announced },
-                      },
-                    };
-                }
-              }),
+              guard: 'stateInvalid',
+              target: '#job.finishing',
+              actions: {
+                type: 'fail',
+                params: ({ context }) => {
+                  const verdict = verdictOf(context);
+                  return { code: 'sync_source' as const, text: verdict.kind === 'invalid' ? verdict.reason : 'invalid state' };
+                },
+              },
             },
-          ],
-        },
-        decided: {
-          always: [
-            { guard: 'outcomeIsError', target: '#job.failed' },
-            { guard: ({ context }) => context.outcome === 'done', target: '#job.done' },
-            { target: '#job.children' },
+            {
+              guard: 'upToDate',
+              target: '#job.finishing',
+              actions: [
+                'succeed',
+                {
+                  type: 'note',
+                  params: ({ context }) => {
+                    const verdict = verdictOf(context);
+                    const at = verdict.kind === 'upToDate' ? verdict.at.toISOString() : '';
+                    return { line: `model up to date (sosync_write_date ${at} on both sides)` };
+                  },
+                },
+              ],
+            },
+            { guard: 'fsIsSource', target: '#job.children', actions: { type: 'decideSourceIs', params: { system: 'fs' } } },
+            { guard: 'fsoIsSource', target: '#job.children', actions: { type: 'decideSourceIs', params: { system: 'fso' } } },
           ],
         },
       },
@@ -310,10 +373,7 @@ export const jobMachine = setup({
                 childStart: ({ event }) => (event.output.children.length ? event.output.at : undefined),
               }),
             },
-            onError: {
-              target: '#job.failed',
-              actions: { type: 'fail', params: ({ event }) => ({ code: 'child_job' as const, text: describeError(event.error) }) },
-            },
+            onError: failOnError('child_job'),
           },
         },
         next: {
@@ -321,7 +381,7 @@ export const jobMachine = setup({
             { guard: 'noMoreChildren', target: 'settled' },
             {
               guard: 'childIsCycle',
-              target: '#job.failed',
+              target: '#job.finishing',
               actions: {
                 type: 'fail',
                 params: ({ context }) => {
@@ -338,10 +398,7 @@ export const jobMachine = setup({
             src: 'openChildJob',
             input: ({ context }) => ({ parent: context.job, child: context.children[context.childIndex] }),
             onDone: { target: 'opened', actions: assign({ currentChild: ({ event }) => event.output }) },
-            onError: {
-              target: '#job.failed',
-              actions: { type: 'fail', params: ({ event }) => ({ code: 'child_job' as const, text: describeError(event.error) }) },
-            },
+            onError: failOnError('child_job'),
           },
         },
         opened: {
@@ -349,13 +406,14 @@ export const jobMachine = setup({
             { guard: 'childIsOpen', target: 'running' },
             {
               guard: 'childFailed',
-              target: '#job.failed',
+              target: '#job.finishing',
               actions: {
                 type: 'fail',
                 params: ({ context }) => ({ code: 'child_job' as const, text: `child job ${context.currentChild!.job_id} failed: ${context.currentChild!.job_error_text ?? ''}` }),
               },
             },
-            { target: 'next', actions: assign({ childIndex: ({ context }) => context.childIndex + 1 }) },
+            // done or skipped earlier: nothing to run
+            { target: 'next', actions: 'nextChild' },
           ],
         },
         running: {
@@ -364,8 +422,8 @@ export const jobMachine = setup({
             input: ({ context }) => ({ job: context.currentChild!, ancestors: [...context.ancestors, thisRecord(context.job)] }),
             onDone: [
               {
-                guard: ({ event }) => event.output.outcome === 'error' || event.output.outcome === 'aborted',
-                target: '#job.failed',
+                guard: { type: 'childEndedBadly', params: ({ event }) => ({ outcome: event.output }) },
+                target: '#job.finishing',
                 actions: [
                   assign({ childEnd: ({ event }) => event.output.endedAt }),
                   {
@@ -376,25 +434,24 @@ export const jobMachine = setup({
               },
               {
                 target: 'next',
-                actions: assign({
-                  childEnd: ({ event }) => event.output.endedAt,
-                  childIndex: ({ context }) => context.childIndex + 1,
-                  unfinishedChildren: ({ context, event }) =>
-                    event.output.outcome === 'requeued' ? [...context.unfinishedChildren, event.output.jobId] : context.unfinishedChildren,
-                }),
+                actions: [
+                  assign({
+                    childEnd: ({ event }) => event.output.endedAt,
+                    unfinishedChildren: ({ context, event }) =>
+                      event.output.outcome === 'requeued' ? [...context.unfinishedChildren, event.output.jobId] : context.unfinishedChildren,
+                  }),
+                  'nextChild',
+                ],
               },
             ],
-            onError: {
-              target: '#job.failed',
-              actions: { type: 'fail', params: ({ event }) => ({ code: 'child_job' as const, text: describeError(event.error) }) },
-            },
+            onError: failOnError('child_job'),
           },
         },
         settled: {
           always: [
             {
               guard: 'childrenUnfinished',
-              target: '#job.requeue',
+              target: '#job.requeueing',
               actions: { type: 'note', params: ({ context }) => ({ line: `child jobs unfinished (${context.unfinishedChildren.join(', ')}); the job runs again` }) },
             },
             { target: '#job.consistency' },
@@ -409,108 +466,90 @@ export const jobMachine = setup({
         input: ({ context }) => ({ job: context.job, direction: context.direction! }),
         onDone: [
           {
-            guard: ({ context, event }) => event.output?.sosyncWriteDate?.getTime() !== context.direction!.source.info.sosyncWriteDate?.getTime(),
-            target: 'requeue',
+            guard: { type: 'sourceChanged', params: ({ event }) => ({ current: event.output }) },
+            target: 'requeueing',
             actions: { type: 'note', params: { line: 'source changed while the job ran; the job runs again with fresh data' } },
           },
-          { target: 'transform' },
+          { target: 'writing' },
         ],
-        onError: {
-          target: 'failed',
-          actions: { type: 'fail', params: ({ event }) => ({ code: 'sync_source' as const, text: describeError(event.error) }) },
-        },
+        onError: failOnError('sync_source'),
       },
     },
     /** step 6: transform and create or update the target */
-    transform: {
+    writing: {
       invoke: {
         src: 'writeTarget',
         input: ({ context }) => ({ job: context.job, direction: context.direction! }),
         onDone: {
-          target: 'done',
-          actions: assign({
-            evidence: ({ event }) => event.output,
-            log: ({ context, event }) => [...context.log, event.output.evidence.summary],
-          }),
+          target: 'finishing',
+          actions: ['succeed', { type: 'keepEvidence', params: ({ event }) => ({ evidence: event.output, fallbackLine: 'written' }) }],
         },
         onError: {
-          target: 'failed',
+          target: 'finishing',
           actions: [
-            assign({ evidence: ({ event }) => evidenceOfError(event.error) }),
+            assign({ evidence: ({ event }) => (event.error instanceof SyncWriteError ? event.error.evidence : undefined) }),
             { type: 'fail', params: ({ event }) => ({ code: 'transformation' as const, text: describeError(event.error) }) },
           ],
         },
       },
     },
     /** SPEC §6.4: a delete job removes the counterpart */
-    delete: {
+    deleting: {
       invoke: {
         src: 'deleteCounterpart',
         input: ({ context }) => ({ job: context.job }),
         onDone: {
-          target: 'done',
-          actions: assign({
-            evidence: ({ event }) => event.output ?? undefined,
-            log: ({ context, event }) => [...context.log, event.output?.evidence.summary ?? 'nothing to delete: no counterpart exists'],
-          }),
+          target: 'finishing',
+          actions: ['succeed', { type: 'keepEvidence', params: ({ event }) => ({ evidence: event.output, fallbackLine: 'nothing to delete: no counterpart exists' }) }],
         },
-        onError: {
-          target: 'failed',
-          actions: { type: 'fail', params: ({ event }) => ({ code: 'transformation' as const, text: describeError(event.error) }) },
+        onError: failOnError('transformation'),
+      },
+    },
+    /** steps 7–9: record the outcome, close superseded jobs, hand the row to the protocol worker */
+    finishing: {
+      initial: 'recording',
+      states: {
+        recording: {
+          invoke: {
+            src: 'recordOutcome',
+            input: ({ context }) => resultOf(context),
+            onDone: { target: 'closingSuperseded', actions: assign({ job: ({ event }) => event.output }) },
+            onError: abortOnError(),
+          },
         },
-      },
-    },
-    /** step 7 */
-    done: {
-      entry: assign({ outcome: 'done' as const }),
-      invoke: {
-        src: 'recordOutcome',
-        input: ({ context }) => ({ jobId: context.job.job_id, patch: outcomePatch(context), ended: true }),
-        onDone: { target: 'closeSuperseded', actions: assign({ job: ({ event }) => event.output }) },
-        onError: { target: 'aborted', actions: assign({ error: ({ event }) => ({ code: 'unknown' as const, text: describeError(event.error) }) }) },
-      },
-    },
-    failed: {
-      invoke: {
-        src: 'recordOutcome',
-        input: ({ context }) => ({ jobId: context.job.job_id, patch: outcomePatch(context), ended: true }),
-        onDone: { target: 'closeSuperseded', actions: assign({ job: ({ event }) => event.output }) },
-        onError: { target: 'aborted', actions: assign({ error: ({ context, event }) => ({ code: context.error?.code ?? 'unknown', text: `${context.error?.text ?? ''}; and recording it failed: ${describeError(event.error)}` }) }) },
-      },
-    },
-    /** step 8 */
-    closeSuperseded: {
-      invoke: {
-        src: 'closeSuperseded',
-        input: ({ context }) => ({ job: context.job }),
-        onDone: { target: 'protocolReady', actions: assign({ closedJobs: ({ event }) => event.output }) },
-        onError: { target: 'aborted', actions: assign({ error: ({ event }) => ({ code: 'cleanup' as const, text: describeError(event.error) }) }) },
-      },
-    },
-    /** step 9 */
-    protocolReady: {
-      invoke: {
-        src: 'markProtocolReady',
-        input: ({ context }) => ({ jobId: context.job.job_id }),
-        onDone: [{ guard: 'outcomeIsError', target: 'error' }, { target: 'synced' }],
-        onError: { target: 'aborted', actions: assign({ error: ({ event }) => ({ code: 'cleanup' as const, text: describeError(event.error) }) }) },
+        closingSuperseded: {
+          invoke: {
+            src: 'closeSuperseded',
+            input: ({ context }) => ({ job: context.job }),
+            onDone: { target: 'markingProtocolReady', actions: assign({ closedJobs: ({ event }) => event.output }) },
+            onError: abortOnError('cleanup'),
+          },
+        },
+        markingProtocolReady: {
+          invoke: {
+            src: 'markProtocolReady',
+            input: ({ context }) => ({ jobId: context.job.job_id }),
+            onDone: [{ guard: 'outcomeIsError', target: '#job.error' }, { target: '#job.synced' }],
+            onError: abortOnError('cleanup'),
+          },
+        },
       },
     },
     /** back to the queue: the row stays inprogress, decision and log recorded */
-    requeue: {
-      entry: assign({ outcome: 'requeued' as const }),
+    requeueing: {
+      entry: 'requeue',
       invoke: {
         src: 'recordOutcome',
-        input: ({ context }) => ({ jobId: context.job.job_id, patch: outcomePatch(context), ended: false }),
+        input: ({ context }) => resultOf(context),
         onDone: { target: 'requeued' },
-        onError: { target: 'aborted', actions: assign({ error: ({ event }) => ({ code: 'unknown' as const, text: describeError(event.error) }) }) },
+        onError: abortOnError(),
       },
     },
     synced: { type: 'final' },
     error: { type: 'final' },
     requeued: { type: 'final' },
     /** the sync table itself failed: nothing more can be recorded; the row stays inprogress */
-    aborted: { type: 'final', entry: assign({ outcome: 'aborted' as const }) },
+    aborted: { type: 'final' },
   },
   output: ({ context }) => ({
     jobId: context.job.job_id,
@@ -521,24 +560,4 @@ export const jobMachine = setup({
   }),
 });
 
-function otherSystemOf(system: SystemName): SystemName {
-  return system === 'fs' ? 'fso' : 'fs';
-}
-
-/** A failed write may still carry what was sent and answered; keep it on the row. */
-function evidenceOfError(error: unknown): TimedEvidence | undefined {
-  const e = error as { evidence?: Partial<SyncEvidence>; syncStart?: Date; syncEnd?: Date } | null;
-  if (!e?.evidence || !e.syncStart || !e.syncEnd) return undefined;
-  return {
-    evidence: {
-      targetRecordId: e.evidence.targetRecordId ?? null,
-      sourceData: e.evidence.sourceData,
-      targetDataBefore: e.evidence.targetDataBefore,
-      targetRequest: e.evidence.targetRequest ?? '',
-      targetAnswer: e.evidence.targetAnswer ?? '',
-      summary: e.evidence.summary ?? 'write failed',
-    },
-    start: e.syncStart,
-    end: e.syncEnd,
-  };
-}
+export type JobMachine = typeof jobMachine;

@@ -1,14 +1,15 @@
 /**
  * The outside world of the job machine: sync_table through the store, the two systems through
  * the flows. `createJobLogic` provides these to jobMachine; tests and the sandbox pass their own
- * store and flows, the machine stays the same.
+ * store and flows, the machine stays the same. How a job's result maps to sync_table columns
+ * lives here too, next to the actor that writes them.
  */
-import { fromPromise, type AnyActorLogic } from 'xstate';
-import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
-import { FlowError, otherSystem, modelOf, type Flow, type SyncDirection } from '../flows/flow.ts';
+import { createActor, fromPromise, toPromise } from 'xstate';
+import type { JobPatch, JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
+import { FlowError, otherSystem, modelOf, type Flow } from '../flows/flow.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
-import { jobMachine, type DirectionFacts, type JobInput, type JobOutcome, type TimedEvidence } from './job.ts';
+import { jobMachine, SyncWriteError, type DirectionFacts, type JobInput, type JobOutcome, type JobResult, type TimedEvidence } from './job.ts';
 
 export interface JobDependencies {
   store: SyncTableStore;
@@ -23,6 +24,66 @@ function flowOf(flows: FlowRegistry, job: JobRow): Flow {
   const flow = flows.forModel(job.job_source_model);
   if (!flow) throw new FlowError(`no sync flow for model ${job.job_source_model}`);
   return flow;
+}
+
+const asJson = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
+
+/** The sync_table columns of a job's result: decision, evidence, log and, once ended, its state. */
+export function outcomeColumns(result: JobResult): JobPatch {
+  const patch: JobPatch = {
+    // earlier runs' lines stay: they tell why a job ran again
+    job_log: [result.job.job_log, ...result.log].filter(Boolean).join('\n') || null,
+    child_job_start: result.childStart ?? null,
+    child_job_end: result.childEnd ?? null,
+  };
+  const { direction, evidence } = result;
+  if (direction) {
+    Object.assign(patch, {
+      sync_source_system: direction.source.system,
+      sync_source_model: direction.source.model,
+      sync_source_record_id: direction.source.recordId,
+      sync_target_system: direction.target.system,
+      sync_target_model: direction.target.model,
+      sync_target_record_id: evidence?.evidence.targetRecordId ?? direction.target.recordId,
+    } satisfies JobPatch);
+  }
+  if (evidence) {
+    Object.assign(patch, {
+      sync_source_data: asJson(evidence.evidence.sourceData),
+      sync_target_data_before: asJson(evidence.evidence.targetDataBefore),
+      sync_target_request: evidence.evidence.targetRequest,
+      sync_target_answer: evidence.evidence.targetAnswer,
+      sync_start: evidence.start,
+      sync_end: evidence.end,
+    } satisfies JobPatch);
+  }
+  if (result.outcome === 'done') {
+    Object.assign(patch, { job_state: 'done', job_error_code: null, job_error_text: null } satisfies JobPatch);
+  } else if (result.outcome === 'error' && result.error) {
+    Object.assign(patch, { job_state: 'error', job_error_code: result.error.code, job_error_text: result.error.text } satisfies JobPatch);
+  }
+  return patch;
+}
+
+/** A failed write keeps what it sent and got (a FlowError's partial evidence) with its timing. */
+function writeFailure(error: unknown, start: Date, end: Date): SyncWriteError {
+  const message = error instanceof Error ? error.message : String(error);
+  const partial = error instanceof FlowError ? error.evidence : undefined;
+  const evidence: TimedEvidence | undefined = partial
+    ? {
+        evidence: {
+          targetRecordId: partial.targetRecordId ?? null,
+          sourceData: partial.sourceData,
+          targetDataBefore: partial.targetDataBefore,
+          targetRequest: partial.targetRequest ?? '',
+          targetAnswer: partial.targetAnswer ?? '',
+          summary: partial.summary ?? 'write failed',
+        },
+        start,
+        end,
+      }
+    : undefined;
+  return new SyncWriteError(message, evidence, { cause: error });
 }
 
 export function createJobLogic(deps: JobDependencies) {
@@ -65,10 +126,10 @@ export function createJobLogic(deps: JobDependencies) {
       writeTarget: fromPromise(async ({ input }): Promise<TimedEvidence> => {
         const start = now();
         try {
-          const evidence = await flowOf(flows, input.job).write(input.direction as SyncDirection);
+          const evidence = await flowOf(flows, input.job).write(input.direction);
           return { evidence, start, end: now() };
         } catch (err) {
-          throw Object.assign(err instanceof Error ? err : new Error(String(err)), { syncStart: start, syncEnd: now() });
+          throw writeFailure(err, start, now());
         }
       }),
 
@@ -79,8 +140,10 @@ export function createJobLogic(deps: JobDependencies) {
         return evidence ? { evidence, start, end: now() } : null;
       }),
 
-      recordOutcome: fromPromise(async ({ input }) =>
-        store.updateJob(input.jobId, input.ended ? { ...input.patch, job_end: now() } : input.patch)),
+      recordOutcome: fromPromise(async ({ input }) => {
+        const columns = outcomeColumns(input);
+        return store.updateJob(input.job.job_id, input.outcome === 'requeued' ? columns : { ...columns, job_end: now() });
+      }),
 
       closeSuperseded: fromPromise(async ({ input }) => {
         const { job } = input;
@@ -94,11 +157,16 @@ export function createJobLogic(deps: JobDependencies) {
       markProtocolReady: fromPromise(async ({ input }) => {
         await store.updateJob(input.jobId, { job_to_fso_can_sync: true });
       }),
+
+      // A child job runs through this very machine, as an actor of the parent's system (so the
+      // live view shows it); stopping the parent stops the child.
+      childJob: fromPromise<JobOutcome, JobInput>(async ({ input, self, signal }) => {
+        const child = createActor(machine, { input, parent: self });
+        signal.addEventListener('abort', () => child.stop(), { once: true });
+        return toPromise(child.start());
+      }),
     },
   });
-
-  // A child job runs through this very machine (an invoked child actor of its parent).
-  (machine.implementations.actors as Record<string, AnyActorLogic>).childJob = machine;
   return machine;
 }
 

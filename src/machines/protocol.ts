@@ -4,14 +4,9 @@
  * a failed batch leaves its rows for the next pass and shows in the status.
  */
 import { assign, fromPromise, setup } from 'xstate';
+import type { BatchResult } from '../adapters/online/index.ts';
 
-export interface BatchResult {
-  copied: number;
-  failed: number;
-  /** rows still pending after this batch */
-  remaining: number;
-  lastError?: string;
-}
+export type { BatchResult };
 
 export interface ProtocolContext {
   restartRequested: boolean;
@@ -39,6 +34,12 @@ export const protocolMachine = setup({
     reportBatch: (_, _params: { batch: BatchResult }) => {},
     reportFault: (_, _params: { error: string }) => {},
   },
+  guards: {
+    nothingCopied: (_, params: { batch: BatchResult }) => params.batch.failed > 0 && params.batch.copied === 0,
+    stopRequested: ({ context }) => context.stopRequested,
+    morePending: ({ context }) => context.lastBatch !== null && context.lastBatch.copied > 0 && context.lastBatch.remaining > 0,
+    restartRequested: ({ context }) => context.restartRequested,
+  },
   delays: { retry: ({ context }) => context.retryMs },
 }).createMachine({
   id: 'protocol',
@@ -64,7 +65,7 @@ export const protocolMachine = setup({
         src: 'copyBatch',
         onDone: [
           {
-            guard: ({ event }) => event.output.failed > 0 && event.output.copied === 0,
+            guard: { type: 'nothingCopied', params: ({ event }) => ({ batch: event.output }) },
             target: 'faulted',
             actions: [
               assign({ lastBatch: ({ event }) => event.output, lastError: ({ event }) => event.output.lastError ?? 'copy failed' }),
@@ -88,9 +89,9 @@ export const protocolMachine = setup({
     },
     batchDone: {
       always: [
-        { guard: ({ context }) => context.stopRequested, target: 'stopped' },
-        { guard: ({ context }) => context.lastBatch!.copied > 0 && context.lastBatch!.remaining > 0, target: 'running', reenter: true },
-        { guard: ({ context }) => context.restartRequested, target: 'running', reenter: true },
+        { guard: 'stopRequested', target: 'stopped' },
+        { guard: 'morePending', target: 'running', reenter: true },
+        { guard: 'restartRequested', target: 'running', reenter: true },
         { target: 'idle' },
       ],
     },

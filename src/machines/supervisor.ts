@@ -5,14 +5,18 @@
  * a state, not a lock.
  *
  *   idle ──START──▶ pass: picking → gate → running → throttling → picking … → passEnd
- *                          │                                                   │
+ *                          │                   │                                 │
+ *                          │                   └─(job could not be recorded)─▶ faulted ─(retry)─▶ pass
  *                          └─(drift too large / no NTP)─▶ locked ─(expiry or FORCE_DRIFT_CHECK)─▶ pass
  *   START during a pass → restart requested (another pass follows at once)
  *   STOP → stopped after the current job reaches its end
+ *
+ * Like the job machine it does no I/O: picking, the drift measurement, the throttle's sleep and the
+ * clock are actors supplied through `provide()` (system.ts).
  */
-import { assign, fromPromise, setup, type AnyActorLogic } from 'xstate';
+import { assign, fromPromise, setup } from 'xstate';
 import type { JobRow } from '../adapters/syncTable/index.ts';
-import type { JobInput, JobOutcome } from './job.ts';
+import { jobMachine, type JobOutcome } from './job.ts';
 
 /** SPEC §4.4: a failed drift check locks synchronisation this long. */
 export const DRIFT_LOCK_MS = 30 * 60_000 + 5_000;
@@ -21,6 +25,7 @@ export const DRIFT_CHECK_INTERVAL_MS = 30 * 60_000;
 /** After an infrastructure failure (sync table unreachable) the worker tries again this much later. */
 export const FAULT_RETRY_MS = 10_000;
 
+/** What the drift gate found; a measurement that could not be made is `ok: false` with the reason. */
 export type GateResult =
   | { checked: false }
   | { checked: true; ok: true; at: Date; summary: string }
@@ -71,10 +76,8 @@ export const supervisorMachine = setup({
     checkDrift: fromPromise<GateResult, { lastCheckAt: Date | null; force: boolean }>(async () => {
       throw new Error('checkDrift not provided');
     }),
-    /** the job machine (jobActors.ts) */
-    job: fromPromise<JobOutcome, JobInput>(async () => {
-      throw new Error('job not provided');
-    }),
+    /** the job machine, provided with its outside world by jobActors.ts */
+    job: jobMachine,
     throttle: fromPromise<void, { pickedAt: Date; throttleMs: number }>(async () => {
       throw new Error('throttle not provided');
     }),
@@ -88,6 +91,9 @@ export const supervisorMachine = setup({
   },
   guards: {
     foundJob: (_, params: { job: JobRow | null }) => params.job !== null,
+    driftCheckNotDue: (_, params: { gate: GateResult }) => !params.gate.checked,
+    driftWithinTolerance: (_, params: { gate: GateResult }) => params.gate.checked && params.gate.ok,
+    jobNotRecorded: (_, params: { outcome: JobOutcome }) => params.outcome.outcome === 'aborted',
     restartRequested: ({ context }) => context.restartRequested,
     stopRequested: ({ context }) => context.stopRequested,
   },
@@ -152,9 +158,9 @@ export const supervisorMachine = setup({
             src: 'checkDrift',
             input: ({ context }) => ({ lastCheckAt: context.lastDriftCheckAt, force: context.forceDriftCheck }),
             onDone: [
-              { guard: ({ event }) => !event.output.checked, target: 'running' },
+              { guard: { type: 'driftCheckNotDue', params: ({ event }) => ({ gate: event.output }) }, target: 'running' },
               {
-                guard: ({ event }) => event.output.checked && event.output.ok,
+                guard: { type: 'driftWithinTolerance', params: ({ event }) => ({ gate: event.output }) },
                 target: 'running',
                 actions: assign({
                   lastDriftCheckAt: ({ event }) => (event.output.checked ? event.output.at : null),
@@ -165,23 +171,17 @@ export const supervisorMachine = setup({
               {
                 target: '#supervisor.locked',
                 actions: assign(({ event, context }) => {
-                  const output = event.output as Extract<GateResult, { ok: false }>;
+                  const gate = event.output as Extract<GateResult, { ok: false }>;
                   return {
-                    lastDriftCheckAt: output.at,
+                    lastDriftCheckAt: gate.at,
                     forceDriftCheck: false,
                     currentJob: null,
-                    driftLock: { since: output.at, until: new Date(output.at.getTime() + context.driftLockMs), reason: output.reason },
+                    driftLock: { since: gate.at, until: new Date(gate.at.getTime() + context.driftLockMs), reason: gate.reason },
                   };
                 }),
               },
             ],
-            onError: {
-              target: '#supervisor.locked',
-              actions: assign(({ event, context }) => {
-                const at = new Date();
-                return { currentJob: null, driftLock: { since: at, until: new Date(at.getTime() + context.driftLockMs), reason: `drift check failed: ${message(event.error)}` } };
-              }),
-            },
+            onError: { target: '#supervisor.faulted', actions: assign({ lastError: ({ event }) => `the drift gate failed: ${message(event.error)}` }) },
           },
         },
         running: {
@@ -189,13 +189,27 @@ export const supervisorMachine = setup({
             src: 'job',
             systemId: 'current-job',
             input: ({ context }) => ({ job: context.currentJob!, ancestors: [] }),
-            onDone: {
-              target: 'throttling',
-              actions: [
-                assign({ lastOutcome: ({ event }) => event.output, jobsRun: ({ context }) => context.jobsRun + 1 }),
-                { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
-              ],
-            },
+            onDone: [
+              // a job whose row could not be written points at a broken sync table
+              {
+                guard: { type: 'jobNotRecorded', params: ({ event }) => ({ outcome: event.output }) },
+                target: '#supervisor.faulted',
+                actions: [
+                  assign({
+                    lastOutcome: ({ event }) => event.output,
+                    lastError: ({ event }) => `job ${event.output.jobId} could not be recorded: ${event.output.message ?? ''}`,
+                  }),
+                  { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
+                ],
+              },
+              {
+                target: 'throttling',
+                actions: [
+                  assign({ lastOutcome: ({ event }) => event.output, jobsRun: ({ context }) => context.jobsRun + 1 }),
+                  { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
+                ],
+              },
+            ],
             onError: {
               target: '#supervisor.faulted',
               actions: assign({ lastError: ({ event, context }) => `job ${context.currentJob?.job_id} failed unexpectedly: ${message(event.error)}` }),
@@ -209,15 +223,7 @@ export const supervisorMachine = setup({
           invoke: {
             src: 'throttle',
             input: ({ context }) => ({ pickedAt: context.pickedAt!, throttleMs: context.throttleMs }),
-            onDone: [
-              // a job whose row could not be written points at a broken sync table
-              {
-                guard: ({ context }) => context.lastOutcome?.outcome === 'aborted',
-                target: '#supervisor.faulted',
-                actions: assign({ lastError: ({ context }) => `job ${context.lastOutcome?.jobId} could not be recorded: ${context.lastOutcome?.message ?? ''}` }),
-              },
-              { target: 'picking', actions: assign({ currentJob: null }) },
-            ],
+            onDone: { target: 'picking', actions: assign({ currentJob: null }) },
             onError: { target: 'picking', actions: assign({ currentJob: null }) },
           },
         },
@@ -251,10 +257,3 @@ export const supervisorMachine = setup({
 });
 
 export type SupervisorLogic = typeof supervisorMachine;
-
-/** Wires the job logic (child actor) into the supervisor. */
-export function withJobLogic<T extends SupervisorLogic>(logic: T, jobLogic: AnyActorLogic): T {
-  const provided = logic.provide({}) as T;
-  (provided.implementations.actors as Record<string, AnyActorLogic>).job = jobLogic;
-  return provided;
-}

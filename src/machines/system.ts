@@ -1,35 +1,18 @@
 /**
- * Builds the actor system: the supervisor (job worker, with job actors as its children) and the
- * protocol worker, provided with their outside world, plus the WorkerControl the HTTP routes use.
+ * Wires the machines to their implementations: the supervisor (job worker, with job actors as its
+ * children) and the protocol worker, provided with the store, the flows, the drift source and the
+ * clock, plus the WorkerControl the HTTP routes use. Nothing here decides what a job does.
  */
-import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, fromPromise, waitFor, type InspectionEvent, type Observer } from 'xstate';
+import type { DriftSource } from '../adapters/clock/index.ts';
+import type { ProtocolCopier } from '../adapters/online/index.ts';
 import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
-import type { WorkerControl, WorkerStatus, WorkerStatusCode } from '../server/app.ts';
-import { workerStatusText } from '../server/app.ts';
 import { createJobLogic } from './jobActors.ts';
-import { DRIFT_CHECK_INTERVAL_MS, supervisorMachine, withJobLogic, type GateResult } from './supervisor.ts';
-import { protocolMachine, type BatchResult } from './protocol.ts';
-
-/** What the drift gate needs: the clock adapter's measurement and judgement. */
-export interface DriftSource {
-  /** measures every source; never throws for an unreachable server (reports it instead) */
-  measure(): Promise<DriftMeasurement>;
-}
-
-export interface DriftMeasurement {
-  at: Date;
-  /** offset per source in ms, or the reason it could not be measured */
-  sources: Record<string, { offsetMs: number; server?: string } | { error: string }>;
-  /** the judgement against the tolerance */
-  ok: boolean;
-  reason?: string;
-}
-
-export interface ProtocolCopier {
-  copyBatch(): Promise<BatchResult>;
-}
+import { DRIFT_CHECK_INTERVAL_MS, supervisorMachine, type GateResult } from './supervisor.ts';
+import { protocolMachine } from './protocol.ts';
+import type { WorkerActivity, WorkerControl, WorkerReport } from './workers.ts';
 
 export interface WorkerSystemOptions {
   store: SyncTableStore;
@@ -59,22 +42,29 @@ export interface WorkerSystem {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   const { store, logger } = options;
   const now = options.now ?? (() => new Date());
 
   const jobLogic = createJobLogic({ store, flows: options.flows, now, logger });
 
-  const supervisorLogic = withJobLogic(
-    supervisorMachine.provide({
+  const supervisorLogic = supervisorMachine.provide({
       actors: {
+        job: jobLogic,
         pickNextJob: fromPromise(async () => ({ job: await store.pickNextJob(), at: now() })),
         checkDrift: fromPromise(async ({ input }): Promise<GateResult> => {
           const due = input.force || input.lastCheckAt === null || now().getTime() - input.lastCheckAt.getTime() >= DRIFT_CHECK_INTERVAL_MS;
           if (!due) return { checked: false };
-          const m = await options.drift.measure();
-          if (m.ok) return { checked: true, ok: true, at: m.at, summary: JSON.stringify(m.sources) };
-          return { checked: true, ok: false, at: m.at, reason: m.reason ?? 'drift check failed' };
+          try {
+            const m = await options.drift.measure();
+            if (m.ok) return { checked: true, ok: true, at: m.at, summary: JSON.stringify(m.sources) };
+            return { checked: true, ok: false, at: m.at, reason: m.reason ?? 'drift check failed' };
+          } catch (err) {
+            // a measurement that cannot be made keeps the gate closed, like a drift too large
+            return { checked: true, ok: false, at: now(), reason: `drift check failed: ${message(err)}` };
+          }
         }),
         throttle: fromPromise(async ({ input }) => {
           if (input.throttleMs <= 0) return;
@@ -94,9 +84,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         reportFault: (_, { error }) => logger.error({ error }, 'job worker fault; retrying'),
         reportPass: (_, { passes, jobsRun }) => logger.debug({ passes, jobs_run: jobsRun }, 'pass ended: no open job left'),
       },
-    }),
-    jobLogic,
-  );
+  });
 
   const supervisor = createActor(supervisorLogic, {
     input: { throttleMs: options.throttleMs, driftLockMs: options.driftLockMs, faultRetryMs: options.faultRetryMs },
@@ -123,17 +111,16 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   supervisor.start();
   protocol?.start();
 
-  function supervisorStatus(): WorkerStatus {
+  function supervisorStatus(): WorkerReport {
     const snapshot = supervisor.getSnapshot();
     const c = snapshot.context;
-    let code: WorkerStatusCode;
-    if (snapshot.status === 'done' || snapshot.matches('stopped')) code = 3;
-    else if (snapshot.matches('faulted')) code = 4;
-    else if (snapshot.matches('pass')) code = c.stopRequested ? 3 : c.restartRequested ? 2 : 1;
-    else code = 0;
+    let activity: WorkerActivity;
+    if (snapshot.status === 'done' || snapshot.matches('stopped')) activity = 'stopping';
+    else if (snapshot.matches('faulted')) activity = 'error';
+    else if (snapshot.matches('pass')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
+    else activity = 'idle';
     return {
-      status: code,
-      status_text: workerStatusText[code],
+      activity,
       state: JSON.stringify(snapshot.value).replace(/"/g, ''),
       current_job_id: c.currentJob?.job_id ?? null,
       drift_locked: c.driftLock !== null,
@@ -146,18 +133,18 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     };
   }
 
-  function protocolStatus(): WorkerStatus {
+  function protocolStatus(): WorkerReport {
     if (!protocol) {
-      return { status: 4, status_text: workerStatusText[4], detail: 'protocol worker is not configured (no FSO connection)' };
+      return { activity: 'error', detail: 'protocol worker is not configured (no FSO connection)' };
     }
     const snapshot = protocol.getSnapshot();
     const c = snapshot.context;
-    let code: WorkerStatusCode;
-    if (snapshot.status === 'done') code = 3;
-    else if (snapshot.matches('faulted')) code = 4;
-    else if (snapshot.matches('running') || snapshot.matches('batchDone')) code = c.stopRequested ? 3 : c.restartRequested ? 2 : 1;
-    else code = 0;
-    return { status: code, status_text: workerStatusText[code], copied: c.copied, last_error: c.lastError };
+    let activity: WorkerActivity;
+    if (snapshot.status === 'done') activity = 'stopping';
+    else if (snapshot.matches('faulted')) activity = 'error';
+    else if (snapshot.matches('running') || snapshot.matches('batchDone')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
+    else activity = 'idle';
+    return { activity, copied: c.copied, last_error: c.lastError };
   }
 
   const control: WorkerControl = {
@@ -182,7 +169,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     async forceDriftCheck() {
       supervisor.send({ type: 'FORCE_DRIFT_CHECK' });
       const s = supervisorStatus();
-      return { drift_locked: s.drift_locked, last_drift_check: s.last_drift_check, status: s.status, status_text: s.status_text };
+      return { drift_locked: s.drift_locked, last_drift_check: s.last_drift_check, activity: s.activity };
     },
     async drift() {
       const m = await options.drift.measure();
@@ -196,29 +183,30 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     },
   };
 
-  const isIdle = () => {
-    const s = supervisor.getSnapshot();
-    const p = protocol?.getSnapshot();
-    return (s.matches('idle') || s.matches('locked') || s.status === 'done') && (!p || p.matches('idle') || p.status === 'done');
-  };
+  const supervisorIdle = (s: ReturnType<typeof supervisor.getSnapshot>) => s.matches('idle') || s.matches('locked') || s.status === 'done';
+  const protocolIdle = (p: NonNullable<ReturnType<NonNullable<typeof protocol>['getSnapshot']>>) => p.matches('idle') || p.status === 'done';
+
+  const bothIdle = () => supervisorIdle(supervisor.getSnapshot()) && (!protocol || protocolIdle(protocol.getSnapshot()));
 
   return {
     control,
     supervisor,
     protocol,
     async whenIdle() {
-      while (!isIdle()) await sleep(10);
+      // one worker may wake the other's work again: settle until both are idle at once
+      while (!bothIdle()) {
+        await waitFor(supervisor, supervisorIdle);
+        if (protocol) await waitFor(protocol, protocolIdle);
+      }
     },
     async stop(timeoutMs = 8000) {
       supervisor.send({ type: 'STOP' });
       protocol?.send({ type: 'STOP' });
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        const done = supervisor.getSnapshot().status === 'done' && (!protocol || protocol.getSnapshot().status === 'done');
-        if (done) break;
-        await sleep(20);
-      }
-      const clean = supervisor.getSnapshot().status === 'done';
+      const stopped = Promise.all([
+        waitFor(supervisor, (s) => s.status === 'done', { timeout: timeoutMs }),
+        protocol ? waitFor(protocol, (p) => p.status === 'done', { timeout: timeoutMs }) : null,
+      ]);
+      const clean = await stopped.then(() => true, () => false);
       supervisor.stop();
       protocol?.stop();
       return clean;

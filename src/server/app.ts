@@ -4,30 +4,12 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
-import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
+import type { SyncTableStore } from '../adapters/syncTable/index.ts';
+import type { WorkerControl } from '../machines/workers.ts';
 import { errorBody, parseJobCreate } from './jobRequest.ts';
 import { send } from './negotiate.ts';
 import { jobListRoute } from './jobList.ts';
-
-export const workerStatusText = ['Idle', 'Running', 'RunningRestartRequested', 'Stopping', 'Error'] as const;
-export type WorkerStatusCode = 0 | 1 | 2 | 3 | 4;
-
-export interface WorkerStatus {
-  status: WorkerStatusCode;
-  status_text: (typeof workerStatusText)[number] | string;
-  [detail: string]: unknown;
-}
-
-/** What the service routes need from the actor system (implemented in machines/). */
-export interface WorkerControl {
-  status(): Promise<{ job_worker: WorkerStatus; protocol_worker: WorkerStatus; [detail: string]: unknown }>;
-  processJobs(): WorkerStatus;
-  processProtocol(): WorkerStatus;
-  forceDriftCheck(): Promise<Record<string, unknown>>;
-  drift(): Promise<Record<string, unknown>>;
-  /** a job was stored: wake the workers */
-  jobCreated(job: JobRow): void;
-}
+import { serviceStatus, workersStatus } from './workerStatus.ts';
 
 export interface AppDependencies {
   store: SyncTableStore;
@@ -93,17 +75,17 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/service/status', async (req, res) => {
-    send(req, res, 200, 'sosync_status', await deps.workers.status());
+    send(req, res, 200, 'sosync_status', workersStatus(await deps.workers.status()));
   });
   app.get('/service/processjobs', (req, res) => {
-    send(req, res, 200, 'service_status', deps.workers.processJobs());
+    send(req, res, 200, 'service_status', serviceStatus(deps.workers.processJobs()));
   });
   app.get('/service/processprotocol', (req, res) => {
-    const status = deps.workers.processProtocol();
+    const status = serviceStatus(deps.workers.processProtocol());
     send(req, res, status.status === 4 ? 503 : 200, 'service_status', status);
   });
   app.get('/service/forcedriftcheck', async (req, res) => {
-    send(req, res, 200, 'drift_check', await deps.workers.forceDriftCheck());
+    send(req, res, 200, 'drift_check', serviceStatus(await deps.workers.forceDriftCheck()));
   });
   app.get('/service/drift', async (req, res) => {
     send(req, res, 200, 'drift', await deps.workers.drift());

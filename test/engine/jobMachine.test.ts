@@ -151,16 +151,25 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.match(r.job_error_text!, /neither sosync_write_date nor write_date/);
     });
 
-    test('run count exceeded: error run_counter', async () => {
-      const fs = h.flow.fs.insert({ name: 'x' }, { sosyncWriteDate: t(1) });
-      const job = await announce('fs', fs.id);
-      await h.table.store.updateJob(job.job_id, { job_run_count: 5 });
+    test('run count: the fourth start still syncs, the fifth ends in run_counter without syncing (SPEC §4.2 step 2)', async () => {
+      const fourth = h.flow.fs.insert({ name: 'four' }, { sosyncWriteDate: t(1) });
+      const fourthJob = await announce('fs', fourth.id);
+      await h.table.store.updateJob(fourthJob.job_id, { job_run_count: 3 });
+      await run();
+      const synced = await row(fourthJob.job_id);
+      assert.equal(synced.job_state, 'done');
+      assert.equal(synced.job_run_count, 4);
+      assert.equal(h.flow.fso.writes, 1);
+
+      const fifth = h.flow.fs.insert({ name: 'five' }, { sosyncWriteDate: t(1) });
+      const job = await announce('fs', fifth.id);
+      await h.table.store.updateJob(job.job_id, { job_run_count: 4 });
       await run();
       const r = await row(job.job_id);
       assert.equal(r.job_state, 'error');
       assert.equal(r.job_error_code, 'run_counter');
-      assert.equal(r.job_run_count, 6);
-      assert.equal(h.flow.fso.writes, 0);
+      assert.equal(r.job_run_count, 5);
+      assert.equal(h.flow.fso.writes, 1, 'the fifth start wrote nothing');
     });
 
     test('target write fails: error transformation with the message', async () => {
@@ -210,6 +219,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const r = await row(job.job_id);
       assert.equal(r.job_state, 'error');
       assert.equal(r.job_error_code, 'run_counter');
+      assert.equal(r.job_run_count, 5, 'four runs, each requeued; the fifth start ends it');
       assert.match(r.job_log!, /source changed while the job ran/);
     });
 

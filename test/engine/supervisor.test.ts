@@ -233,7 +233,7 @@ describe('supervisor: throttle and stop', () => {
       await until(() => writes === 1, 'first job writing');
       const stopping = h.workers.stop(5000);
       await sleep(20);
-      assert.equal((await h.workers.control.status()).job_worker.status, 3, 'Stopping while the job finishes');
+      assert.equal((await h.workers.control.status()).job_worker.activity, 'stopping', 'Stopping while the job finishes');
       release();
       assert.equal(await stopping, true, 'stopped cleanly');
       const states = await Promise.all(jobs.map(async (j) => (await h.table.store.getJob(j.job_id))!.job_state));

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createOnlineClient, type OnlineClient } from '../../src/adapters/online/index.ts';
 import { createWorkerSystem, type WorkerSystem } from '../../src/machines/system.ts';
-import { createProtocolCopier, sosyncJobValues } from '../../src/machines/protocolCopier.ts';
+import { createProtocolCopier, sosyncJobValues } from '../../src/adapters/online/index.ts';
 import { FlowRegistry } from '../../src/flows/registry.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startOnlineStandIn, type OnlineStandIn } from '../../sandbox/online/index.ts';
@@ -57,7 +57,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
         ids.push(job.job_id);
       }
       const status = await workers.control.processProtocol();
-      assert.ok([0, 1, 2].includes(status.status));
+      assert.ok(['idle', 'running', 'restartRequested'].includes(status.activity));
       await until(async () => (await table.store.countProtocolPending()) === 0, 'all copied');
       const rows = sosyncJobs();
       assert.equal(rows.length, 6, 'only rows ready for the protocol');
@@ -100,9 +100,9 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const job = await table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'x.thing', job_source_record_id: 99 });
       await table.store.updateJob(job.job_id, { job_state: 'error', job_error_code: 'sync_source', job_to_fso_can_sync: true });
       workers.control.processProtocol();
-      await until(async () => (await workers.control.status()).protocol_worker.status === 4, 'protocol worker in error');
+      await until(async () => (await workers.control.status()).protocol_worker.activity === 'error', 'protocol worker in error');
       const status = await workers.control.status();
-      assert.equal(status.protocol_worker.status_text, 'Error');
+      assert.equal(status.protocol_worker.activity, 'error');
       assert.match(String(status.protocol_worker.last_error), /127\.0\.0\.1/);
       assert.equal(status.protocol_worker.pending_rows, 1);
       assert.equal((await table.store.getJob(job.job_id))!.job_fso_id, null);
@@ -111,7 +111,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const remote = fso.store.get('sosync.job', (await table.store.getJob(job.job_id))!.job_fso_id!)!;
       assert.equal(remote.state, 'error');
       assert.equal(remote.error_code, 'sync_source');
-      assert.equal((await workers.control.status()).protocol_worker.status, 0);
+      assert.equal((await workers.control.status()).protocol_worker.activity, 'idle');
     });
 
     test('the copied values are the sync_table columns under their sosync.job names, password-free', async () => {

@@ -5,7 +5,7 @@
 import { openSyncTable, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { createClock } from '../../src/adapters/clock/index.ts';
 import { FlowRegistry } from '../../src/flows/registry.ts';
-import { createDriftSource } from '../../src/machines/drift.ts';
+import { createDriftSource } from '../../src/adapters/clock/index.ts';
 import { createWorkerSystem, type WorkerSystem, type WorkerSystemOptions } from '../../src/machines/system.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import { startNtpStandIn, type NtpStandIn } from '../../sandbox/ntp/ntpStandIn.ts';

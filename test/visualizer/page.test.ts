@@ -104,7 +104,7 @@ test('a running job shows in the actor list with its state, highlighted in the d
   const classes = async (path: string) => (await page.locator(`svg#machine g.state[data-state="${path}"]`).getAttribute('class')) ?? '';
   assert.match(await classes('direction'), /\bactive\b/);
   assert.match(await classes('start'), /\bvisited\b/);
-  assert.doesNotMatch(await classes('transform'), /\bactive\b|\bvisited\b/);
+  assert.doesNotMatch(await classes('writing'), /\bactive\b|\bvisited\b/);
   assert.equal(await page.locator('#diagram-state').textContent(), 'direction.reading');
   assert.match((await page.locator('#log').textContent()) ?? '', new RegExp(`job #${jobId}.*started`));
 
@@ -131,7 +131,7 @@ test('when the job ends it moves to the recently ended list, in its final state'
   await page.waitForSelector('#live-actors .actor[data-machine="supervisor"][data-state="idle"]');
   const log = (await page.locator('#log').textContent()) ?? '';
   assert.match(log, new RegExp(`job #${jobId}.*ended in synced`));
-  assert.match(log, /transform → done|transform → closeSuperseded|→ synced/);
+  assert.match(log, /writing → finishing|→ synced/);
 });
 
 test('clicking an actor selects it and draws its machine', async () => {

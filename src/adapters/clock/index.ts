@@ -16,3 +16,4 @@ export type {
   FsoDrift,
   NtpServerAddress,
 } from './clock.ts';
+export { createDriftSource, type DriftSource, type DriftMeasurement, type DriftSourceOptions } from './drift.ts';

@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './host.ts';
 export * from './values.ts';
 export * from './sosyncJobFields.ts';
+export * from './protocolCopier.ts';

@@ -2,11 +2,25 @@
  * The protocol worker's outside world (SPEC §5): pending sync_table rows copied to FSO's
  * `sosync.job` — updated by job_fso_id when known, else found by job_id or created.
  */
-import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
-import { OnlineFaultError, OnlineUnavailableError, sosyncJobFields, type OnlineClient, type SyncTableColumn } from '../adapters/online/index.ts';
-import type { Logger } from '../log.ts';
-import type { ProtocolCopier } from './system.ts';
-import type { BatchResult } from './protocol.ts';
+import type { JobRow, SyncTableStore } from '../syncTable/index.ts';
+import type { Logger } from '../../log.ts';
+import type { OnlineClient } from './client.ts';
+import { OnlineFaultError, OnlineUnavailableError } from './errors.ts';
+import { sosyncJobFields, type SyncTableColumn } from './sosyncJobFields.ts';
+
+/** What one protocol batch did. */
+export interface BatchResult {
+  copied: number;
+  failed: number;
+  /** rows still pending after this batch */
+  remaining: number;
+  lastError?: string;
+}
+
+/** The protocol worker's one job: copy the next batch of pending rows. */
+export interface ProtocolCopier {
+  copyBatch(): Promise<BatchResult>;
+}
 
 export const SOSYNC_JOB_MODEL = 'sosync.job';
 

@@ -2,8 +2,22 @@
  * The drift gate's measurement: the clock adapter's NTP and FSO offsets (optionally FS's too,
  * read from SQL Server's clock) judged against max_time_drift_ms.
  */
-import { judgeDrift, type Clock } from '../adapters/clock/index.ts';
-import type { DriftMeasurement, DriftSource } from './system.ts';
+import { judgeDrift, type Clock } from './clock.ts';
+
+/** What the drift gate needs: every source measured and judged against the tolerance. */
+export interface DriftSource {
+  /** measures every source; never throws for an unreachable server (reports it instead) */
+  measure(): Promise<DriftMeasurement>;
+}
+
+export interface DriftMeasurement {
+  at: Date;
+  /** offset per source in ms, or the reason it could not be measured */
+  sources: Record<string, { offsetMs: number; server?: string } | { error: string }>;
+  /** the judgement against the tolerance */
+  ok: boolean;
+  reason?: string;
+}
 
 export interface DriftSourceOptions {
   clock: Clock;
