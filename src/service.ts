@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
-import { createClock, parseServer } from './adapters/clock/index.ts';
+import { createClock } from './adapters/clock/index.ts';
 import { createOnlineClient, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
 import { createFlows } from './flows/index.ts';
@@ -70,7 +70,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     }, logger);
     cleanups.push(() => online.close());
 
-    const flows = new FlowRegistry(createFlows({ studio, online, now, logger }));
+    const flows = new FlowRegistry(createFlows({ studio, online }));
 
     const clock = createClock({
       ntpServers: endpoints.ntpServers,
@@ -79,7 +79,6 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       timeoutMs: config.ntpTimeoutMs,
       logger,
     });
-    for (const server of endpoints.ntpServers) parseServer(server);
 
     const inspection: Inspection = createInspection(logger);
     const workers = createWorkerSystem({
