@@ -14,7 +14,7 @@ import type {
   PersonAdresseAMRow, PersonAdresseRow, PersonEmailGruppeRow, PersonEmailRow, PersonGruppeRow, PersonRow,
   PersonStack, PersonTelefonRow, XBPKAccountRow,
 } from '../src/adapters/studio/index.ts';
-import { groupIds, phoneTypeIds } from '../src/adapters/studio/index.ts';
+import { completeStack, currentRows, groupIds, phoneTypeIds } from '../src/adapters/studio/index.ts';
 import { normaliseOdooRecord, type FieldTypes } from '../src/adapters/online/index.ts';
 import { stackToPartner } from '../src/flows/partnerMapping.ts';
 import { bpkToStudio } from '../src/flows/partnerBpk.ts';
@@ -131,36 +131,9 @@ export async function readStacks(db: PGlite, personIds: number[], today: string)
       donationReceipt: receipt.get(id) ?? null,
       newsletter: email ? newsletterOf.get(email.PersonEmailID) ?? null : null,
     };
-    const rows = stackRowsOf(parts).map((r) => r.row);
     const detail = maximaOf.get(id);
-    const max = (pick: (r: { write_date: Date | null; sosync_write_date: Date | null }) => Date | null) => [...rows, ...(detail ? [detail] : [])].reduce<Date | null>((m, r) => {
-      const d = pick(r);
-      return d && (!m || d > m) ? d : m;
-    }, null);
-    return {
-      ...parts,
-      writeDate: max((r) => r.write_date)!,
-      sosyncWriteDate: max((r) => r.sosync_write_date),
-      sosyncFsoId: person.sosync_fso_id ?? rows.find((r) => r.sosync_fso_id !== null)?.sosync_fso_id ?? null,
-    };
+    return completeStack(parts, detail ? [detail] : []);
   });
-}
-
-type StackRow = { sosync_fso_id: number | null; sosync_write_date: Date | null; write_date: Date };
-type StackParts = Omit<PersonStack, 'writeDate' | 'sosyncWriteDate' | 'sosyncFsoId'>;
-
-/** The current rows of a stack with their table and key. */
-function stackRowsOf(s: StackParts): Array<{ table: string; key: string; id: number; row: StackRow }> {
-  const out: Array<{ table: string; key: string; id: number; row: StackRow }> = [
-    { table: 'Person', key: 'PersonID', id: s.person.PersonID, row: s.person },
-  ];
-  if (s.address) out.push({ table: 'PersonAdresse', key: 'PersonAdresseID', id: s.address.PersonAdresseID, row: s.address });
-  if (s.addressAm) out.push({ table: 'PersonAdresseAM', key: 'PersonAdresseAMID', id: s.addressAm.PersonAdresseAMID, row: s.addressAm });
-  if (s.email) out.push({ table: 'PersonEmail', key: 'PersonEmailID', id: s.email.PersonEmailID, row: s.email });
-  for (const t of [s.phone, s.mobile, s.fax]) if (t) out.push({ table: 'PersonTelefon', key: 'PersonTelefonID', id: t.PersonTelefonID, row: t });
-  for (const g of [s.donationDeductionOptOut, s.donationReceipt]) if (g) out.push({ table: 'PersonGruppe', key: 'PersonGruppeID', id: g.PersonGruppeID, row: g });
-  if (s.newsletter) out.push({ table: 'PersonEmailGruppe', key: 'PersonEmailGruppeID', id: s.newsletter.PersonEmailGruppeID, row: s.newsletter });
-  return out;
 }
 
 /**
@@ -217,8 +190,8 @@ export async function linkSandbox(options: LinkOptions): Promise<LinkResult> {
         sosync_fs_id: stack.personId,
         sosync_write_date: formatSosyncWriteDate(stamp),
       });
-      for (const r of stackRowsOf(stack)) {
-        const key = `${r.table}\t${r.key}`;
+      for (const r of currentRows(stack)) {
+        const key = `${r.table.name}\t${r.table.key}`;
         if (!stamped.has(key)) stamped.set(key, []);
         stamped.get(key)!.push({ id: r.id, fso, stamp });
       }

@@ -7,8 +7,13 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
+<<<<<<< HEAD
 import { createClock, createDriftSource, parseServer } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
+=======
+import { createClock } from './adapters/clock/index.ts';
+import { createOnlineClient, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
+>>>>>>> arch-studio
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
 import { createFlows } from './flows/index.ts';
 import { FlowRegistry } from './flows/registry.ts';
@@ -68,7 +73,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     }, logger);
     cleanups.push(() => online.close());
 
-    const flows = new FlowRegistry(createFlows({ studio, online, now, logger }));
+    const flows = new FlowRegistry(createFlows({ studio, online }));
 
     const clock = createClock({
       ntpServers: endpoints.ntpServers,
@@ -77,7 +82,6 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       timeoutMs: config.ntpTimeoutMs,
       logger,
     });
-    for (const server of endpoints.ntpServers) parseServer(server);
 
     const inspection: Inspection = createInspection(logger);
     const workers = createWorkerSystem({

@@ -6,6 +6,9 @@
 import { createBackend, type BackendConnection, type StudioDatabase } from './sql/backend.ts';
 import { setUpSchema } from './sql/engine.ts';
 import { formatUtcDate, formatUtcTimestamp } from './sql/values.ts';
+import {
+  genderTypeIds, groupIds, newAddressTypeId, newPersonTypeId, phoneTypeIds, salutationTypeIds,
+} from '../../src/adapters/studio/fsIds.ts';
 
 export interface StudioSeedOptions {
   persons: number;
@@ -88,13 +91,13 @@ export async function seedStudio(db: StudioDatabase, options: StudioSeedOptions)
     const people = Array.from({ length: options.persons }, () => {
       const birth = new Date(Date.UTC(1940 + Math.floor(rnd() * 65), Math.floor(rnd() * 12), 1 + Math.floor(rnd() * 28)));
       return {
-        first: pick(firstNames), last: pick(lastNames), gender: rnd() < 0.5 ? 290 : 291, birth: formatUtcDate(birth),
+        first: pick(firstNames), last: pick(lastNames), gender: rnd() < 0.5 ? genderTypeIds.male : genderTypeIds.female, birth: formatUtcDate(birth),
         title: rnd() < 0.1 ? 'Dr.' : null,
       };
     });
     const personIds = await bulkInsert(conn, 'Person',
       ['PersontypID', 'Vorname', 'Name', 'Titel', 'Geburtsdatum', 'GeschlechttypID', 'NationalitätID', 'Anlagedatum', ...syncCols],
-      people.map((p) => [101, p.first, p.last, p.title, p.birth, p.gender, 1, swd, ...sync]), 'PersonID');
+      people.map((p) => [newPersonTypeId, p.first, p.last, p.title, p.birth, p.gender, 1, swd, ...sync]), 'PersonID');
 
     const addresses: unknown[][] = [];
     const emails: unknown[][] = [];
@@ -102,14 +105,14 @@ export async function seedStudio(db: StudioDatabase, options: StudioSeedOptions)
     const groups: unknown[][] = [];
     personIds.forEach((id, i) => {
       const [plz, ort, land] = pick(towns);
-      addresses.push([id, 311, 321, pick(streets), String(1 + Math.floor(rnd() * 120)), plz, ort, land, '111111111111', from, to, ...sync]);
+      addresses.push([id, newAddressTypeId, salutationTypeIds.standard, pick(streets), String(1 + Math.floor(rnd() * 120)), plz, ort, land, '111111111111', from, to, ...sync]);
       const p = people[i];
       const local = `${p.first}.${p.last}${i}`.toLowerCase().normalize('NFD').replace(/[^a-z0-9.]/g, '');
-      emails.push([id, 321, local, pick(['example.at', 'example.org', 'beispiel.de']), '111111111111', from, to, ...sync]);
-      if (rnd() < 0.66) phones.push([id, 400, '+43', '1', String(1_000_000 + Math.floor(rnd() * 8_999_999)), '111111111111', from, to, ...sync]);
-      if (rnd() < 0.5) phones.push([id, 401, '+43', '664', String(1_000_000 + Math.floor(rnd() * 8_999_999)), '111111111111', from, to, ...sync]);
-      if (rnd() < 0.5) groups.push([id, 20168, 1, from, to, ...sync]);
-      if (rnd() < 0.1) groups.push([id, 110493, 1, from, to, ...sync]);
+      emails.push([id, salutationTypeIds.standard, local, pick(['example.at', 'example.org', 'beispiel.de']), '111111111111', from, to, ...sync]);
+      if (rnd() < 0.66) phones.push([id, phoneTypeIds.phone, '+43', '1', String(1_000_000 + Math.floor(rnd() * 8_999_999)), '111111111111', from, to, ...sync]);
+      if (rnd() < 0.5) phones.push([id, phoneTypeIds.mobile, '+43', '664', String(1_000_000 + Math.floor(rnd() * 8_999_999)), '111111111111', from, to, ...sync]);
+      if (rnd() < 0.5) groups.push([id, groupIds.donationReceipt, 1, from, to, ...sync]);
+      if (rnd() < 0.1) groups.push([id, groupIds.donationDeductionOptOut, 1, from, to, ...sync]);
     });
     await bulkInsert(conn, 'PersonAdresse',
       ['PersonID', 'AdresstypID', 'AnredeformtypID', 'Strasse', 'Hausnummer', 'PLZ', 'Ort', 'LandID', 'GültigMonatArray', 'GültigVon', 'GültigBis', ...syncCols],
@@ -120,7 +123,7 @@ export async function seedStudio(db: StudioDatabase, options: StudioSeedOptions)
       ['PersonID', 'TelefontypID', 'Landkennzeichen', 'Vorwahl', 'Rufnummer', 'GültigMonatArray', 'GültigVon', 'GültigBis', ...syncCols], phones);
     await bulkInsert(conn, 'PersonGruppe', ['PersonID', 'zGruppeDetailID', 'Steuerung', 'GültigVon', 'GültigBis', ...syncCols], groups);
     await bulkInsert(conn, 'PersonEmailGruppe', ['PersonEmailID', 'zGruppeDetailID', 'Steuerung', 'GültigVon', 'GültigBis', ...syncCols],
-      emailIds.filter(() => rnd() < 0.33).map((id) => [id, 30104, 1, from, to, ...sync]));
+      emailIds.filter(() => rnd() < 0.33).map((id) => [id, groupIds.newsletter, 1, from, to, ...sync]));
 
     const every = options.bpkEvery ?? 4;
     const bpkRows = every > 0 && companyIds.length

@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
 import type { Level } from 'pino';
-import type { StudioClientOptions } from '../adapters/studio/index.ts';
+import { parseServer } from '../adapters/clock/index.ts';
+import { parseOnlineHost } from '../adapters/online/index.ts';
+import { parseStudioHost, type StudioClientOptions } from '../adapters/studio/index.ts';
 import { keyDefinitions, knownKeys, type KeyDefinition } from './keys.ts';
 
 export class ConfigError extends Error {
@@ -16,11 +18,6 @@ export class ConfigError extends Error {
     super(`${key}: ${problem}`);
     this.name = 'ConfigError';
   }
-}
-
-export interface HostAndPort {
-  host: string;
-  port?: number;
 }
 
 export interface Config {
@@ -78,14 +75,16 @@ export function parseLogLevel(value: string): Level | undefined {
   return levelNames[value.trim().toLowerCase()];
 }
 
-/** `host`, `host,port` or `host:port` (SQL Server style and the usual one). */
-export function parseHostAndPort(key: string, value: string): HostAndPort {
-  const trimmed = value.trim();
-  const match = /^(\[[^\]]+\]|[^,:]+)(?:[,:](\d+))?$/.exec(trimmed);
-  if (!match) throw new ConfigError(key, `"${value}" is not host, host,port or host:port`);
-  const host = match[1].replace(/^\[|\]$/g, '');
-  if (match[2] === undefined) return { host };
-  return { host, port: parsePortValue(key, match[2]) };
+/**
+ * A setting whose value an adapter's own parser reads (host and port forms): its error becomes a
+ * ConfigError naming the key, so the one parser of each form also checks the configuration.
+ */
+function parsedBy<T>(key: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigError(key, (err as Error).message.replace(`${key}: `, ''));
+  }
 }
 
 function parsePortValue(key: string, raw: string): number {
@@ -233,14 +232,18 @@ export function readConfig(argv: readonly string[]): ReadResult {
     if (!studioHost) throw new ConfigError('studio_mssql_host', 'is required (or set sandbox = true)');
     if (!onlineHost) throw new ConfigError('online_host', 'is required (or set sandbox = true)');
   }
-  const studioAddress = studioHost ? parseHostAndPort('studio_mssql_host', studioHost) : { host: '127.0.0.1' };
-  if (onlineHost && !/^(https?:\/\/)?[^\s/:]+(:\d{1,5})?\/?$/i.test(onlineHost)) {
-    throw new ConfigError('online_host', `"${onlineHost}" is not host[:port] with an optional http:// or https://`);
+  const studioAddress: { host: string; port?: number } = studioHost ? parsedBy('studio_mssql_host', () => parseStudioHost(studioHost)) : { host: '127.0.0.1' };
+  if (onlineHost) {
+    const online = parsedBy('online_host', () => parseOnlineHost(onlineHost));
+    // the drift check asks FSO's host over NTP, which speaks IPv4 only; a path prefix is not offered here
+    if (online.hostname.includes(':') || online.basePath !== '') {
+      throw new ConfigError('online_host', `"${onlineHost}" is not host[:port] with an optional http:// or https://`);
+    }
   }
 
   const ntpServers = parseList(get('ntp_servers')!);
   if (ntpServers.length === 0) throw new ConfigError('ntp_servers', 'needs at least one server');
-  for (const server of ntpServers) parseHostAndPort('ntp_servers', server);
+  for (const server of ntpServers) parsedBy('ntp_servers', () => parseServer(server));
 
   const maxDrift = integer('max_time_drift_ms');
   const throttleMs = integer('throttle_ms');

@@ -1,9 +1,11 @@
 /**
  * The FSO side of a flow, the same for every model: model info, lookup by `sosync_fs_id`, create
- * or update with the raw XML-RPC exchange as evidence, the id write-back, and deletion.
+ * or update with the raw XML-RPC exchange as evidence, the id write-back, and deletion; and the
+ * FS → FSO create-or-update every flow shares.
  */
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
-import { FlowError, type ModelInfo } from './flow.ts';
+import { keepEvidence, syncEvidence } from './evidence.ts';
+import { FlowError, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 
 const infoFields = ['sosync_fs_id', 'sosync_write_date', 'write_date'];
 
@@ -104,4 +106,17 @@ export class OnlineModel {
     await this.online.unlink(this.model, id);
     return { ...this.exchange(), summary: `deleted ${this.model} ${id}` };
   }
+}
+
+/**
+ * FS → FSO: creates or updates the FSO record of FS record `fsId` (OnlineModel.upsert), then
+ * `linkBack` lets the FS side learn the FSO id where it lacks it.
+ */
+export async function writeToOnline(
+  fso: OnlineModel, direction: SyncDirection, fsId: number, source: unknown, values: Record<string, unknown>,
+  fieldsBefore: string[], linkBack: (result: OnlineWriteResult) => Promise<unknown>,
+): Promise<SyncEvidence> {
+  const result = await keepEvidence(fso.online, () => fso.upsert(direction.target.recordId, fsId, values, fieldsBefore));
+  await keepEvidence(fso.online, () => linkBack(result));
+  return syncEvidence(result.id, result, source, result.before, `${result.created ? 'created' : 'updated'} ${fso.model} ${result.id}`);
 }

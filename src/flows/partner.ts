@@ -1,13 +1,13 @@
 /**
  * Partner (SPEC §6.2): the FS person stack ↔ FSO `res.partner`, both directions.
  */
-import type { PersonStack } from '../adapters/studio/index.ts';
-import { typenIds } from '../adapters/studio/index.ts';
+import { typenIds, type PersonStack, type PersonStackWrite, type WriteMeta } from '../adapters/studio/index.ts';
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
-import { formatSosyncWriteDate, OnlineModel } from './onlineModel.ts';
+import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
 import { partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
-import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
+import { writeToStudio, type StudioSide } from './studioSide.ts';
+import { sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
 export const PARTNER_FS_MODEL = 'dbo.Person';
 export const PARTNER_FSO_MODEL = 'res.partner';
@@ -36,13 +36,22 @@ class Countries {
   }
 }
 
+/** What the flow writes to a stack: everything but the person id and the stamp. */
+type StackValues = Omit<PersonStackWrite, 'personId' | 'sosyncWriteDate' | 'sosyncFsoId'>;
+
 export function createPartnerFlow({ studio, online }: FlowClients): Flow {
   const fso = new OnlineModel(online, PARTNER_FSO_MODEL, true);
-  const fs: StudioSide<PersonStack> = {
+  const writeStack = async (personId: number | null, values: StackValues, meta: WriteMeta) => {
+    const result = await studio.writePersonStack({ ...values, personId, sosyncWriteDate: meta.sosyncWriteDate, sosyncFsoId: meta.sosyncFsoId });
+    return { ...result, id: result.personId };
+  };
+  const fs: StudioSide<PersonStack, StackValues> = {
     model: PARTNER_FS_MODEL,
     read: (id) => studio.readPersonStack(id),
     info: stackInfo,
     findIdByFsoId: (fsoId) => studio.findPersonIdByFsoId(fsoId),
+    insert: (values, meta) => writeStack(null, values, meta),
+    update: (id, values, meta) => writeStack(id, values, meta),
     delete: (id) => studio.deletePersonStack(id),
   };
   const countries = new Countries(online);
@@ -72,53 +81,33 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     const stack = await studio.readPersonStack(direction.source.recordId);
     if (!stack) throw new FlowError(`${PARTNER_FS_MODEL} ${direction.source.recordId} vanished`);
     const values = await partnerValues(stack, stamp);
-    const result = await keepEvidence(online, () => fso.upsert(direction.target.recordId, stack.personId, values, [...partnerFields]));
-    // a row that became current since the last sync (e.g. a new address) lacks the FSO id
-    const currentRows = [stack.person, stack.address, stack.addressAm, stack.email, stack.phone, stack.mobile, stack.fax,
-      stack.donationDeductionOptOut, stack.donationReceipt, stack.newsletter];
-    // a value FSO had and the stack no longer gives: its row ended and still carries the FSO id
-    const isSet = (v: unknown) => v !== false && v !== null && v !== undefined && v !== '';
-    const emptied = result.before !== undefined && partnerFields.some((f) => isSet(result.before![f]) && !isSet(values[f]));
-    if (result.created || emptied || currentRows.some((row) => row !== null && row.sosync_fso_id !== result.id)) {
-      // every current row of the stack learns the FSO id (rows no longer current lose it)
-      await keepEvidence(online, () => studio.writePersonStack({ personId: stack.personId, sosyncWriteDate: stamp, sosyncFsoId: result.id }));
-    }
-    return {
-      targetRecordId: result.id,
-      sourceData: stack,
-      targetDataBefore: result.before,
-      targetRequest: result.request,
-      targetAnswer: result.answer,
-      summary: `${result.created ? 'created' : 'updated'} ${PARTNER_FSO_MODEL} ${result.id}`,
-    };
+    return writeToOnline(fso, direction, stack.personId, stack, values, [...partnerFields], async (result) => {
+      // a row that became current since the last sync (e.g. a new address) lacks the FSO id
+      const currentRows = [stack.person, stack.address, stack.addressAm, stack.email, stack.phone, stack.mobile, stack.fax,
+        stack.donationDeductionOptOut, stack.donationReceipt, stack.newsletter];
+      // a value FSO had and the stack no longer gives: its row ended and still carries the FSO id
+      const isSet = (v: unknown) => v !== false && v !== null && v !== undefined && v !== '';
+      const emptied = result.before !== undefined && partnerFields.some((f) => isSet(result.before![f]) && !isSet(values[f]));
+      if (result.created || emptied || currentRows.some((row) => row !== null && row.sosync_fso_id !== result.id)) {
+        // every current row of the stack learns the FSO id (rows no longer current lose it)
+        await writeStack(stack.personId, {}, { sosyncWriteDate: stamp, sosyncFsoId: result.id });
+      }
+    });
   }
 
-  async function toStudio(direction: SyncDirection, stamp: Date): Promise<SyncEvidence> {
-    const partner = await fso.read(direction.source.recordId, [...partnerFields]);
-    if (!partner) throw new FlowError(`${PARTNER_FSO_MODEL} ${direction.source.recordId} vanished`);
-    const targetId = direction.target.recordId ?? (await studio.findPersonIdByFsoId(partner.id));
-    const current = targetId !== null ? await studio.readPersonStack(targetId) : null;
-    const defaultSalutation = await studio.typenDefault(typenIds.addressSalutation);
-    const wanted = partnerToStack(partner, {
-      current,
-      landId: await landIdOf(partner),
-      defaultSalutationTypeId: defaultSalutation !== null && /^\d+$/.test(defaultSalutation) ? Number(defaultSalutation) : null,
+  function toStudio(direction: SyncDirection, stamp: Date, partner: OnlineRecord): Promise<SyncEvidence> {
+    return writeToStudio(fso, fs, direction, stamp, partner, async (current) => {
+      const defaultSalutation = await studio.typenDefault(typenIds.addressSalutation);
+      return partnerToStack(partner, {
+        current,
+        landId: await landIdOf(partner),
+        defaultSalutationTypeId: defaultSalutation !== null && /^\d+$/.test(defaultSalutation) ? Number(defaultSalutation) : null,
+      });
     });
-    const result = await keepEvidence(online, () => studio.writePersonStack({
-      ...wanted,
-      personId: current ? current.personId : null,
-      sosyncWriteDate: stamp,
-      sosyncFsoId: partner.id,
-    }));
-    if (partner.sosync_fs_id !== result.personId) await keepEvidence(online, () => fso.writeBackFsId(partner.id, result.personId));
-    return studioEvidence(result, partner, current, `${result.created ? 'created' : 'updated'} ${PARTNER_FS_MODEL} ${result.personId}`);
   }
 
   return {
-    name: 'partner',
-    models: { fs: PARTNER_FS_MODEL, fso: PARTNER_FSO_MODEL },
-
-    ...modelInfoReaders(fso, fs),
+    ...sidesOfFlow('partner', fso, fs),
 
     async childJobs() {
       return [];
@@ -126,9 +115,10 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
 
     async write(direction) {
       const stamp = syncDate(direction.source.info);
-      return direction.source.system === 'fs' ? toOnline(direction, stamp) : toStudio(direction, stamp);
+      if (direction.source.system === 'fs') return toOnline(direction, stamp);
+      const partner = await fso.read(direction.source.recordId, [...partnerFields]);
+      if (!partner) throw new FlowError(`${PARTNER_FSO_MODEL} ${direction.source.recordId} vanished`);
+      return toStudio(direction, stamp, partner);
     },
-
-    deleteCounterpart: counterpartDeleter(online, fso, fs),
   };
 }

@@ -4,11 +4,12 @@
  */
 import type { PersonBPKRow, PersonBPKValues } from '../adapters/studio/index.ts';
 import type { OnlineRecord } from '../adapters/online/index.ts';
-import { FlowError, type Flow, type ModelInfo } from './flow.ts';
+import { FlowError, type Flow } from './flow.ts';
 import { COMPANY_FSO_MODEL } from './company.ts';
 import { OnlineModel } from './onlineModel.ts';
 import { PARTNER_FSO_MODEL } from './partner.ts';
-import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
+import { tableSide, writeToStudio } from './studioSide.ts';
+import { sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
 export const BPK_FS_MODEL = 'dbo.PersonBPK';
 export const BPK_FSO_MODEL = 'res.partner.bpk';
@@ -50,19 +51,9 @@ export function bpkToStudio(record: OnlineRecord): PersonBPKValues {
   return values as PersonBPKValues;
 }
 
-function studioInfo(row: PersonBPKRow): ModelInfo {
-  return { id: row.PersonBPKID, foreignId: row.sosync_fso_id, sosyncWriteDate: row.sosync_write_date, writeDate: row.write_date };
-}
-
 export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
   const fso = new OnlineModel(online, BPK_FSO_MODEL, false);
-  const fs: StudioSide<PersonBPKRow> = {
-    model: BPK_FS_MODEL,
-    read: (id) => studio.readPersonBPK(id),
-    info: studioInfo,
-    findIdByFsoId: (fsoId) => studio.findPersonBPKIdByFsoId(fsoId),
-    delete: (id) => studio.deletePersonBPK(id),
-  };
+  const fs = tableSide(studio.personBPK);
 
   async function references(record: OnlineRecord): Promise<{ partnerId: number; companyId: number }> {
     const partnerId = many2oneId(record.BPKRequestPartnerID);
@@ -74,10 +65,7 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
   }
 
   return {
-    name: 'partner bPK',
-    models: { fs: BPK_FS_MODEL, fso: BPK_FSO_MODEL },
-
-    ...modelInfoReaders(fso, fs),
+    ...sidesOfFlow('partner bPK', fso, fs),
 
     async childJobs(direction) {
       // FS → FSO is refused in write(); no point syncing children for it
@@ -101,19 +89,9 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
       const { partnerId, companyId } = await references(record);
       const personId = await studio.findPersonIdByFsoId(partnerId);
       if (personId === null) throw new FlowError(`${PARTNER_FSO_MODEL} ${partnerId} has no FS person yet (its child job did not create one)`);
-      const accountId = await studio.findXBPKAccountIdByFsoId(companyId);
+      const accountId = await studio.xBPKAccount.findIdByFsoId(companyId);
       if (accountId === null) throw new FlowError(`${COMPANY_FSO_MODEL} ${companyId} has no FS xBPKAccount yet (its child job did not create one)`);
-      const values = { ...bpkToStudio(record), PersonID: personId, xBPKAccountID: accountId };
-      const meta = { sosyncWriteDate: stamp, sosyncFsoId: record.id };
-      const targetId = direction.target.recordId ?? (await studio.findPersonBPKIdByFsoId(record.id));
-      const before = targetId !== null ? await studio.readPersonBPK(targetId) : null;
-      const result = await keepEvidence(online, () => (targetId !== null && before
-        ? studio.updatePersonBPK(targetId, values, meta)
-        : studio.createPersonBPK(values, meta)));
-      if (record.sosync_fs_id !== result.id) await keepEvidence(online, () => fso.writeBackFsId(record.id, result.id));
-      return studioEvidence(result, record, before, `${before ? 'updated' : 'created'} ${BPK_FS_MODEL} ${result.id}`);
+      return writeToStudio(fso, fs, direction, stamp, record, async () => ({ ...bpkToStudio(record), PersonID: personId, xBPKAccountID: accountId }));
     },
-
-    deleteCounterpart: counterpartDeleter(online, fso, fs),
   };
 }

@@ -2,13 +2,10 @@
  * The field mapping of SPEC §6.2 between an FS person stack and an FSO `res.partner`, as pure
  * functions (the country, whose mapping needs both systems, is resolved by the flow).
  */
-import { composePhoneNumber, individualSalutationTypeId, type PersonStack, type PersonStackWrite } from '../adapters/studio/index.ts';
+import {
+  composePhoneNumber, genderTypeIds, individualSalutationTypeId, studioOnlyGenderTypeIds, type PersonStack, type PersonStackWrite,
+} from '../adapters/studio/index.ts';
 import type { OnlineRecord } from '../adapters/online/index.ts';
-
-export const GENDER_MALE = 290;
-export const GENDER_FEMALE = 291;
-/** GeschlechttypIDs FSO cannot express; kept when FSO says "other" */
-const keptGenders = new Set([292, 293, 294, 295]);
 
 /** The res.partner fields the flow reads and writes. */
 export const partnerFields = [
@@ -20,15 +17,15 @@ export const partnerFields = [
 ] as const;
 
 export function genderToOnline(geschlechttypId: number | null): 'male' | 'female' | 'other' {
-  if (geschlechttypId === GENDER_MALE) return 'male';
-  if (geschlechttypId === GENDER_FEMALE) return 'female';
+  if (geschlechttypId === genderTypeIds.male) return 'male';
+  if (geschlechttypId === genderTypeIds.female) return 'female';
   return 'other';
 }
 
 export function genderToStudio(gender: unknown, current: number | null): number {
-  if (gender === 'male') return GENDER_MALE;
-  if (gender === 'female') return GENDER_FEMALE;
-  return current !== null && keptGenders.has(current) ? current : 0;
+  if (gender === 'male') return genderTypeIds.male;
+  if (gender === 'female') return genderTypeIds.female;
+  return current !== null && studioOnlyGenderTypeIds.includes(current) ? current : 0;
 }
 
 export function joinEmail(vor: string | null | undefined, nach: string | null | undefined): string {
@@ -86,7 +83,7 @@ export interface StudioContext {
   current: PersonStack | null;
   /** LandID of the partner's country (resolved by the flow), null when it has none */
   landId: number | null;
-  /** dbo.Typen 200120: the default address salutation */
+  /** the default address salutation (dbo.Typen typenIds.addressSalutation) */
   defaultSalutationTypeId: number | null;
 }
 

@@ -1,17 +1,17 @@
 /**
- * What the flows share: their clients, the stamp a write carries, and FS evidence.
+ * What the flows share besides their two sides: the clients they are made with, the stamp a write
+ * carries, and what a flow is made of its two sides alone (model-info reads, counterpart deletion).
  */
 import type { OnlineClient } from '../adapters/online/index.ts';
-import type { StudioClient, StudioWriteEvidence } from '../adapters/studio/index.ts';
-import type { Logger } from '../log.ts';
-import { FlowError, type Flow, type ModelInfo, type SyncEvidence } from './flow.ts';
+import type { StudioClient } from '../adapters/studio/index.ts';
+import { keepEvidence, syncEvidence } from './evidence.ts';
+import { FlowError, type Flow, type ModelInfo } from './flow.ts';
 import type { OnlineModel } from './onlineModel.ts';
+import type { StudioSide } from './studioSide.ts';
 
 export interface FlowClients {
   studio: StudioClient;
   online: OnlineClient;
-  now: () => Date;
-  logger: Logger;
 }
 
 /**
@@ -24,52 +24,17 @@ export function syncDate(info: ModelInfo): Date {
   return date;
 }
 
-/** FS evidence: the written rows as the request, "success" as the answer. */
-export function studioEvidence(result: StudioWriteEvidence & { id?: number; personId?: number }, source: unknown, before: unknown, summary: string): SyncEvidence {
-  return {
-    targetRecordId: result.id ?? result.personId ?? null,
-    sourceData: source,
-    targetDataBefore: before ?? undefined,
-    targetRequest: JSON.stringify(result.request),
-    targetAnswer: result.answer,
-    summary,
-  };
-}
-
 /**
- * Runs a write and, when it fails, keeps what was sent and answered on the error, so the job row
- * shows the failed request (SPEC §4.2 step 6): FS errors carry the rows they tried to write, FSO
- * errors the last XML-RPC exchange.
+ * What a flow gets from its two sides alone: its models, the model-info readers and the deletion
+ * of a counterpart. The flow adds its child jobs and its write.
  */
-export async function keepEvidence<T>(online: OnlineClient, write: () => Promise<T>): Promise<T> {
-  const before = online.lastExchange();
-  try {
-    return await write();
-  } catch (err) {
-    if (err instanceof FlowError) throw err;
-    const e = err as Error & { request?: unknown; answer?: unknown };
-    if (e.request !== undefined) {
-      throw new FlowError(e.message, { targetRequest: JSON.stringify(e.request), targetAnswer: String(e.answer ?? e.message) });
-    }
-    const last = online.lastExchange();
-    if (last && last !== before) {
-      throw new FlowError(e.message, { targetRequest: last.request, targetAnswer: last.response || e.message });
-    }
-    throw err;
-  }
+export function sidesOfFlow<Row>(
+  name: string, fso: OnlineModel, fs: StudioSide<Row, unknown>,
+): Pick<Flow, 'name' | 'models' | 'readModelInfo' | 'findByForeignId' | 'deleteCounterpart'> {
+  return { name, models: { fs: fs.model, fso: fso.model }, ...modelInfoReaders(fso, fs), deleteCounterpart: counterpartDeleter(fso, fs) };
 }
 
-/** How a flow reaches its FS record: read it, find it by FSO id, delete it. */
-export interface StudioSide<Row> {
-  model: string;
-  read(id: number): Promise<Row | null>;
-  info(row: Row): ModelInfo;
-  findIdByFsoId(fsoId: number): Promise<number | null>;
-  delete(id: number): Promise<StudioWriteEvidence & { deleted: boolean }>;
-}
-
-/** The two model-info readers every flow needs, from its FSO model and its FS side. */
-export function modelInfoReaders<Row>(fso: OnlineModel, fs: StudioSide<Row>): Pick<Flow, 'readModelInfo' | 'findByForeignId'> {
+function modelInfoReaders<Row>(fso: OnlineModel, fs: StudioSide<Row, unknown>): Pick<Flow, 'readModelInfo' | 'findByForeignId'> {
   const readFs = async (id: number) => {
     const row = await fs.read(id);
     return row ? fs.info(row) : null;
@@ -88,18 +53,18 @@ export function modelInfoReaders<Row>(fso: OnlineModel, fs: StudioSide<Row>): Pi
  * SPEC §6.4 for any flow: the counterpart of a deleted record is deleted (FS) or deactivated /
  * unlinked (FSO). Nothing is created; a missing counterpart means nothing to do (null).
  */
-export function counterpartDeleter<Row>(online: OnlineClient, fso: OnlineModel, fs: StudioSide<Row>): Flow['deleteCounterpart'] {
+function counterpartDeleter<Row>(fso: OnlineModel, fs: StudioSide<Row, unknown>): Flow['deleteCounterpart'] {
   return async (sourceSystem, sourceRecordId, targetRecordId) => {
     if (sourceSystem === 'fs') {
       const id = targetRecordId ?? (await fso.findIdByFsId(sourceRecordId));
       if (id === null || !(await fso.readInfo(id))) return null;
-      const removed = await keepEvidence(online, () => fso.remove(id));
-      return { targetRecordId: id, sourceData: null, targetRequest: removed.request, targetAnswer: removed.answer, summary: removed.summary };
+      const removed = await keepEvidence(fso.online, () => fso.remove(id));
+      return syncEvidence(id, removed, null, null, removed.summary);
     }
     const id = targetRecordId ?? (await fs.findIdByFsoId(sourceRecordId));
     if (id === null) return null;
-    const result = await keepEvidence(online, () => fs.delete(id));
+    const result = await keepEvidence(fso.online, () => fs.delete(id));
     if (!result.deleted) return null;
-    return studioEvidence({ ...result, id }, null, null, `deleted ${fs.model} ${id}`);
+    return syncEvidence(id, result, null, null, `deleted ${fs.model} ${id}`);
   };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, describeConfig, parseCommandLine, parseHostAndPort, parseLogLevel, readConfig } from '../../src/config/index.ts';
+import { ConfigError, describeConfig, parseCommandLine, parseLogLevel, readConfig } from '../../src/config/index.ts';
 import { keyDefinitions } from '../../src/config/keys.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-config-'));
@@ -84,10 +84,12 @@ describe('configuration', () => {
   });
 
   test('studio_mssql_host accepts host, host,port and host:port', () => {
-    assert.deepEqual(parseHostAndPort('k', 'sql.example'), { host: 'sql.example' });
-    assert.deepEqual(parseHostAndPort('k', 'sql.example,1444'), { host: 'sql.example', port: 1444 });
-    assert.deepEqual(parseHostAndPort('k', 'sql.example:1445'), { host: 'sql.example', port: 1445 });
-    assert.throws(() => parseHostAndPort('studio_mssql_host', 'sql:abc'), /studio_mssql_host/);
+    const file = ini('hosts.ini', `[sosync]\ninstance = demo\n${realSystems}`);
+    const studioAt = (value: string) => readConfig(['-c', file, '--studio_mssql_host', value]).config.studio;
+    assert.deepEqual([studioAt('sql.example').host, studioAt('sql.example').port], ['sql.example', 1433]);
+    assert.deepEqual([studioAt('sql.example,1444').host, studioAt('sql.example,1444').port], ['sql.example', 1444]);
+    assert.deepEqual([studioAt('sql.example:1445').host, studioAt('sql.example:1445').port], ['sql.example', 1445]);
+    assert.equal(configError(['-c', file, '--studio_mssql_host', 'sql:abc']).key, 'studio_mssql_host');
   });
 
   test('db_* keys select PostgreSQL, defaulting name and user to the instance', () => {

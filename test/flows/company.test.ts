@@ -166,5 +166,21 @@ for (const kind of storeKinds) {
         assert.match(job.job_log ?? '', /nothing to delete/);
       });
     });
+
+    it('a failed FS link-back after the FSO write keeps its evidence like any other failed write', async () => {
+      e.fsStandIn.engine.failStatements([{ match: 'UPDATE dbo.[xBPKAccount]', message: 'link refused (injected)' }]);
+      try {
+        const since = await e.lastJobId();
+        await e.fs.insert('xBPKAccount', { Name: 'Ohne Rückverweis' });
+        await e.waitForJobs();
+        const job = await onlyNewJob(e, since);
+        assert.equal(job.job_state, 'error');
+        assert.match(job.job_error_text ?? '', /link refused \(injected\)/);
+        assert.match(job.sync_target_answer ?? '', /link refused \(injected\)/);
+        assert.equal(job.sync_target_request, '[]', 'the failed statement wrote no row');
+      } finally {
+        e.fsStandIn.engine.failStatements([]);
+      }
+    });
   });
 }

@@ -358,8 +358,8 @@ for (const kind of storeKinds) {
         assert.equal(mobile.sosync_fso_id, null);
       });
 
-      // The stack's sosync_write_date is the newest of its *current* rows (src/adapters/studio/client.ts,
-      // readStack), so a row that only left the stack leaves the date as it was: the job finds the
+      // The stack's sosync_write_date is the newest of its *current* rows (src/adapters/studio/personStackRead.ts,
+      // readPersonStack), so a row that only left the stack leaves the date as it was: the job finds the
       // model "up to date" and FSO keeps the ended value.
       it('update: a row ended in FS as the only change still reaches FSO', async () => {
         const since = await e.lastJobId();

@@ -63,8 +63,8 @@ describe('parseStudioHost', () => {
     assert.deepEqual(parseStudioHost('[::1]:1500'), { host: '::1', port: 1500 });
   });
   it('refuses a bad port or an empty host', () => {
-    assert.throws(() => parseStudioHost('fs:0'), /not a port/);
-    assert.throws(() => parseStudioHost('fs:99999'), /not a port/);
+    assert.throws(() => parseStudioHost('fs:0'), /port 0 is outside 1–65535/);
+    assert.throws(() => parseStudioHost('fs:99999'), /port 99999 is outside 1–65535/);
     assert.throws(() => parseStudioHost(''), /is not host/);
     assert.throws(() => parseStudioHost('fs:abc'), /is not host/);
   });
@@ -301,7 +301,7 @@ for (const backend of ['postgresql', 'pglite'] as const) {
     it('refuses bad input before writing anything', async () => {
       await assert.rejects(client.readPersonStack(-1), StudioInputError);
       await assert.rejects(
-        client.createXBPKAccount({ Name: 'x', Unbekannt: 1 } as never, { sosyncWriteDate: new Date() }),
+        client.xBPKAccount.insert({ Name: 'x', Unbekannt: 1 } as never, { sosyncWriteDate: new Date() }),
         /has no writable column Unbekannt/,
       );
       await assert.rejects(
@@ -313,26 +313,26 @@ for (const backend of ['postgresql', 'pglite'] as const) {
 
     it('creates, reads, updates, finds and deletes xBPKAccount and PersonBPK rows', async () => {
       const swd = new Date('2024-03-03T03:03:03.333Z');
-      const company = await client.createXBPKAccount({ Name: 'Verein Größenwahn' }, { sosyncWriteDate: swd, sosyncFsoId: 71 });
+      const company = await client.xBPKAccount.insert({ Name: 'Verein Größenwahn' }, { sosyncWriteDate: swd, sosyncFsoId: 71 });
       assert.equal(company.answer, 'success');
       assert.deepEqual(company.request[0].values.Name, 'Verein Größenwahn');
-      const row = await client.readXBPKAccount(company.id);
+      const row = await client.xBPKAccount.read(company.id);
       assert.equal(row?.Name, 'Verein Größenwahn');
       assert.equal(row?.sosync_fso_id, 71);
       assert.equal(row?.sosync_write_date?.toISOString(), swd.toISOString());
-      assert.equal(await client.findXBPKAccountIdByFsoId(71), company.id);
-      await client.updateXBPKAccount(company.id, { Name: 'Verein Ü' }, { sosyncWriteDate: new Date('2024-03-04T00:00:00Z') });
-      assert.equal((await client.readXBPKAccount(company.id))?.Name, 'Verein Ü');
-      assert.equal((await client.readXBPKAccount(company.id))?.sosync_fso_id, 71, 'fso id untouched when not given');
-      await assert.rejects(client.updateXBPKAccount(999_999, { Name: 'x' }, { sosyncWriteDate: swd }), /does not exist/);
+      assert.equal(await client.xBPKAccount.findIdByFsoId(71), company.id);
+      await client.xBPKAccount.update(company.id, { Name: 'Verein Ü' }, { sosyncWriteDate: new Date('2024-03-04T00:00:00Z') });
+      assert.equal((await client.xBPKAccount.read(company.id))?.Name, 'Verein Ü');
+      assert.equal((await client.xBPKAccount.read(company.id))?.sosync_fso_id, 71, 'fso id untouched when not given');
+      await assert.rejects(client.xBPKAccount.update(999_999, { Name: 'x' }, { sosyncWriteDate: swd }), /does not exist/);
 
       const person = await client.writePersonStack({ personId: null, sosyncWriteDate: swd, person: { Vorname: 'B' } });
-      const bpk = await client.createPersonBPK({
+      const bpk = await client.personBPK.insert({
         PersonID: person.personId, xBPKAccountID: company.id, Anlagedatum: new Date('2024-01-02T03:04:05.678Z'),
         BPKPrivat: 'priv+/=ß', BPKOeffentlich: null, Vorname: 'Zoë', Nachname: 'Groß', Geburtsdatum: '1999-12-31',
         PositivAmUm: new Date('2024-01-02T00:00:00Z'), PositivDaten: '<xml>ä</xml>', FehlerCode: null, FehlerText: null,
       }, { sosyncWriteDate: swd, sosyncFsoId: 81 });
-      const b = await client.readPersonBPK(bpk.id);
+      const b = await client.personBPK.read(bpk.id);
       assert.ok(b);
       assert.equal(b.PersonID, person.personId);
       assert.equal(b.xBPKAccountID, company.id);
@@ -342,19 +342,19 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       assert.equal(b.Vorname, 'Zoë');
       assert.equal(b.Geburtsdatum, '1999-12-31');
       assert.equal(b.PositivDaten, '<xml>ä</xml>');
-      assert.equal(await client.findPersonBPKIdByFsoId(81), bpk.id);
-      await client.updatePersonBPK(bpk.id, { FehlerCode: 'E42', FehlerText: 'Fehler ö', FehlerGeburtsdatum: '2000-01-01' }, { sosyncWriteDate: swd });
-      const b2 = await client.readPersonBPK(bpk.id);
+      assert.equal(await client.personBPK.findIdByFsoId(81), bpk.id);
+      await client.personBPK.update(bpk.id, { FehlerCode: 'E42', FehlerText: 'Fehler ö', FehlerGeburtsdatum: '2000-01-01' }, { sosyncWriteDate: swd });
+      const b2 = await client.personBPK.read(bpk.id);
       assert.equal(b2?.FehlerCode, 'E42');
       assert.equal(b2?.FehlerGeburtsdatum, '2000-01-01');
 
-      const deletedBpk = await client.deletePersonBPK(bpk.id);
+      const deletedBpk = await client.personBPK.delete(bpk.id);
       assert.equal(deletedBpk.deleted, true);
       assert.deepEqual(deletedBpk.request, [{ table: 'dbo.PersonBPK', action: 'delete', id: bpk.id, values: {} }]);
-      assert.equal(await client.readPersonBPK(bpk.id), null);
-      assert.equal((await client.deletePersonBPK(bpk.id)).deleted, false);
-      assert.equal((await client.deleteXBPKAccount(company.id)).deleted, true);
-      assert.equal(await client.readXBPKAccount(company.id), null);
+      assert.equal(await client.personBPK.read(bpk.id), null);
+      assert.equal((await client.personBPK.delete(bpk.id)).deleted, false);
+      assert.equal((await client.xBPKAccount.delete(company.id)).deleted, true);
+      assert.equal(await client.xBPKAccount.read(company.id), null);
       assert.equal((await client.deletePersonStack(person.personId)).deleted, true);
       assert.equal(await client.readPersonStack(person.personId), null);
       assert.deepEqual(await announcements(), [], "sosync's deletes are not announced back");

@@ -2,6 +2,7 @@
  * The FS tables of the stand-in (SPEC Appendix) as data: the DDL, the translator's identifier
  * casing and the trigger wiring are all derived from this one list.
  */
+import { salutationTypeIds, typenIds } from '../../../src/adapters/studio/fsIds.ts';
 
 export type FsColumnType =
   | 'int' | 'bit' | 'date' | 'datetime2' | 'text'
@@ -230,7 +231,7 @@ export const lands: Array<[number, string, string]> = [
 
 /** dbo.Typen system defaults (SPEC Appendix). */
 export const typenDefaults: Array<[number, string, string]> = [
-  [200120, '321', 'Standard-Anredeform Adresse'],
-  [200122, '321', 'Standard-Anredeform E-Mail'],
-  [200525, '1', 'Standard-Land (LandID)'],
+  [typenIds.addressSalutation, String(salutationTypeIds.standard), 'Standard-Anredeform Adresse'],
+  [typenIds.emailSalutation, String(salutationTypeIds.standard), 'Standard-Anredeform E-Mail'],
+  [typenIds.defaultCountry, '1', 'Standard-Land (LandID)'],
 ];

@@ -13,6 +13,7 @@
  */
 import { NtpTimeSync } from 'ntp-time-sync';
 import type { Logger } from '../../log.ts';
+import { formatHostPort, HostPortError, parseHostPort } from '../hostPort.ts';
 
 export const DEFAULT_NTP_PORT = 123;
 export const DEFAULT_TIMEOUT_MS = 3000;
@@ -59,34 +60,24 @@ export interface Clock {
 /** A bad `host[:port]` NTP server entry. */
 export class NtpServerAddressError extends Error {
   constructor(readonly input: string, problem: string) {
-    super(`NTP server "${input}": ${problem}`);
+    super(`NTP server "${input}" (host or host:port): ${problem}`);
     this.name = 'NtpServerAddressError';
   }
 }
 
-/** `host` or `host:port` → address; a missing port means `defaultPort`. */
+/** `host` or `host:port` → address; a missing port means `defaultPort`. The NTP client speaks UDP over IPv4 only. */
 export function parseServer(input: string, defaultPort: number = DEFAULT_NTP_PORT): NtpServerAddress {
-  if (typeof input !== 'string') throw new NtpServerAddressError(String(input), 'must be a string');
-  const text = input.trim();
-  if (text === '') throw new NtpServerAddressError(input, 'is empty');
-  if (text.startsWith('[') || text.split(':').length > 2) {
-    // the NTP client speaks UDP over IPv4 only
-    throw new NtpServerAddressError(input, 'IPv6 addresses are not supported; give a host name or IPv4 address');
+  try {
+    const { host, port } = parseHostPort(input);
+    return { host, port: port ?? defaultPort };
+  } catch (err) {
+    if (!(err instanceof HostPortError)) throw err;
+    throw new NtpServerAddressError(String(input), err.message);
   }
-  const colon = text.indexOf(':');
-  const host = colon === -1 ? text : text.slice(0, colon);
-  if (host === '') throw new NtpServerAddressError(input, 'host is missing');
-  if (!/^[A-Za-z0-9._-]+$/.test(host)) throw new NtpServerAddressError(input, `"${host}" is not a host name or address`);
-  if (colon === -1) return { host, port: defaultPort };
-  const portText = text.slice(colon + 1);
-  if (!/^\d{1,5}$/.test(portText)) throw new NtpServerAddressError(input, `port "${portText}" is not a number`);
-  const port = Number(portText);
-  if (port < 1 || port > 65535) throw new NtpServerAddressError(input, `port ${port} is outside 1–65535`);
-  return { host, port };
 }
 
 function formatAddress(address: NtpServerAddress): string {
-  return `${address.host}:${address.port}`;
+  return formatHostPort(address.host, address.port);
 }
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * The clock: sosync's "now" and the drift measurement against NTP and FSO's host (SPEC §4.4).
+ * Imports only src/adapters/hostPort.ts, src/log.ts and ntp-time-sync.
+ */
 export {
   createClock,
   judgeDrift,

@@ -1,3 +1,7 @@
+/**
+ * FSO (Fundraising Studio Online, Odoo over XML-RPC): the client, its errors, the online_host
+ * forms and the value conversions. Imports only src/adapters/hostPort.ts and src/log.ts.
+ */
 export * from './client.ts';
 export * from './errors.ts';
 export * from './host.ts';

@@ -73,16 +73,15 @@ export interface PersonEmailRow extends SyncColumns, Validity {
 export interface PersonTelefonRow extends SyncColumns, Validity {
   PersonTelefonID: number;
   PersonID: number;
-  /** 400 phone, 401 mobile, 403 fax */
+  /** phoneTypeIds (fsIds.ts) */
   TelefontypID: number | null;
   Landkennzeichen: string | null;
   Vorwahl: string | null;
   Rufnummer: string | null;
 }
 
-export interface PersonGruppeRow extends SyncColumns {
-  PersonGruppeID: number;
-  PersonID: number;
+/** A membership in a zGruppeDetail group, of a person or of an e-mail address. */
+export interface GroupMembership extends SyncColumns {
   zGruppeDetailID: number;
   Steuerung: boolean;
   GültigVon: IsoDate | null;
@@ -90,14 +89,14 @@ export interface PersonGruppeRow extends SyncColumns {
   xIDA: number | null;
 }
 
-export interface PersonEmailGruppeRow extends SyncColumns {
+export interface PersonGruppeRow extends GroupMembership {
+  PersonGruppeID: number;
+  PersonID: number;
+}
+
+export interface PersonEmailGruppeRow extends GroupMembership {
   PersonEmailGruppeID: number;
   PersonEmailID: number;
-  zGruppeDetailID: number;
-  Steuerung: boolean;
-  GültigVon: IsoDate | null;
-  GültigBis: IsoDate | null;
-  xIDA: number | null;
 }
 
 export interface XBPKAccountRow extends SyncColumns {
@@ -127,22 +126,6 @@ export interface PersonBPKRow extends SyncColumns {
   FehlerText: string | null;
 }
 
-/** zGruppeDetailID of the person stack's groups (SPEC 6.2). */
-export const groupIds = {
-  donationDeductionOptOut: 110493,
-  donationReceipt: 20168,
-  newsletter: 30104,
-} as const;
-
-/** TelefontypID of the person stack's numbers. */
-export const phoneTypeIds = { phone: 400, mobile: 401, fax: 403 } as const;
-
-/** dbo.Typen ids of system defaults. */
-export const typenIds = { addressSalutation: 200120, emailSalutation: 200122, defaultCountry: 200525 } as const;
-
-/** AnredeformtypID meaning "use IndividuelleAnrede". */
-export const individualSalutationTypeId = 324;
-
 /** Everything that makes up one person in FS, as of one day. */
 export interface PersonStack {
   personId: number;
@@ -154,11 +137,11 @@ export interface PersonStack {
   phone: PersonTelefonRow | null;
   mobile: PersonTelefonRow | null;
   fax: PersonTelefonRow | null;
-  /** PersonGruppe 110493 valid today */
+  /** PersonGruppe groupIds.donationDeductionOptOut valid today */
   donationDeductionOptOut: PersonGruppeRow | null;
-  /** PersonGruppe 20168 valid today */
+  /** PersonGruppe groupIds.donationReceipt valid today */
   donationReceipt: PersonGruppeRow | null;
-  /** PersonEmailGruppe 30104 of the current e-mail, valid today */
+  /** PersonEmailGruppe groupIds.newsletter of the current e-mail, valid today */
   newsletter: PersonEmailGruppeRow | null;
   /** maximum over the stack's rows */
   writeDate: Date;

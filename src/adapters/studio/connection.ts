@@ -1,0 +1,220 @@
+/**
+ * The connection to FS: one mssql pool opened on first use, parameterized statements, transactions
+ * that collect the rows they write, and the classification of mssql's errors into the StudioError
+ * kinds (FS refused the statement / FS was not there).
+ */
+import sql from 'mssql';
+import type { Logger } from '../../log.ts';
+import { StudioError, StudioInputError, StudioQueryError, StudioUnavailableError } from './errors.ts';
+import { formatHostPort } from '../hostPort.ts';
+import type { WrittenRow } from './types.ts';
+
+export interface StudioClientOptions {
+  host: string;
+  port?: number;
+  database: string;
+  user: string;
+  password: string;
+  encrypt: boolean;
+  trustServerCertificate: boolean;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** most connections the pool opens; default 5 */
+  poolMax?: number;
+}
+
+/** The SQL types sosync sends values as. */
+export type ColumnType = 'int' | 'bit' | 'date' | 'datetime2' | 'nvarchar';
+
+export interface Param {
+  name: string;
+  type: ColumnType;
+  value: unknown;
+}
+
+/** Runs one batch; answers its result sets. */
+export type Runner = (text: string, params?: Param[]) => Promise<Record<string, unknown>[][]>;
+
+/** A transaction's statements and the rows it wrote so far (the evidence a job row keeps). */
+export interface WriteScope {
+  /** host:port, as named in errors */
+  address: string;
+  run: Runner;
+  written: WrittenRow[];
+}
+
+export interface StudioConnection {
+  /** host:port, as named in errors */
+  readonly address: string;
+  run: Runner;
+  /** Runs `work` in one transaction; a failure rolls it back and carries the rows written so far. */
+  inTransaction<T>(work: (scope: WriteScope) => Promise<T>): Promise<T>;
+  /** opens the pool if it is not open yet */
+  connect(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const isoDatePattern = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A `date` value as sent: midnight UTC of the day. Throws StudioInputError naming `column`. */
+export function dateParam(value: unknown, column: string): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new StudioInputError(`${column}: invalid date`);
+    return new Date(Date.UTC(value.getUTCFullYear(), value.getUTCMonth(), value.getUTCDate()));
+  }
+  if (typeof value === 'string' && isoDatePattern.test(value)) {
+    const d = new Date(`${value}T00:00:00Z`);
+    if (!Number.isNaN(d.getTime()) && d.toISOString().startsWith(value)) return d;
+  }
+  throw new StudioInputError(`${column}: "${String(value)}" is not a date (YYYY-MM-DD)`);
+}
+
+function paramValue(p: Param): unknown {
+  const v = p.value;
+  if (v === null || v === undefined) return null;
+  switch (p.type) {
+    case 'date': return dateParam(v, p.name);
+    case 'datetime2': {
+      const d = v instanceof Date ? v : new Date(String(v));
+      if (Number.isNaN(d.getTime())) throw new StudioInputError(`${p.name}: "${String(v)}" is not a date and time`);
+      return d;
+    }
+    case 'bit': return v === true || v === 1 || v === '1';
+    case 'int': {
+      const n = typeof v === 'number' ? v : Number(v);
+      if (!Number.isInteger(n)) throw new StudioInputError(`${p.name}: "${String(v)}" is not an integer`);
+      return n;
+    }
+    default: return String(v);
+  }
+}
+
+function mssqlType(type: ColumnType) {
+  switch (type) {
+    case 'int': return sql.Int;
+    case 'bit': return sql.Bit;
+    case 'date': return sql.Date;
+    case 'datetime2': return sql.DateTime2(3);
+    default: return sql.NVarChar(sql.MAX);
+  }
+}
+
+const connectionCodes = new Set(['ESOCKET', 'ETIMEOUT', 'ECONNCLOSED', 'ELOGIN', 'EINSTLOOKUP', 'ENOTOPEN', 'ENOCONN', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT']);
+
+/** mssql's error → "FS answered with an error" (query) or "FS was not there" (unavailable). */
+export function classifyStudioError(address: string, err: unknown): StudioError {
+  if (err instanceof StudioError) return err;
+  const e = err as { code?: string; number?: number; message?: string; originalError?: { info?: { number?: number } } };
+  const message = e?.message ?? String(err);
+  const number = typeof e?.number === 'number' ? e.number : e?.originalError?.info?.number;
+  if (err instanceof sql.RequestError && typeof number === 'number' && e.code === 'EREQUEST') {
+    return new StudioQueryError(address, message, number, { cause: err });
+  }
+  if (err instanceof sql.ConnectionError || (e?.code && connectionCodes.has(e.code))) {
+    return new StudioUnavailableError(address, message, e.code, { cause: err });
+  }
+  if (typeof number === 'number') return new StudioQueryError(address, message, number, { cause: err });
+  if (err instanceof sql.TransactionError) return new StudioUnavailableError(address, message, e.code, { cause: err });
+  return new StudioQueryError(address, message, 0, { cause: err });
+}
+
+export function openStudioConnection(options: StudioClientOptions, logger: Logger): StudioConnection {
+  const port = options.port ?? 1433;
+  const address = formatHostPort(options.host, port);
+  const log = logger.child({ component: 'studio', host: address, database: options.database });
+  const config: sql.config = {
+    server: options.host,
+    port,
+    database: options.database,
+    user: options.user,
+    password: options.password,
+    connectionTimeout: options.connectTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    pool: { max: options.poolMax ?? 5, min: 0, idleTimeoutMillis: 30_000 },
+    options: {
+      encrypt: options.encrypt,
+      trustServerCertificate: options.trustServerCertificate,
+      useUTC: true,
+      appName: 'sosync',
+    },
+  };
+
+  let poolPromise: Promise<sql.ConnectionPool> | null = null;
+  let closed = false;
+  const toStudioError = (err: unknown) => classifyStudioError(address, err);
+
+  function getPool(): Promise<sql.ConnectionPool> {
+    if (closed) return Promise.reject(new StudioUnavailableError(address, 'the client is closed'));
+    if (!poolPromise) {
+      const pool = new sql.ConnectionPool(config);
+      pool.on('error', (err) => log.warn({ err: (err as Error).message }, 'FS connection pool error'));
+      poolPromise = pool.connect().then(
+        (p) => {
+          log.debug('connected to FS');
+          return p;
+        },
+        (err) => {
+          // A failed connect leaves the pool unusable: start over on the next call.
+          poolPromise = null;
+          pool.close().catch(() => undefined);
+          throw err;
+        },
+      );
+    }
+    return poolPromise;
+  }
+
+  const runnerFor = (target: () => Promise<sql.ConnectionPool | sql.Transaction>): Runner => async (text, params = []) => {
+    const request = new sql.Request((await target()) as sql.ConnectionPool);
+    for (const p of params) request.input(p.name, mssqlType(p.type), paramValue(p));
+    const result = await request.query(text);
+    return (result.recordsets as unknown as Record<string, unknown>[][]) ?? [];
+  };
+
+  return {
+    address,
+
+    async run(text, params) {
+      try {
+        return await runnerFor(getPool)(text, params);
+      } catch (err) {
+        throw toStudioError(err);
+      }
+    },
+
+    async inTransaction(work) {
+      const written: WrittenRow[] = [];
+      let transaction: sql.Transaction | null = null;
+      try {
+        const pool = await getPool();
+        transaction = new sql.Transaction(pool);
+        await transaction.begin();
+        const tx = transaction;
+        const result = await work({ address, run: runnerFor(async () => tx), written });
+        await transaction.commit();
+        return result;
+      } catch (err) {
+        if (transaction) {
+          // The server may have ended the transaction already; the rollback is then a no-op.
+          await transaction.rollback().catch(() => undefined);
+        }
+        const e = toStudioError(err);
+        e.request = written;
+        e.answer = e.message;
+        throw e;
+      }
+    },
+
+    async connect() {
+      await getPool().catch((err) => { throw toStudioError(err); });
+    },
+
+    async close() {
+      closed = true;
+      const p = poolPromise;
+      poolPromise = null;
+      if (p) await p.then((pool) => pool.close()).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The rules for writing a person stack (SPEC 6.2): a part that is given updates its current row or
+ * creates one with FS's defaults, a part that is null ends its current row (valid until yesterday),
+ * a number equal to the composed current one keeps FS's split of it; afterwards every current row
+ * carries the FSO id and former rows lose it. And the deletion of a whole stack.
+ */
+import { StudioInputError, StudioQueryError } from './errors.ts';
+import { dateParam, type Param, type WriteScope } from './connection.ts';
+import { groupIds, individualSalutationTypeId, newAddressTypeId, newPersonTypeId, phoneTypeIds, typenIds } from './fsIds.ts';
+import { readTypenDefaults } from './lookups.ts';
+import {
+  composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, readPersonStack, stackTables, utcToday, validToday,
+} from './personStackRead.ts';
+import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRow, withoutAnnouncement } from './tableAccess.ts';
+import { addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personBPKTable, personTable, phoneTable } from './tables.ts';
+import type { IsoDate, PersonStack, PersonStackWrite, PersonStackWriteResult } from './types.ts';
+
+const openEnd = '2099-12-31';
+
+function dayBefore(day: IsoDate): IsoDate {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - 1);
+  return d.toISOString().slice(0, 10);
+}
+
+const intOrNull = (v: string | null | undefined) => (v == null || v.trim() === '' || !/^-?\d+$/.test(v.trim()) ? null : Number(v));
+
+export async function writePersonStack(scope: WriteScope, input: PersonStackWrite): Promise<PersonStackWriteResult> {
+  const today = input.today ?? utcToday();
+  dateParam(today, 'today');
+  const yesterday = dayBefore(today);
+  if (!(input.sosyncWriteDate instanceof Date) || Number.isNaN(input.sosyncWriteDate.getTime())) {
+    throw new StudioInputError('sosyncWriteDate must be a valid Date');
+  }
+  const defaults = await readTypenDefaults(scope.run, Object.values(typenIds));
+  const defaultCountry = intOrNull(defaults.get(typenIds.defaultCountry));
+  const sync = syncValues({ sosyncWriteDate: input.sosyncWriteDate });
+
+  let personId = input.personId;
+  let created = false;
+  let before: PersonStack | null = null;
+  if (personId === null) {
+    const person = await insertRow(scope, personTable, {
+      PersontypID: newPersonTypeId,
+      NationalitätID: defaultCountry,
+      Anlagedatum: new Date(),
+      ...input.person,
+      ...sync,
+    });
+    personId = person.PersonID;
+    created = true;
+  } else {
+    checkId('PersonID', personId);
+    before = await readPersonStack(scope.run, personId, today);
+    if (!before) throw new StudioInputError(`dbo.Person ${personId} does not exist`);
+    if (input.person && Object.keys(definedOnly(input.person)).length > 0) {
+      await updateRow(scope, personTable, personId, { ...input.person, ...sync });
+    }
+  }
+  const fsoId = input.sosyncFsoId !== undefined ? input.sosyncFsoId : (before?.sosyncFsoId ?? null);
+  const validFromToday = { GültigMonatArray: fullYear, GültigVon: today, GültigBis: openEnd };
+  const endValidity = { GültigBis: yesterday, sosync_fso_id: null, ...sync };
+
+  // Address
+  if (input.address !== undefined) {
+    const current = before?.address ?? null;
+    if (input.address === null) {
+      if (current) await updateRow(scope, addressTable, current.PersonAdresseID, endValidity);
+    } else {
+      const values: Record<string, unknown> = { ...input.address };
+      if (values.IndividuelleAnrede != null && String(values.IndividuelleAnrede).trim() !== '' && values.AnredeformtypID === undefined) {
+        values.AnredeformtypID = individualSalutationTypeId;
+      }
+      if (current) {
+        await updateRow(scope, addressTable, current.PersonAdresseID, { ...values, ...sync });
+      } else {
+        await insertRow(scope, addressTable, {
+          PersonID: personId,
+          AdresstypID: newAddressTypeId,
+          AnredeformtypID: intOrNull(defaults.get(typenIds.addressSalutation)),
+          LandID: defaultCountry,
+          ...validFromToday,
+          ...values,
+          ...sync,
+        });
+      }
+    }
+  }
+
+  // E-mail
+  if (input.email !== undefined) {
+    const current = before?.email ?? null;
+    if (input.email === null) {
+      if (current) await updateRow(scope, emailTable, current.PersonEmailID, endValidity);
+    } else if (current) {
+      await updateRow(scope, emailTable, current.PersonEmailID, { ...input.email, ...sync });
+    } else {
+      await insertRow(scope, emailTable, {
+        PersonID: personId,
+        AnredeformtypID: intOrNull(defaults.get(typenIds.emailSalutation)),
+        ...validFromToday,
+        ...input.email,
+        ...sync,
+      });
+    }
+  }
+
+  // Phone, mobile, fax
+  for (const kind of ['phone', 'mobile', 'fax'] as const) {
+    const wanted = input[kind];
+    if (wanted === undefined) continue;
+    const current = before?.[kind] ?? null;
+    const number = (wanted ?? '').trim();
+    if (number === '') {
+      if (current) await updateRow(scope, phoneTable, current.PersonTelefonID, endValidity);
+    } else if (current) {
+      if (composePhoneNumber(current) !== number) {
+        await updateRow(scope, phoneTable, current.PersonTelefonID, {
+          Landkennzeichen: null, Vorwahl: null, Rufnummer: number, ...sync,
+        });
+      }
+    } else {
+      await insertRow(scope, phoneTable, {
+        PersonID: personId, TelefontypID: phoneTypeIds[kind], Rufnummer: number, ...validFromToday, ...sync,
+      });
+    }
+  }
+
+  // Person groups
+  const todayParams = (extra: Param[]): Param[] => [{ name: 'today', type: 'date', value: today }, ...extra];
+  for (const flag of ['donationDeductionOptOut', 'donationReceipt'] as const) {
+    const wanted = input[flag];
+    if (wanted === undefined) continue;
+    const current = before?.[flag] ?? null;
+    if (wanted && !current) {
+      await insertRow(scope, groupTable, {
+        PersonID: personId, zGruppeDetailID: groupIds[flag], Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync,
+      });
+    } else if (!wanted && current) {
+      const [rows] = await scope.run(
+        `SELECT [PersonGruppeID] FROM dbo.[PersonGruppe] WHERE [PersonID] = @personId AND [zGruppeDetailID] = @group AND ${validToday};`,
+        todayParams([{ name: 'personId', type: 'int', value: personId }, { name: 'group', type: 'int', value: groupIds[flag] }]),
+      );
+      for (const r of rows ?? []) await updateRow(scope, groupTable, Number(r.PersonGruppeID), endValidity);
+    }
+  }
+
+  // Newsletter: a group of the current e-mail, so it is decided after the e-mail is written.
+  if (input.newsletter !== undefined) {
+    const [emailRows] = await scope.run(`${currentEmailIdQuery};`, todayParams([{ name: 'personId', type: 'int', value: personId }]));
+    const emailId = emailRows?.[0] ? Number(emailRows[0].PersonEmailID) : null;
+    const [groupRows] = emailId === null ? [[]] : await scope.run(
+      `SELECT [PersonEmailGruppeID] FROM dbo.[PersonEmailGruppe] WHERE [PersonEmailID] = @emailId AND [zGruppeDetailID] = @group AND ${validToday};`,
+      todayParams([{ name: 'emailId', type: 'int', value: emailId }, { name: 'group', type: 'int', value: groupIds.newsletter }]),
+    );
+    if (input.newsletter && (groupRows ?? []).length === 0) {
+      if (emailId === null) throw new StudioInputError(`dbo.Person ${personId}: the newsletter flag needs a current e-mail address`);
+      await insertRow(scope, emailGroupTable, {
+        PersonEmailID: emailId, zGruppeDetailID: groupIds.newsletter, Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync,
+      });
+    } else if (!input.newsletter) {
+      for (const r of groupRows ?? []) await updateRow(scope, emailGroupTable, Number(r.PersonEmailGruppeID), endValidity);
+    }
+  }
+
+  // Every current row carries the FSO id and this write's sosync_write_date; former ones lose the id.
+  const after = await readPersonStack(scope.run, personId, today);
+  if (!after) throw new StudioQueryError(scope.address, `dbo.Person ${personId} vanished during the write`, 0);
+  const current = currentRows(after);
+  const touched = new Set(scope.written.filter((w) => w.action !== 'delete').map((w) => `${w.table}#${w.id}`));
+  for (const { table, id, row } of current) {
+    const upToDate = touched.has(`${table.model}#${id}`) && row.sosync_fso_id === fsoId;
+    if (!upToDate) await updateRow(scope, table, id, { sosync_fso_id: fsoId, ...sync });
+  }
+  for (const table of stackTables) {
+    const ids = current.filter((r) => r.table === table).map((r) => r.id);
+    const exclude = ids.length ? ` AND [${table.key}] NOT IN (${ids.join(', ')})` : '';
+    const [rows] = await scope.run(
+      `SELECT [${table.key}] FROM dbo.[${table.name}] WHERE ${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude};`,
+      [{ name: 'personId', type: 'int', value: personId }],
+    );
+    for (const r of rows ?? []) await updateRow(scope, table, Number(r[table.key]), { sosync_fso_id: null, ...sync });
+  }
+  return { personId, created, request: scope.written, answer: 'success' };
+}
+
+/** Deletes the person and every row that belongs to it (its bPKs included), referencing rows first. */
+export async function deletePersonStack(scope: WriteScope, personId: number): Promise<boolean> {
+  const p: Param[] = [{ name: 'personId', type: 'int', value: personId }];
+  return withoutAnnouncement(scope.run, async () => {
+    for (const table of [emailGroupTable, addressAmTable, addressTable, emailTable, phoneTable, groupTable, personBPKTable]) {
+      await deleteRows(scope, table, ownedByPerson(table), p);
+    }
+    return (await deleteRows(scope, personTable, '[PersonID] = @personId', p)).length > 0;
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * Reading and writing rows of one declared FS table (tables.ts) by id: the statements every table
+ * shares, and the accessor built from them for the tables that are one record each (xBPKAccount,
+ * PersonBPK). Every row written carries noSyncJobSwitch = 1 so FS does not announce sosync's own
+ * change back (SPEC 4.3); deletes set FS's session flag for the same reason.
+ */
+import { StudioInputError, StudioQueryError } from './errors.ts';
+import type { Param, Runner, StudioConnection, WriteScope } from './connection.ts';
+import { rowOf, type StudioTable, type TableOf } from './tables.ts';
+import type { DeleteResult, RecordWriteResult, WriteMeta } from './types.ts';
+
+const maxId = 2_147_483_647;
+
+export function checkId(what: string, id: number): void {
+  if (!Number.isInteger(id) || id <= 0 || id > maxId) throw new StudioInputError(`${what}: ${String(id)} is not a valid id`);
+}
+
+/** The sync columns a write sets besides the data. */
+export function syncValues(meta: WriteMeta): Record<string, unknown> {
+  const v: Record<string, unknown> = { sosync_write_date: meta.sosyncWriteDate, noSyncJobSwitch: true };
+  if (meta.sosyncFsoId !== undefined) v.sosync_fso_id = meta.sosyncFsoId;
+  return v;
+}
+
+export function definedOnly(values: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+}
+
+function columnParams(table: StudioTable, values: Record<string, unknown>): Param[] {
+  return Object.keys(values).map((column, i) => {
+    const type = table.columns[column];
+    if (type === undefined) throw new StudioInputError(`${table.model} has no writable column ${column}`);
+    return { name: `v${i}`, type, value: values[column] };
+  });
+}
+
+export async function insertRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, values: Record<string, unknown>): Promise<Row> {
+  values = definedOnly(values);
+  const params = columnParams(table, values);
+  const columns = Object.keys(values).map((c) => `[${c}]`).join(', ');
+  const [rows] = await scope.run(
+    `INSERT INTO dbo.[${table.name}] (${columns}) OUTPUT INSERTED.* VALUES (${params.map((p) => `@${p.name}`).join(', ')});`, params);
+  const row = rowOf(table, rows?.[0]);
+  if (!row) throw new StudioQueryError(scope.address, `INSERT into ${table.model} returned no row`, 0);
+  scope.written.push({ table: table.model, action: 'insert', id: Number((row as Record<string, unknown>)[table.key]), values });
+  return row;
+}
+
+/** null when there is no row `id` */
+export async function updateRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, id: number, values: Record<string, unknown>): Promise<Row | null> {
+  values = definedOnly(values);
+  const params = columnParams(table, values);
+  const assignments = Object.keys(values).map((c, i) => `[${c}] = @${params[i].name}`).join(', ');
+  const [rows] = await scope.run(
+    `UPDATE dbo.[${table.name}] SET ${assignments} OUTPUT INSERTED.* WHERE [${table.key}] = @id;`,
+    [...params, { name: 'id', type: 'int', value: id }]);
+  const row = rowOf(table, rows?.[0]);
+  if (row) scope.written.push({ table: table.model, action: 'update', id, values });
+  return row;
+}
+
+/** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
+export async function deleteRows(scope: WriteScope, table: StudioTable, where: string, params: Param[]): Promise<number[]> {
+  const [rows] = await scope.run(`DELETE FROM dbo.[${table.name}] OUTPUT DELETED.[${table.key}] WHERE ${where};`, params);
+  const ids = (rows ?? []).map((r) => Number(r[table.key]));
+  for (const id of ids) scope.written.push({ table: table.model, action: 'delete', id, values: {} });
+  return ids;
+}
+
+/** Runs deletes with FS's loop guard for deletes (the session context the triggers read). */
+export async function withoutAnnouncement<T>(run: Runner, work: () => Promise<T>): Promise<T> {
+  await run("EXEC sp_set_session_context N'noSyncJobSwitch', 1;");
+  const result = await work();
+  await run("EXEC sp_set_session_context N'noSyncJobSwitch', 0;");
+  return result;
+}
+
+/** The row of `table` whose sosync_fso_id is `fsoId` (the lowest id when there are several). */
+export async function findIdByFsoId(run: Runner, table: StudioTable, fsoId: number): Promise<number | null> {
+  checkId('sosync_fso_id', fsoId);
+  const [rows] = await run(
+    `SELECT TOP 1 [${table.key}] FROM dbo.[${table.name}] WHERE [sosync_fso_id] = @fsoId ORDER BY [${table.key}];`,
+    [{ name: 'fsoId', type: 'int', value: fsoId }]);
+  return rows?.[0] ? Number(rows[0][table.key]) : null;
+}
+
+/** One record kept in one FS row: read, find by FSO id, insert, update and delete it by id. */
+export interface TableAccessor<Row, Values, NewValues = Values> {
+  readonly table: TableOf<Row>;
+  read(id: number): Promise<Row | null>;
+  findIdByFsoId(fsoId: number): Promise<number | null>;
+  insert(values: NewValues, meta: WriteMeta): Promise<RecordWriteResult>;
+  /** refuses (StudioInputError) when row `id` does not exist */
+  update(id: number, values: Values, meta: WriteMeta): Promise<RecordWriteResult>;
+  /** `deleted` is false when there was nothing to delete */
+  delete(id: number): Promise<DeleteResult>;
+}
+
+export function tableAccessor<Row, Values extends object, NewValues extends object = Values>(
+  connection: StudioConnection, table: TableOf<Row>,
+): TableAccessor<Row, Values, NewValues> {
+  return {
+    table,
+
+    async read(id) {
+      checkId(table.key, id);
+      const [rows] = await connection.run(`SELECT * FROM dbo.[${table.name}] WHERE [${table.key}] = @id;`, [{ name: 'id', type: 'int', value: id }]);
+      return rowOf(table, rows?.[0]);
+    },
+
+    findIdByFsoId: (fsoId) => findIdByFsoId(connection.run, table, fsoId),
+
+    insert(values, meta) {
+      return connection.inTransaction(async (scope) => {
+        const row = await insertRow(scope, table, { ...values, ...syncValues(meta) });
+        return { id: Number(row[table.key]), request: scope.written, answer: 'success' as const };
+      });
+    },
+
+    update(id, values, meta) {
+      checkId(table.key, id);
+      return connection.inTransaction(async (scope) => {
+        const row = await updateRow(scope, table, id, { ...values, ...syncValues(meta) });
+        if (!row) throw new StudioInputError(`${table.model} ${id} does not exist`);
+        return { id, request: scope.written, answer: 'success' as const };
+      });
+    },
+
+    delete(id) {
+      checkId(table.key, id);
+      return connection.inTransaction(async (scope) => {
+        const ids = await withoutAnnouncement(scope.run, () =>
+          deleteRows(scope, table, `[${table.key}] = @id`, [{ name: 'id', type: 'int', value: id }]));
+        return { deleted: ids.length > 0, request: scope.written, answer: 'success' as const };
+      });
+    },
+  };
+}
