@@ -7,13 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
-<<<<<<< HEAD
-import { createClock, createDriftSource, parseServer } from './adapters/clock/index.ts';
+import { createClock, createDriftSource } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
-=======
-import { createClock } from './adapters/clock/index.ts';
-import { createOnlineClient, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
->>>>>>> arch-studio
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
 import { createFlows } from './flows/index.ts';
 import { FlowRegistry } from './flows/registry.ts';
