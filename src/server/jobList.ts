@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import type { JobListFilter, JobState, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
 import { parseAnnouncedDate } from './dates.ts';
 import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
-import { errorBody } from './jobRequest.ts';
+import { errorBody, NOT_A_SINGLE_VALUE } from './jobRequest.ts';
 
 const states: readonly JobState[] = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'];
 export const DEFAULT_LIST_LIMIT = 100;
@@ -19,7 +19,11 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const text = (key: string): string | undefined => {
     const v = query[key];
     if (v === undefined) return undefined;
-    return String(Array.isArray(v) ? v[v.length - 1] : v).trim();
+    if (typeof v !== 'string') {
+      detail[key] = NOT_A_SINGLE_VALUE;
+      return undefined;
+    }
+    return v.trim();
   };
   const whole = (key: string, min: number, max: number): number | undefined => {
     const t = text(key);
