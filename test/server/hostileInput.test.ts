@@ -203,7 +203,7 @@ describe('hostile input', () => {
       const params = { ...valid, [field]: value };
       const headers: Record<string, string> = { ...auth, ...(acc ? { accept: acc } : {}) };
       const bytes = asForm
-        ? Buffer.from(new URLSearchParams(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v) ?? ''])).toString())
+        ? Buffer.from(new URLSearchParams(Object.entries(params).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v) ?? ''] as [string, string])).toString())
         : Buffer.from(JSON.stringify(params));
       headers['content-type'] = asForm ? 'application/x-www-form-urlencoded' : 'application/json';
       const what = `POST ${headers['content-type']} ${bytes.toString('utf8').slice(0, 300)}`;
