@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { XMLParser } from 'fast-xml-parser';
 import { connectStream, startInspectedService, type InspectedService } from '../visualizer/support.ts';
 import { UNAUTHORIZED_CLOSE } from '../../src/server/inspection.ts';
-import { until } from '../support/wait.ts';
+import { sleep, until } from '../support/wait.ts';
 
 const TOKEN = 'test-token-5f0c2a9e81d34b7a';
 const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -103,12 +103,16 @@ describe('with api_token set', () => {
 
     test('the token as first message: nothing before it, the replay after it', async () => {
       const waiting = await connectStream(s.wsUrl);
+      const admitted = await connectStream(s.wsUrl, { headers: bearer });
       try {
-        await s.announce('while a client waits');
-        await until(async () => (await s.harness.table.store.countOpenRootJobs()) === 0, 'job ran');
+        const jobId = await s.announce('while a client waits');
+        // the admitted client sees the job end; the same messages went out to every admitted socket
+        await admitted.waitFor('the job\'s end', (m) => m.type === '@xstate.snapshot' && m.snapshot?.status === 'done' && JSON.stringify(m.snapshot).includes(`"job_id":${jobId}`));
+        await sleep(200);
         assert.equal(waiting.messages.length, 0, 'a client without the token receives nothing');
       } finally {
         waiting.close();
+        admitted.close();
       }
       const client = await connectStream(s.wsUrl, { token: TOKEN });
       try {
