@@ -30,8 +30,8 @@ export interface Sandbox {
   endpoints: Endpoints;
   /** the first lines sosync prints: where everything is and how to log in */
   banner: string[];
-  /** tell the stand-ins where sosync's /job/create is */
-  attach(sosyncUrl: string): void;
+  /** tell the stand-ins where sosync's /job/create is; `headers` carry sosync's api_token */
+  attach(sosyncUrl: string, headers?: Record<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -166,9 +166,9 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     return {
       endpoints,
       banner,
-      attach(sosyncUrl) {
-        studio.engine.setAnnounceUrl(sosyncUrl);
-        online.setAnnounceUrl(sosyncUrl);
+      attach(sosyncUrl, headers) {
+        studio.engine.setAnnounceUrl(sosyncUrl, headers);
+        online.setAnnounceUrl(sosyncUrl, headers);
       },
       close,
     };

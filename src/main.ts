@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
     const effective: Config = sandbox ? { ...config, ...sandbox.endpoints } : config;
     logger.info({ config: describeConfig(effective), commit: commitId() }, 'sosync starting');
     service = await startService(config, logger, sandbox?.endpoints ?? config);
-    sandbox?.attach(`http://127.0.0.1:${service.port}/job/create`);
+    sandbox?.attach(`http://127.0.0.1:${service.port}/job/create`, config.apiToken ? { authorization: `Bearer ${config.apiToken}` } : {});
     if (stopping) await service.close();
   } catch (err) {
     logger.fatal({ error: (err as Error).message }, 'sosync could not start');

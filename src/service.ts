@@ -16,6 +16,9 @@ import { createWorkerSystem, type WorkerSystem } from './machines/system.ts';
 import { createInspection, type Inspection } from './machines/inspection.ts';
 import { createApp } from './server/app.ts';
 import { attachInspectionSocket, mountVisualizer } from './server/inspection.ts';
+import { tokenCheck } from './server/auth.ts';
+import { createMetrics } from './server/metrics.ts';
+import { observeCalls } from './adapters/callObserver.ts';
 import { commitId } from './version.ts';
 
 export interface RunningService {
@@ -56,16 +59,23 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     cleanups.push(() => table.db.close());
     logger.info({ sync_table: table.description, migrations_applied: table.migrations.applied, schema_version: table.migrations.current }, 'sync table ready');
 
-    const studio = createStudioClient(endpoints.studio, logger);
+    // the worker status is read per scrape, once the workers exist
+    let workerControl: WorkerSystem['control'] | null = null;
+    const metrics = createMetrics({
+      store: table.store,
+      workers: { status: () => workerControl!.status() },
+    });
+
+    const studio = observeCalls(createStudioClient(endpoints.studio, logger), 'fs', metrics.callObserved);
     cleanups.push(() => studio.close());
 
-    const online = createOnlineClient({
+    const online = observeCalls(createOnlineClient({
       host: endpoints.online.host,
       database: endpoints.online.database,
       user: endpoints.online.user,
       password: endpoints.online.password,
       timeoutMs: endpoints.online.timeoutMs,
-    }, logger);
+    }, logger), 'fso', metrics.callObserved);
     cleanups.push(() => online.close());
 
     const flows = new FlowRegistry(createFlows({ studio, online }));
@@ -78,18 +88,27 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       logger,
     });
 
+    const driftSource = createDriftSource({ clock, toleranceMs: config.maxTimeDriftMs, measureFs: () => studio.clockOffsetMs() });
     const inspection: Inspection = createInspection(logger);
     const workers = createWorkerSystem({
       store: table.store,
       flows,
-      drift: createDriftSource({ clock, toleranceMs: config.maxTimeDriftMs, measureFs: () => studio.clockOffsetMs() }),
+      drift: {
+        async measure() {
+          const measurement = await driftSource.measure();
+          metrics.driftMeasured(measurement);
+          return measurement;
+        },
+      },
       toleranceMs: config.maxTimeDriftMs,
       throttleMs: config.throttleMs,
       now,
       logger,
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
       inspect: inspection.observer,
+      onJobEnded: metrics.jobEnded,
     });
+    workerControl = workers.control;
     cleanups.push(async () => {
       const clean = await workers.stop(8000);
       if (!clean) logger.warn('the current job did not finish in time; it stays inprogress and runs again after restart');
@@ -101,14 +120,17 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       workers: workers.control,
       logger,
       commitId,
+      apiToken: config.apiToken,
+      metrics,
       extend: (a) => mountVisualizer(a, inspection),
     });
+    const tokens = config.apiToken ? tokenCheck(config.apiToken) : null;
 
     const servers: http.Server[] = [];
     let port = config.port;
     for (const address of config.listen) {
       const server = http.createServer(app);
-      attachInspectionSocket(server, inspection, logger);
+      attachInspectionSocket(server, inspection, logger, tokens);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) =>
           reject(new Error(`cannot listen on ${address}:${port}: ${err.code ?? err.message}`)));

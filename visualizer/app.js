@@ -2,6 +2,7 @@
 // (/inspect), keeps the live actors and their states, draws the selected actor's machine and
 // logs what happens. Everything it needs comes from the service itself.
 import { layoutMachine } from './layout.js';
+import { askToken, authHeaders, sendToken, UNAUTHORIZED_CLOSE } from './token.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MAX_LOG_LINES = 400;
@@ -475,7 +476,10 @@ function setConnection(status, text) {
 
 let retryMs = 1000;
 async function loadMachines() {
-  const response = await fetch('/inspect/machines', { cache: 'no-store' });
+  let response = await fetch('/inspect/machines', { cache: 'no-store', headers: authHeaders() });
+  if (response.status === 401 && askToken('sosync asks for its API token.')) {
+    response = await fetch('/inspect/machines', { cache: 'no-store', headers: authHeaders() });
+  }
   if (!response.ok) throw new Error(`machines: HTTP ${response.status}`);
   state.machines = (await response.json()).machines;
   state.layouts.clear();
@@ -493,6 +497,7 @@ async function connect() {
   const socket = new WebSocket(url);
   let opened = false;
   socket.addEventListener('open', () => {
+    sendToken(socket);
     opened = true;
     retryMs = 1000;
     // the replay that follows rebuilds the live actors from scratch
@@ -508,7 +513,8 @@ async function connect() {
     }
     scheduleRender();
   });
-  socket.addEventListener('close', () => {
+  socket.addEventListener('close', (e) => {
+    if (e.code === UNAUTHORIZED_CLOSE && askToken('sosync refused the API token.')) return connect();
     if (opened) log('system', Date.now(), 'page', 'connection lost; reconnecting');
     retry();
   });

@@ -2,6 +2,8 @@
 // reached. The stream already is in Stately's serialized format; this page only relays it the way
 // Stately's inspector expects from a window: it announces itself with `@statelyai.connected`,
 // after which events are posted to it. Events that arrive before that are kept and sent then.
+import { askToken, sendToken, UNAUTHORIZED_CLOSE } from './token.js';
+
 const INSPECTOR = 'https://stately.ai/inspect';
 const INSPECTOR_ORIGIN = new URL(INSPECTOR).origin;
 const MAX_BUFFER = 2000;
@@ -36,6 +38,7 @@ let retryMs = 1000;
 function connect() {
   const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/inspect`);
   socket.addEventListener('open', () => {
+    sendToken(socket);
     retryMs = 1000;
     show(connected ? 'open' : 'connecting', connected ? 'relaying' : 'waiting for Stately\'s inspector to load…');
   });
@@ -55,7 +58,8 @@ function connect() {
       show('connecting', `waiting for Stately's inspector to load… (${buffer.length} events kept)`);
     }
   });
-  socket.addEventListener('close', () => {
+  socket.addEventListener('close', (e) => {
+    if (e.code === UNAUTHORIZED_CLOSE && askToken('sosync refused the API token.')) return connect();
     show('closed', `disconnected from sosync — retrying in ${Math.round(retryMs / 1000)} s`);
     setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 10000);

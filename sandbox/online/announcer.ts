@@ -35,6 +35,8 @@ export interface AnnouncerOptions {
 
 export class Announcer {
   url: string | null;
+  /** sent with every announcement (sosync's Authorization when it has an api_token) */
+  headers: Record<string, string> = {};
   /** every announcement that was given up on or delivered, in order */
   readonly outcomes: AnnouncementOutcome[] = [];
   private readonly queue: Announcement[] = [];
@@ -110,7 +112,7 @@ export class Announcer {
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'Content-Type': json ? 'application/json' : 'application/x-www-form-urlencoded' },
+        headers: { 'Content-Type': json ? 'application/json' : 'application/x-www-form-urlencoded', ...this.headers },
         body: json ? JSON.stringify(fields) : new URLSearchParams(fields).toString(),
         signal: AbortSignal.timeout(5000),
       });

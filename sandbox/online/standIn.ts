@@ -59,7 +59,7 @@ export interface OnlineStandIn {
   faults: OnlineFaults;
   seeded: SeededOnline | null;
   /** change where announcements go (sosync may start after the stand-in) */
-  setAnnounceUrl(url: string | null): void;
+  setAnnounceUrl(url: string | null, headers?: Record<string, string>): void;
   /** resolves when every announcement so far was delivered or given up */
   flushAnnouncements(): Promise<void>;
   /** delivered / given-up announcements, in order */
@@ -398,7 +398,10 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     store,
     faults,
     seeded,
-    setAnnounceUrl(url) { announcer.url = url; },
+    setAnnounceUrl(url, headers = {}) {
+      announcer.url = url;
+      announcer.headers = headers;
+    },
     flushAnnouncements: () => announcer.flush(),
     announcements: () => [...announcer.outcomes],
     userCreate: (model, values) => create(model, values, userContext, adminUid ?? 1),

@@ -4,6 +4,7 @@
  * Problems are ConfigErrors naming the key; main prints them as one line and exits 2.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
@@ -11,7 +12,7 @@ import type { Level } from 'pino';
 import { parseServer } from '../adapters/clock/index.ts';
 import { parseOnlineHost } from '../adapters/online/index.ts';
 import { parseStudioHost, type StudioClientOptions } from '../adapters/studio/index.ts';
-import { keyDefinitions, knownKeys, type KeyDefinition } from './keys.ts';
+import { keyDefinitions, knownKeys, secretKeyNames, type KeyDefinition } from './keys.ts';
 
 export class ConfigError extends Error {
   constructor(readonly key: string, readonly problem: string) {
@@ -27,6 +28,8 @@ export interface Config {
   sandbox: boolean;
   port: number;
   listen: string[];
+  /** the bearer token every route but /service/health requires; null = open API */
+  apiToken: string | null;
   instance: string;
   throttleMs: number;
   maxTimeDriftMs: number;
@@ -154,12 +157,60 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   return { conf, values, help, version };
 }
 
-function readIniFile(file: string): Record<string, string> {
+/** Mode bits as `chmod` shows them, for messages. */
+function octal(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(4, '0');
+}
+
+const MIN_TOKEN_LENGTH = 16;
+
+function checkToken(key: string, token: string): string {
+  if (/\s/.test(token)) throw new ConfigError(key, 'must not contain spaces or line breaks');
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(key, `is ${token.length} characters long; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32)`);
+  }
+  return token;
+}
+
+/**
+ * The token file must be private to the service user: a token others can read protects nothing,
+ * so this is an error rather than a warning. systemd's LoadCredential= gives such a file.
+ */
+function readTokenFile(file: string): string {
+  let stat: fs.Stats;
+  let text: string;
+  try {
+    stat = fs.statSync(file);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('api_token_file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if ((stat.mode & 0o077) !== 0) {
+    throw new ConfigError('api_token_file', `${file} is accessible by group or others (mode ${octal(stat.mode)}); chmod 600 it`);
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (token === '') throw new ConfigError('api_token_file', `${file} is empty`);
+  return checkToken('api_token_file', token);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine reaches them. */
+export function isLoopback(address: string): boolean {
+  if (address === 'localhost' || address === '::1') return true;
+  return net.isIPv4(address) && address.startsWith('127.');
+}
+
+function readIniFile(file: string): { values: Record<string, string>; mode: number } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError('conf', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let mode = 0;
+  try {
+    mode = fs.statSync(file).mode;
+  } catch {
+    // read above; a vanished file only loses this check
   }
   const parsed = ini.parse(text) as Record<string, unknown>;
   const section = parsed.sosync;
@@ -171,7 +222,7 @@ function readIniFile(file: string): Record<string, string> {
     if (typeof v === 'object' && v !== null) continue;
     values[k] = v === true ? 'true' : String(v ?? '');
   }
-  return values;
+  return { values, mode };
 }
 
 /** systemd's StateDirectory= (already per instance), else ~/.local/state/sosync/<instance>. */
@@ -185,7 +236,12 @@ function defaultStateDir(instance: string): string {
 export function readConfig(argv: readonly string[]): ReadResult {
   const cli = parseCommandLine(argv);
   const warnings: string[] = [];
-  const fromIni = cli.conf !== undefined ? readIniFile(cli.conf) : {};
+  const iniFile = cli.conf !== undefined ? readIniFile(cli.conf) : null;
+  const fromIni = iniFile?.values ?? {};
+  const secretsInIni = secretKeyNames.filter((k) => (fromIni[k] ?? '').trim() !== '');
+  if (iniFile && secretsInIni.length > 0 && (iniFile.mode & 0o004) !== 0) {
+    warnings.push(`${cli.conf} holds ${secretsInIni.join(', ')} and every user of this machine can read it (mode ${octal(iniFile.mode)}); chmod 640 or 600 it`);
+  }
   const raw: Record<string, string> = { ...fromIni, ...cli.values };
   for (const key of Object.keys(raw)) {
     if (!knownKeys.has(key)) {
@@ -257,6 +313,17 @@ export function readConfig(argv: readonly string[]): ReadResult {
   const listen = parseList(get('listen')!);
   if (listen.length === 0) throw new ConfigError('listen', 'needs at least one address');
 
+  const tokenText = get('api_token');
+  const tokenFile = get('api_token_file');
+  if (tokenText !== undefined && tokenFile !== undefined) {
+    throw new ConfigError('api_token_file', 'cannot be used together with api_token; set one of them');
+  }
+  const apiToken = tokenFile !== undefined ? readTokenFile(tokenFile) : tokenText !== undefined ? checkToken('api_token', tokenText) : null;
+  const exposed = listen.filter((a) => !isLoopback(a));
+  if (!sandbox && apiToken === null && exposed.length > 0) {
+    warnings.push(`no api_token is set and sosync listens on ${exposed.join(', ')}: anyone who reaches port ${port('port')} can read every job and start the workers; set api_token (or api_token_file) or listen = 127.0.0.1`);
+  }
+
   const sandboxDataDir = get('sandbox_data_dir') ?? null;
   const stateDir = get('state_dir')
     ? path.resolve(get('state_dir')!)
@@ -269,6 +336,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     sandbox,
     port: port('port'),
     listen,
+    apiToken,
     instance,
     throttleMs,
     maxTimeDriftMs: maxDrift <= 0 ? 30 : maxDrift,
@@ -321,6 +389,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
+    apiToken: config.apiToken ? '***' : null,
     db: config.db ? { ...config.db, password: config.db.password ? '***' : undefined } : null,
     studio: { ...config.studio, password: config.studio.password ? '***' : '' },
     online: { ...config.online, password: config.online.password ? '***' : '' },

@@ -21,6 +21,8 @@ export interface KeyDefinition {
 export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'port', type: 'port', default: '5050', description: 'HTTP port of the API' },
   { key: 'listen', type: 'list', default: '0.0.0.0', description: 'address(es) to bind, comma separated' },
+  { key: 'api_token', type: 'string', description: 'bearer token every route but /service/health requires (at least 16 characters); none = open API', secret: true },
+  { key: 'api_token_file', type: 'string', description: 'file holding api_token (first line); must be accessible by its owner only (chmod 600)' },
   { key: 'instance', type: 'string', description: 'instance name; the Odoo database name and part of default paths (required with real systems)' },
   { key: 'throttle_ms', type: 'integer', default: '0', description: 'minimum wall time one job occupies; 0 = no throttling' },
   { key: 'max_time_drift_ms', type: 'integer', default: '30', description: 'tolerated clock drift in ms; values <= 0 mean 30' },

@@ -25,6 +25,8 @@ export interface WorkerSystemOptions {
   /** null: no protocol worker (it says so in the status) */
   protocol: ProtocolCopier | null;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** told about every job run that ended (metrics); seconds from picking to the outcome */
+  onJobEnded?: (ended: { model: string; outcome: string; seconds: number }) => void;
   driftLockMs?: number;
   faultRetryMs?: number;
   protocolRetryMs?: number;
@@ -73,7 +75,11 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         }),
       },
       actions: {
-        reportOutcome: (_, { outcome }) => {
+        reportOutcome: ({ context }, { outcome }) => {
+          if (context.currentJob && context.pickedAt) {
+            const seconds = (now().getTime() - context.pickedAt.getTime()) / 1000;
+            options.onJobEnded?.({ model: context.currentJob.job_source_model, outcome: outcome.outcome, seconds });
+          }
           const line = { job_id: outcome.jobId, outcome: outcome.outcome, error_code: outcome.errorCode, detail: outcome.message };
           if (outcome.outcome === 'error' || outcome.outcome === 'aborted') logger.warn(line, 'job ended with an error');
           else logger.info(line, `job ${outcome.outcome}`);

@@ -10,6 +10,10 @@ import { ErrorCode, errorBody, parseJobCreate } from './jobRequest.ts';
 import { send } from './negotiate.ts';
 import { jobListRoute } from './jobList.ts';
 import { serviceStatus, workersStatus } from './workerStatus.ts';
+import { requireToken, tokenCheck } from './auth.ts';
+import { healthRoute } from './health.ts';
+import type { Metrics } from './metrics.ts';
+import { PAGE_PATHS } from './inspection.ts';
 
 export interface AppDependencies {
   store: SyncTableStore;
@@ -17,6 +21,10 @@ export interface AppDependencies {
   workers: WorkerControl;
   logger: Logger;
   commitId(): string | null;
+  /** with a token, every route but /service/health (and the page's static files) requires it */
+  apiToken?: string | null;
+  /** GET /metrics, when given */
+  metrics?: Metrics;
   /** extra routes (inspection page, WebSocket upgrade helpers) mounted before the 404 */
   extend?: (app: express.Express) => void;
 }
@@ -24,16 +32,53 @@ export interface AppDependencies {
 /** Express 5 passes rejected promises to the error handler; this keeps the handlers small. */
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
+/** More query or body parameters than this are refused (400); no route takes a tenth of it. */
+export const MAX_PARAMETERS = 100;
+export const MAX_BODY = '1mb';
+
+/** The page's files hold no data; everything they load is behind the token. */
+function isPageFile(req: Request): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && PAGE_PATHS.some((p) => req.path === p || req.path.startsWith(`${p}/`));
+}
+
+function tooMany(req: Request, res: Response, field: string, count: number): void {
+  send(req, res, 400, 'job_result', errorBody('InterfaceError', { [field]: `has ${count} parameters; at most ${MAX_PARAMETERS} are accepted` }));
+}
+
 export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(express.json({ limit: '1mb' }));
-  app.use(express.urlencoded({ extended: false, limit: '1mb' }));
+
+  app.get('/service/health', healthRoute(() => deps.store.checkReachable(), deps.logger));
+  if (deps.apiToken) app.use(requireToken(tokenCheck(deps.apiToken), isPageFile));
+
+  // node's query parser silently drops keys beyond 1000; count before it runs
+  app.use((req, res, next) => {
+    const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
+    const count = query === '' ? 0 : query.split('&').length;
+    if (count > MAX_PARAMETERS) return tooMany(req, res, 'query', count);
+    next();
+  });
+  app.use(express.json({ limit: MAX_BODY }));
+  app.use(express.urlencoded({ extended: false, limit: MAX_BODY, parameterLimit: MAX_PARAMETERS }));
+  app.use((req, res, next) => {
+    const body: unknown = req.body;
+    if (body !== null && typeof body === 'object' && Object.keys(body).length > MAX_PARAMETERS) {
+      return tooMany(req, res, 'body', Object.keys(body).length);
+    }
+    next();
+  });
 
   const createJob: Handler = async (req, res) => {
     const params: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
-    if (req.method === 'POST' && req.body && typeof req.body === 'object') Object.assign(params, req.body);
+    if (req.method === 'POST' && req.body !== undefined) {
+      if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+        send(req, res, 400, 'job_result', errorBody('InterfaceError', { body: 'must be a JSON object or a form' }));
+        return;
+      }
+      Object.assign(params, req.body);
+    }
     const parsed = parseJobCreate(params, deps.hasFlow);
     if (!parsed.ok) {
       deps.logger.info({ error_detail: parsed.error.error_detail }, 'job/create refused');
@@ -91,10 +136,12 @@ export function createApp(deps: AppDependencies): express.Express {
     send(req, res, 200, 'drift', await deps.workers.drift());
   });
 
+  if (deps.metrics) app.get('/metrics', deps.metrics.route);
+
   deps.extend?.(app);
 
   app.use((req, res) => {
-    send(req, res, 404, 'error', { error: 'not found', path: req.path });
+    send(req, res, 404, 'error', { error: 'not found', path: req.path, error_detail: { path: 'no such route' } });
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -104,11 +151,17 @@ export function createApp(deps: AppDependencies): express.Express {
       return;
     }
     if (e.type === 'entity.too.large') {
-      send(req, res, 413, 'job_result', errorBody('InterfaceError', { body: 'is larger than 1 MB' }));
+      send(req, res, 413, 'job_result', errorBody('InterfaceError', { body: `is larger than ${MAX_BODY}` }));
+      return;
+    }
+    if (e.type === 'parameters.too.many') {
+      send(req, res, 400, 'job_result', errorBody('InterfaceError', { body: `has more than ${MAX_PARAMETERS} parameters` }));
       return;
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      send(req, res, e.status, 'error', { error: e.message ?? 'bad request' });
+      // body-parser's other refusals: unknown charset or content encoding, a body that broke off
+      const field = e.type === 'charset.unsupported' ? 'content-type' : e.type === 'encoding.unsupported' ? 'content-encoding' : 'body';
+      send(req, res, e.status, 'job_result', errorBody('InterfaceError', { [field]: e.message ?? 'is not acceptable' }));
       return;
     }
     deps.logger.error({ err, path: req.path }, 'request failed');

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
+import type { TokenCheck } from './auth.ts';
 import { describeMachine, type Inspection, type MachineShape } from '../machines/inspection.ts';
 import { jobMachine } from '../machines/job.ts';
 import { supervisorMachine } from '../machines/supervisor.ts';
@@ -17,6 +18,13 @@ import { protocolMachine } from '../machines/protocol.ts';
 
 export const INSPECT_PATH = '/inspect';
 export const VISUALIZER_PATH = '/visualizer';
+/** the page's static files (and the redirect to them): no data, served without the token */
+export const PAGE_PATHS = ['/', VISUALIZER_PATH] as const;
+
+/** How long a client without an Authorization header has to send the token as its first message. */
+const TOKEN_WAIT_MS = 5_000;
+/** Close code telling the page that the token is missing or wrong (4000–4999: application codes). */
+export const UNAUTHORIZED_CLOSE = 4401;
 /** where visualizer/stately.html relays the stream to, when it is reachable */
 const STATELY_INSPECTOR_ORIGIN = 'https://stately.ai';
 
@@ -76,10 +84,29 @@ function refuseUpgrade(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-export function attachInspectionSocket(server: http.Server, inspection: Inspection, logger: Logger): void {
-  // clients only listen; what they send is ignored, so big frames are refused
+/**
+ * The token as a client's first message: `{"token": "..."}`. Never in the URL, which ends up in
+ * proxies' and browsers' logs.
+ */
+function tokenOfMessage(data: unknown): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(String(data));
+    const token = parsed !== null && typeof parsed === 'object' ? (parsed as { token?: unknown }).token : undefined;
+    return typeof token === 'string' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * With `tokens`, a client must present the API token: in an Authorization header on the upgrade,
+ * or as its first message within TOKEN_WAIT_MS. Until then it receives nothing.
+ */
+export function attachInspectionSocket(server: http.Server, inspection: Inspection, logger: Logger, tokens: TokenCheck | null = null): void {
+  // clients only send the token; big frames are refused
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
   const log = logger.child({ component: 'inspection' });
+  const admitted = new WeakSet<WebSocket>();
 
   const deliver = (ws: WebSocket, message: string) => {
     if (ws.readyState !== WebSocket.OPEN) return;
@@ -92,14 +119,35 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
   };
 
   const unsubscribe = inspection.subscribe((message) => {
-    for (const ws of wss.clients) deliver(ws, message);
+    for (const ws of wss.clients) if (admitted.has(ws)) deliver(ws, message);
   });
+
+  const admit = (ws: WebSocket) => {
+    admitted.add(ws);
+    for (const message of inspection.replay()) deliver(ws, message);
+  };
 
   wss.on('connection', (ws, req) => {
     log.debug({ remote: req.socket.remoteAddress, clients: wss.clients.size }, 'inspection client connected');
     ws.on('error', (err) => log.debug({ err }, 'inspection client error'));
-    ws.on('message', () => {});
-    for (const message of inspection.replay()) deliver(ws, message);
+    if (!tokens || req.headers.authorization !== undefined) {
+      // a header was checked before the upgrade
+      ws.on('message', () => {});
+      admit(ws);
+      return;
+    }
+    const timer = setTimeout(() => ws.close(UNAUTHORIZED_CLOSE, 'send {"token": "<api_token>"} first'), TOKEN_WAIT_MS);
+    ws.on('close', () => clearTimeout(timer));
+    ws.once('message', (data) => {
+      clearTimeout(timer);
+      ws.on('message', () => {});
+      if (tokens.matches(tokenOfMessage(data))) {
+        admit(ws);
+      } else {
+        log.info({ remote: req.socket.remoteAddress }, 'inspection client refused: wrong or missing token');
+        ws.close(UNAUTHORIZED_CLOSE, 'wrong api_token');
+      }
+    });
   });
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -118,6 +166,11 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
     if (!sameOrigin(req)) {
       log.info({ origin: req.headers.origin }, 'inspection socket refused: page of another site');
       refuseUpgrade(socket, '403 Forbidden');
+      return;
+    }
+    if (tokens && req.headers.authorization !== undefined && !tokens.matches(tokens.fromHeader(req.headers.authorization))) {
+      log.info({ remote: req.socket.remoteAddress }, 'inspection socket refused: wrong token in the Authorization header');
+      refuseUpgrade(socket, '401 Unauthorized');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import { INT32_MAX, jobStates, type JobListFilter, type JobState, type SyncTableStore, type SystemName } from '../adapters/syncTable/index.ts';
 import { parseAnnouncedDate } from './dates.ts';
 import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
-import { errorBody } from './jobRequest.ts';
+import { errorBody, NOT_A_SINGLE_VALUE } from './jobRequest.ts';
 
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1_000_000;
@@ -18,7 +18,11 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const text = (key: string): string | undefined => {
     const v = query[key];
     if (v === undefined) return undefined;
-    return String(Array.isArray(v) ? v[v.length - 1] : v).trim();
+    if (typeof v !== 'string') {
+      detail[key] = NOT_A_SINGLE_VALUE;
+      return undefined;
+    }
+    return v.trim();
   };
   const whole = (key: string, min: number, max: number): number | undefined => {
     const t = text(key);
@@ -64,7 +68,7 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const parent = text('parent_job_id');
   if (parent) {
     if (parent === 'none') filter.parentJobId = null;
-    else if (/^\d+$/.test(parent)) filter.parentJobId = Number(parent);
+    else if (/^\d{1,10}$/.test(parent) && Number(parent) <= 2147483647) filter.parentJobId = Number(parent);
     else detail.parent_job_id = `"${parent}" is not a job id or "none"`;
   }
   if (filter.offset !== undefined && filter.cursor !== undefined) {

@@ -26,9 +26,17 @@ const required: ReadonlyArray<readonly [long: string, short: string]> = [
 ];
 
 
+/** What a field given twice (`?a=1&a=2`) or as a JSON list is told: one value is expected. */
+export const NOT_A_SINGLE_VALUE = 'is given more than once or as a list; send one value';
+
+/** The parameters that take one value (job_source_fields may be a JSON object or list). */
+const scalarFields = [
+  ...new Set(required.flat()),
+  'job_source_sosync_write_date', 'job_source_target_record_id', 'job_source_type', 'job_priority',
+];
+
 function asText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (Array.isArray(value)) return asText(value[value.length - 1]);
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
@@ -50,6 +58,11 @@ export function parseJobCreate(params: Record<string, unknown>, hasFlow: (model:
   const missing: Record<string, string> = {};
   const invalid: Record<string, string> = {};
   const values: Record<string, string> = {};
+
+  const lists = scalarFields.filter((key) => Array.isArray(params[key]));
+  if (lists.length > 0) {
+    return { ok: false, error: { error_code: 2, error_text: 'DataError', error_detail: Object.fromEntries(lists.map((k) => [k, NOT_A_SINGLE_VALUE])) } };
+  }
 
   for (const [long, short] of required) {
     const raw = params[long] !== undefined ? params[long] : params[short];

@@ -28,7 +28,9 @@ describe('configuration', () => {
   test('defaults of SPEC §1 for a minimal real instance', () => {
     const file = ini('min.ini', `[sosync]\ninstance = demo\n${realSystems}`);
     const { config, warnings } = readConfig(['--conf', file]);
-    assert.deepEqual(warnings, []);
+    assert.equal(warnings.length, 1, 'only the warning about the open API');
+    assert.match(warnings[0], /no api_token is set and sosync listens on 0\.0\.0\.0/);
+    assert.equal(config.apiToken, null);
     assert.equal(config.sandbox, false);
     assert.equal(config.port, 5050);
     assert.deepEqual(config.listen, ['0.0.0.0']);
@@ -114,11 +116,72 @@ describe('configuration', () => {
   });
 
   test('unknown keys are warned about, not fatal', () => {
-    const file = ini('unknown.ini', `[sosync]\ninstance = demo\ncolour = blue\n${realSystems}`);
+    const file = ini('unknown.ini', `[sosync]\ninstance = demo\nlisten = 127.0.0.1\ncolour = blue\n${realSystems}`);
     const { warnings } = readConfig(['-c', file, '--shape', 'round']);
     assert.equal(warnings.length, 2);
     assert.match(warnings.join('\n'), /"colour"/);
     assert.match(warnings.join('\n'), /"shape"/);
+  });
+
+  describe('API token and file modes', () => {
+    const token = 'tok-0123456789abcdef';
+    const privateFile = (name: string, body: string, mode: number) => {
+      const file = ini(name, body);
+      fs.chmodSync(file, mode);
+      return file;
+    };
+
+    test('api_token from the INI; redacted in describeConfig', () => {
+      const file = privateFile('token.ini', `[sosync]\ninstance = demo\napi_token = ${token}\n${realSystems}`, 0o600);
+      const { config, warnings } = readConfig(['-c', file]);
+      assert.equal(config.apiToken, token);
+      assert.deepEqual(warnings, [], 'a token closes the API: no warning about the open listen address');
+      assert.ok(!JSON.stringify(describeConfig(config)).includes(token));
+    });
+
+    test('api_token_file: first line, only when private to its owner', () => {
+      const tokenFile = privateFile('api.token', `${token}\n`, 0o600);
+      const file = ini('tokenfile.ini', `[sosync]\ninstance = demo\napi_token_file = ${tokenFile}\n${realSystems}`);
+      assert.equal(readConfig(['-c', file]).config.apiToken, token);
+      for (const mode of [0o640, 0o604, 0o660]) {
+        fs.chmodSync(tokenFile, mode);
+        const err = configError(['-c', file]);
+        assert.equal(err.key, 'api_token_file');
+        assert.match(err.message, new RegExp(`accessible by group or others \\(mode 0${mode.toString(8)}\\); chmod 600`));
+      }
+      fs.chmodSync(tokenFile, 0o600);
+      assert.equal(configError(['-c', file, '--api_token', token]).key, 'api_token_file', 'not both');
+      assert.match(configError(['-c', file, '--api_token_file', path.join(dir, 'none.token')]).message, /cannot read .*ENOENT/);
+      const empty = privateFile('empty.token', '\n', 0o600);
+      assert.match(configError(['-c', file, '--api_token_file', empty]).message, /is empty/);
+    });
+
+    test('a short or spaced token is refused', () => {
+      const file = ini('short.ini', `[sosync]\ninstance = demo\n${realSystems}`);
+      assert.match(configError(['-c', file, '--api_token', 'short']).message, /api_token: is 5 characters long; use at least 16/);
+      assert.match(configError(['-c', file, '--api_token', 'has a space in it, long']).message, /api_token: must not contain spaces/);
+    });
+
+    test('no warning with loopback addresses only, or in the sandbox', () => {
+      const file = ini('loop.ini', `[sosync]\ninstance = demo\nlisten = 127.0.0.1, ::1, 127.0.0.2\n${realSystems}`);
+      assert.deepEqual(readConfig(['-c', file]).warnings, []);
+      assert.deepEqual(readConfig(['--listen', '0.0.0.0']).warnings, [], 'the sandbox has no real systems to protect');
+      const exposed = readConfig(['-c', file, '--listen', '127.0.0.1,10.1.2.3']).warnings;
+      assert.equal(exposed.length, 1);
+      assert.match(exposed[0], /listens on 10\.1\.2\.3: anyone who reaches port 5050/);
+    });
+
+    test('an INI with passwords every user can read gets one warning', () => {
+      const body = `[sosync]\ninstance = demo\nlisten = 127.0.0.1\nstudio_sosync_pw = geheim\nonline_sosync_pw = auch\n${realSystems}`;
+      const open = privateFile('open.ini', body, 0o644);
+      const { warnings } = readConfig(['-c', open]);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /holds studio_sosync_pw, online_sosync_pw and every user of this machine can read it \(mode 0644\)/);
+      assert.ok(!warnings[0].includes('geheim'));
+      assert.deepEqual(readConfig(['-c', privateFile('closed.ini', body, 0o640)]).warnings, []);
+      const noSecrets = privateFile('nosecret.ini', `[sosync]\ninstance = demo\nlisten = 127.0.0.1\n${realSystems}`, 0o644);
+      assert.deepEqual(readConfig(['-c', noSecrets]).warnings, [], 'nothing to hide, nothing to warn about');
+    });
   });
 
   describe('errors name the key and the problem', () => {
@@ -178,8 +241,10 @@ describe('configuration', () => {
       assert.match(example, new RegExp(`^[#;]?\\s*${key}\\s*=`, 'm'), `example INI lacks ${key}`);
       assert.ok(readme.includes(`\`${key}\``), `README lacks ${key}`);
     }
-    // and the example itself is a valid configuration
-    const { warnings } = readConfig(['-c', new URL('../../sosync.example.ini', import.meta.url).pathname]);
+    // and the example itself is a valid configuration, once installed private (git keeps no 0600)
+    const installed = ini('installed-example.ini', example);
+    fs.chmodSync(installed, 0o600);
+    const { warnings } = readConfig(['-c', installed]);
     assert.deepEqual(warnings, []);
   });
 });

@@ -154,8 +154,20 @@ function testLogger(): Logger {
   return level ? createLogger({ level: level as 'debug' }) : silentLogger();
 }
 
-export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
-  const logger = testLogger();
+export interface EndToEndOptions {
+  /** lines added to the INI (after the defaults, so they win) */
+  ini?: string[];
+  /** FSO's password for sosync's login (default E2E_PASSWORD, which FS uses) */
+  fsoPassword?: string;
+  /** sent as Bearer token by get() and announce(), and given to the stand-ins' announcers */
+  apiToken?: string;
+  logger?: Logger;
+}
+
+export async function startEndToEnd(kind: StoreKind, options: EndToEndOptions = {}): Promise<EndToEnd> {
+  const logger = options.logger ?? testLogger();
+  const fsoPassword = options.fsoPassword ?? E2E_PASSWORD;
+  const auth: Record<string, string> = options.apiToken ? { authorization: `Bearer ${options.apiToken}` } : {};
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -184,7 +196,7 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
     closers.push(() => fsStandIn.close());
     const fso = await startOnlineStandIn({
       database: INSTANCE,
-      users: [{ login: E2E_USER, password: E2E_PASSWORD }],
+      users: [{ login: E2E_USER, password: fsoPassword }],
       logger: logger.child({ side: 'fso' }),
       announceRetryDelayMs: 100,
     });
@@ -206,7 +218,7 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
       'studio_mssql_trust_server_certificate = true',
       `online_host = ${fso.url}`,
       `online_sosync_user = ${E2E_USER}`,
-      `online_sosync_pw = ${E2E_PASSWORD}`,
+      `online_sosync_pw = ${fsoPassword}`,
       `online_ntp_port = ${ntp.port}`,
       `ntp_servers = 127.0.0.1:${ntp.port}`,
       'ntp_timeout_ms = 1000',
@@ -215,9 +227,10 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
       `state_dir = ${dir}`,
       'log_level = Warning',
       ...(syncDb ? [`db_host = ${syncDb.config.host}`, `db_port = ${syncDb.config.port}`, `db_name = ${syncDb.name}`, `db_user = ${syncDb.config.user}`] : []),
+      ...(options.ini ?? []),
     ].join('\n');
     const iniFile = path.join(dir, 'e2e.ini');
-    fs.writeFileSync(iniFile, `${ini}\n`);
+    fs.writeFileSync(iniFile, `${ini}\n`, { mode: 0o600 });
     const { config, warnings } = readConfig(['--conf', iniFile]);
     if (warnings.length > 0) throw new Error(`unexpected configuration warnings: ${warnings.join('; ')}`);
     if (config.sandbox) throw new Error('the end-to-end configuration must not start the sandbox');
@@ -225,8 +238,8 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
     const service = await startService(kind === 'pglite' ? { ...config, stateDir: null } : config, logger);
     closers.push(() => service.close());
     const base = service.urls[0];
-    fsStandIn.engine.setAnnounceUrl(`${base}/job/create`);
-    fso.setAnnounceUrl(`${base}/job/create`);
+    fsStandIn.engine.setAnnounceUrl(`${base}/job/create`, auth);
+    fso.setAnnounceUrl(`${base}/job/create`, auth);
 
     const fsEditor = await openFsEditor(fsStandIn.port);
     closers.push(() => fsEditor.close());
@@ -271,11 +284,11 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
         return (await db.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1 ORDER BY job_id', [jobId])).rows;
       },
       async announce(params) {
-        const res = await fetch(`${base}/job/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+        const res = await fetch(`${base}/job/create`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(params) });
         return { status: res.status, json: await res.json() };
       },
       async get(p) {
-        const res = await fetch(base + p);
+        const res = await fetch(base + p, { headers: auth });
         const text = await res.text();
         let json: any;
         try { json = JSON.parse(text); } catch { json = undefined; }

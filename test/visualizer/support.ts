@@ -9,12 +9,15 @@ import { createApp } from '../../src/server/app.ts';
 import { createInspection, type Inspection } from '../../src/machines/inspection.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { silentLogger } from '../../src/log.ts';
+import { tokenCheck } from '../../src/server/auth.ts';
+import { createMetrics, type Metrics } from '../../src/server/metrics.ts';
 import { startHarness, type Harness } from '../support/engine.ts';
 import type { MemoryFlowHooks } from '../support/memoryFlow.ts';
 
 export interface InspectedService {
   harness: Harness;
   inspection: Inspection;
+  metrics: Metrics;
   server: http.Server;
   baseUrl: string;
   wsUrl: string;
@@ -23,21 +26,27 @@ export interface InspectedService {
   close(): Promise<void>;
 }
 
-export async function startInspectedService(hooks: MemoryFlowHooks = {}): Promise<InspectedService> {
+export async function startInspectedService(hooks: MemoryFlowHooks = {}, options: { apiToken?: string } = {}): Promise<InspectedService> {
   const logger = silentLogger();
   const inspection = createInspection(logger);
-  const harness = await startHarness('pglite', { inspect: inspection.observer, logger });
+  let workers: Harness['workers'] | null = null;
+  const metrics: Metrics = createMetrics({ store: { openJobStatistics: () => harness.table.store.openJobStatistics() }, workers: { status: () => workers!.control.status() } });
+  const harness = await startHarness('pglite', { inspect: inspection.observer, logger, onJobEnded: metrics.jobEnded });
+  workers = harness.workers;
   harness.flow.hooks = hooks;
+  const auth: Record<string, string> = options.apiToken ? { authorization: `Bearer ${options.apiToken}` } : {};
   const app = createApp({
     store: harness.table.store,
     hasFlow: (model) => model === 'dbo.Thing' || model === 'x.thing',
     workers: harness.workers.control,
     logger,
     commitId: () => null,
+    apiToken: options.apiToken,
+    metrics,
     extend: (a) => mountVisualizer(a, inspection),
   });
   const server = http.createServer(app);
-  attachInspectionSocket(server, inspection, logger);
+  attachInspectionSocket(server, inspection, logger, options.apiToken ? tokenCheck(options.apiToken) : null);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -45,6 +54,7 @@ export async function startInspectedService(hooks: MemoryFlowHooks = {}): Promis
   return {
     harness,
     inspection,
+    metrics,
     server,
     baseUrl,
     wsUrl: `ws://127.0.0.1:${port}/inspect`,
@@ -52,7 +62,7 @@ export async function startInspectedService(hooks: MemoryFlowHooks = {}): Promis
       const record = harness.flow.fs.insert({ name });
       const response = await fetch(`${baseUrl}/job/create`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...auth },
         body: JSON.stringify({
           job_date: new Date().toISOString(),
           job_source_system: 'fs',
@@ -81,8 +91,9 @@ export interface StreamClient {
   close(): void;
 }
 
-export async function connectStream(url: string): Promise<StreamClient> {
-  const ws = new WebSocket(url);
+/** `headers` go on the upgrade request; `token` is sent as the first message once open. */
+export async function connectStream(url: string, options: { headers?: Record<string, string>; token?: string } = {}): Promise<StreamClient> {
+  const ws = new WebSocket(url, { headers: options.headers });
   const messages: Array<Record<string, any>> = [];
   const raw: string[] = [];
   const waiters = new Set<() => void>();
@@ -97,6 +108,7 @@ export async function connectStream(url: string): Promise<StreamClient> {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
+  if (options.token !== undefined) ws.send(JSON.stringify({ token: options.token }));
   return {
     messages,
     raw,

@@ -30,6 +30,7 @@ const iso = (pgText: unknown) => (pgText == null ? null : parsePgTimestamp(Strin
 
 export class Announcer {
   private url: string | undefined;
+  private headers: Record<string, string> = {};
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -43,8 +44,10 @@ export class Announcer {
     this.timer.unref();
   }
 
-  setUrl(url: string | undefined): void {
+  /** `headers` go with every announcement (sosync's Authorization when it has an api_token) */
+  setUrl(url: string | undefined, headers: Record<string, string> = {}): void {
     this.url = url;
+    this.headers = headers;
     this.kick();
   }
 
@@ -126,7 +129,7 @@ export class Announcer {
     try {
       const res = await fetch(this.url!, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...this.headers },
         body: JSON.stringify(a),
         signal: AbortSignal.timeout(10_000),
       });

@@ -44,7 +44,7 @@ export interface StudioEngineOptions {
 export interface StudioEngine extends SqlEngine {
   readonly databaseName: string;
   readonly backendKind: 'pg' | 'pglite';
-  setAnnounceUrl(url: string | undefined): void;
+  setAnnounceUrl(url: string | undefined, headers?: Record<string, string>): void;
   /** Replaces the statement failure rules (empty list: none). */
   failStatements(rules: StatementFailure[]): void;
   /** Sends the announcements that are due now (tests wait on it). */
@@ -111,7 +111,7 @@ export async function createStudioEngine(options: StudioEngineOptions): Promise<
       sessions.add(session);
       return session;
     },
-    setAnnounceUrl: (url) => announcer.setUrl(url),
+    setAnnounceUrl: (url, headers) => announcer.setUrl(url, headers),
     failStatements: setRules,
     flushAnnouncements: () => announcer.flush(),
     async pendingAnnouncements() {

@@ -49,9 +49,21 @@ function streamOf(body: string): PassThrough {
   return stream;
 }
 
+/**
+ * XML-RPC has no use for a document type: a DTD or entity declaration in a message can only aim
+ * at entity expansion (billion laughs) or external entities, so it is refused before parsing.
+ */
+const declaration = /<!(DOCTYPE|ENTITY)/i;
+
+function refuseDeclarations(body: string): void {
+  const found = declaration.exec(body);
+  if (found) throw new Error(`the XML-RPC message contains a <!${found[1].toUpperCase()} declaration; refused without parsing`);
+}
+
 /** Parse a methodResponse; a Fault is a result here, not an exception. Throws on malformed XML. */
 export function parseMethodResponse(body: string): Promise<MethodResponse> {
   return new Promise((resolve, reject) => {
+    refuseDeclarations(body);
     new Deserializer().deserializeMethodResponse(streamOf(body), (err, value) => {
       if (err && typeof err === 'object' && 'faultString' in err) {
         const e = err as { faultCode?: unknown; faultString?: unknown };
@@ -69,6 +81,7 @@ export function parseMethodResponse(body: string): Promise<MethodResponse> {
 /** Parse a methodCall (the stand-in's side). Throws on malformed XML. */
 export function parseMethodCall(body: string): Promise<{ method: string; params: unknown[] }> {
   return new Promise((resolve, reject) => {
+    refuseDeclarations(body);
     new Deserializer().deserializeMethodCall(streamOf(body), (err, method, params) => {
       if (err) reject(err instanceof Error ? err : new Error(String(err)));
       else resolve({ method: method ?? '', params: params ?? [] });

@@ -139,6 +139,31 @@ export class SyncTableStore {
     return Number(result.rows[0].n);
   }
 
+  /** Throws unless the table answers a query (the health check). */
+  async checkReachable(): Promise<void> {
+    await this.db.query('SELECT 1 FROM sync_table LIMIT 1');
+  }
+
+  /**
+   * Jobs in the open states by state and model, and the oldest open root job's job_fetched. Both
+   * read only open rows through the partial and state indexes, never the finished history.
+   */
+  async openJobStatistics(): Promise<{ counts: Array<{ state: JobState; model: string; n: number }>; oldestOpenFetched: Date | null }> {
+    const [counts, oldest] = await Promise.all([
+      this.db.query<{ state: JobState; model: string; n: string | number }>(
+        `SELECT job_state AS state, job_source_model AS model, count(*) AS n FROM sync_table
+          WHERE job_state IN ('new', 'inprogress', 'error_retry') GROUP BY job_state, job_source_model`,
+      ),
+      this.db.query<{ fetched: Date | null }>(
+        `SELECT min(job_fetched) AS fetched FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')`,
+      ),
+    ]);
+    return {
+      counts: counts.rows.map((r) => ({ state: r.state, model: r.model, n: Number(r.n) })),
+      oldestOpenFetched: oldest.rows[0]?.fetched ?? null,
+    };
+  }
+
   /** Writes the given columns and job_last_change; returns the row as stored. */
   async updateJob(jobId: number, patch: JobPatch): Promise<JobRow> {
     const entries = Object.entries(patch).filter(([k]) => k !== 'job_id' && k !== 'job_last_change');
