@@ -68,7 +68,8 @@ async function createRun(kind: StoreKind): Promise<{ direct: number; http: numbe
   const { table, drop } = await openTable(kind);
   const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
   const workers = { status: async () => ({}) as never, processJobs: () => ({}) as never, processProtocol: () => ({}) as never, forceDriftCheck: async () => ({}), drift: async () => ({}), jobCreated: () => undefined };
-  const app = createApp({ store: table.store, hasFlow: (m) => m === 'dbo.Thing', workers, logger, commitId: () => null });
+  const flows = new FlowRegistry([flow]);
+  const app = createApp({ store: table.store, hasFlow: flows.hasFlow, flows, workers, logger, commitId: () => null });
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

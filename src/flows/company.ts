@@ -5,7 +5,7 @@ import type { XBPKAccountRow } from '../adapters/studio/index.ts';
 import type { Flow, ModelInfo, SyncDirection, SyncEvidence } from './flow.ts';
 import { FlowError } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel } from './onlineModel.ts';
-import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
+import { counterpartDeleter, deleteActions, modelInfoReaders, keepEvidence, sideBySide, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const COMPANY_FS_MODEL = 'dbo.xBPKAccount';
 export const COMPANY_FSO_MODEL = 'res.company';
@@ -27,6 +27,15 @@ export function createCompanyFlow({ studio, online }: FlowClients): Flow {
   return {
     name: 'company',
     models: { fs: COMPANY_FS_MODEL, fso: COMPANY_FSO_MODEL },
+    syncsFrom: ['fs', 'fso'],
+    childJobModels: [],
+    deletes: deleteActions(fso),
+
+    async compareFields(fsId, fsoId) {
+      const row = fsId !== null ? await studio.readXBPKAccount(fsId) : null;
+      const record = fsoId !== null ? await fso.read(fsoId, ['name']) : null;
+      return sideBySide([{ fs_field: 'Name', fso_field: 'name', fs_value: row?.Name ?? null, fso_value: record?.name ?? null }]);
+    },
 
     ...modelInfoReaders(fso, fs),
 

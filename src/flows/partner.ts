@@ -6,8 +6,8 @@ import { typenIds } from '../adapters/studio/index.ts';
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel } from './onlineModel.ts';
-import { partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
-import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
+import { partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
+import { counterpartDeleter, deleteActions, many2oneId, modelInfoReaders, keepEvidence, sideBySide, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const PARTNER_FS_MODEL = 'dbo.Person';
 export const PARTNER_FSO_MODEL = 'res.partner';
@@ -58,8 +58,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
   }
 
   async function landIdOf(partner: OnlineRecord): Promise<number | null> {
-    const country = partner.country_id;
-    const id = typeof country === 'object' && country !== null && 'id' in country ? (country as { id: number }).id : typeof country === 'number' ? country : null;
+    const id = many2oneId(partner.country_id);
     if (id === null) return null;
     const code = await countries.codeOf(id);
     if (!code) return null;
@@ -117,6 +116,25 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
   return {
     name: 'partner',
     models: { fs: PARTNER_FS_MODEL, fso: PARTNER_FSO_MODEL },
+    syncsFrom: ['fs', 'fso'],
+    childJobModels: [],
+    deletes: deleteActions(fso),
+
+    async compareFields(fsId, fsoId) {
+      const stack = fsId !== null ? await studio.readPersonStack(fsId) : null;
+      const partner = fsoId !== null ? await fso.read(fsoId, [...partnerFields]) : null;
+      const fromStack = stack ? stackToPartner(stack) : null;
+      // the country compares as its ISO code, the key both systems share
+      const fsCountry = fromStack?.landId != null ? await studio.landIdToIso(fromStack.landId) : null;
+      const fsoCountryId = partner ? many2oneId(partner.country_id) : null;
+      const fsoCountry = fsoCountryId !== null ? await countries.codeOf(fsoCountryId) : null;
+      return sideBySide(partnerFields.map((field) => ({
+        fs_field: partnerFieldSources[field],
+        fso_field: field,
+        fs_value: field === 'country_id' ? fsCountry : fromStack?.values[field] ?? null,
+        fso_value: field === 'country_id' ? fsoCountry : partner?.[field] ?? null,
+      })));
+    },
 
     ...modelInfoReaders(fso, fs),
 

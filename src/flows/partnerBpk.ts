@@ -8,7 +8,7 @@ import { FlowError, type Flow, type ModelInfo } from './flow.ts';
 import { COMPANY_FSO_MODEL } from './company.ts';
 import { OnlineModel } from './onlineModel.ts';
 import { PARTNER_FSO_MODEL } from './partner.ts';
-import { counterpartDeleter, modelInfoReaders, keepEvidence, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
+import { counterpartDeleter, deleteActions, many2oneId, modelInfoReaders, keepEvidence, sideBySide, studioEvidence, syncDate, type FlowClients, type StudioSide } from './support.ts';
 
 export const BPK_FS_MODEL = 'dbo.PersonBPK';
 export const BPK_FSO_MODEL = 'res.partner.bpk';
@@ -34,12 +34,6 @@ const fieldToColumn = {
 } as const satisfies Record<string, keyof PersonBPKRow>;
 
 const bpkFields = [...Object.keys(fieldToColumn), 'BPKRequestPartnerID', 'BPKRequestCompanyID'];
-
-function many2oneId(value: unknown): number | null {
-  if (typeof value === 'number') return value;
-  if (value && typeof value === 'object' && 'id' in value) return (value as { id: number }).id;
-  return null;
-}
 
 export function bpkToStudio(record: OnlineRecord): PersonBPKValues {
   const values: Record<string, unknown> = {};
@@ -76,6 +70,17 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
   return {
     name: 'partner bPK',
     models: { fs: BPK_FS_MODEL, fso: BPK_FSO_MODEL },
+    syncsFrom: ['fso'],
+    childJobModels: [{ system: 'fso', model: COMPANY_FSO_MODEL }, { system: 'fso', model: PARTNER_FSO_MODEL }],
+    deletes: deleteActions(fso),
+
+    async compareFields(fsId, fsoId) {
+      const row = fsId !== null ? await studio.readPersonBPK(fsId) : null;
+      const record = fsoId !== null ? await fso.read(fsoId, Object.keys(fieldToColumn)) : null;
+      return sideBySide(Object.entries(fieldToColumn).map(([field, column]) => ({
+        fs_field: column, fso_field: field, fs_value: row?.[column] ?? null, fso_value: record?.[field] ?? null,
+      })));
+    },
 
     ...modelInfoReaders(fso, fs),
 

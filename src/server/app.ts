@@ -5,9 +5,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
-import { errorBody, parseJobCreate } from './jobRequest.ts';
+import { errorBody, parseJobCreate, parseJobId } from './jobRequest.ts';
 import { send } from './negotiate.ts';
 import { jobListRoute } from './jobList.ts';
+import { largeBodyParser, largeBodyRoutes, operatorRoutes } from './operatorRoutes.ts';
+import type { FlowRegistry } from '../flows/registry.ts';
+import type { FinishedJobCleanupStatus } from '../adapters/syncTable/index.ts';
 
 export const workerStatusText = ['Idle', 'Running', 'RunningRestartRequested', 'Stopping', 'Error'] as const;
 export type WorkerStatusCode = 0 | 1 | 2 | 3 | 4;
@@ -32,7 +35,11 @@ export interface WorkerControl {
 export interface AppDependencies {
   store: SyncTableStore;
   hasFlow(model: string): boolean;
+  /** the registered flows (flow map, quick check) */
+  flows: FlowRegistry;
   workers: WorkerControl;
+  /** the cleanup of old finished jobs, shown in /service/status */
+  cleanup?: { status(): FinishedJobCleanupStatus };
   logger: Logger;
   commitId(): string | null;
   /** extra routes (inspection page, WebSocket upgrade helpers) mounted before the 404 */
@@ -46,6 +53,7 @@ export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(largeBodyRoutes, largeBodyParser);
   app.use(express.json({ limit: '1mb' }));
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
 
@@ -68,8 +76,8 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.get('/job/info/:id', async (req, res) => {
     const raw = String(req.params.id);
-    const id = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(id) || id < 1 || id > 2147483647) {
+    const id = parseJobId(raw);
+    if (id === null) {
       send(req, res, 404, 'job_result', errorBody(2, { job_id: `"${raw}" is not a job id` }));
       return;
     }
@@ -82,6 +90,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/job/list', jobListRoute(deps.store));
+  app.use(operatorRoutes(deps));
 
   app.get('/service/version', (_req, res) => {
     const id = deps.commitId();
@@ -93,7 +102,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/service/status', async (req, res) => {
-    send(req, res, 200, 'sosync_status', await deps.workers.status());
+    send(req, res, 200, 'sosync_status', { ...(await deps.workers.status()), finished_job_cleanup: deps.cleanup?.status() ?? null });
   });
   app.get('/service/processjobs', (req, res) => {
     send(req, res, 200, 'service_status', deps.workers.processJobs());
@@ -116,13 +125,13 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
+    const e = err as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.parse.failed') {
       send(req, res, 400, 'job_result', errorBody(1, { body: `is not valid ${req.is('json') ? 'JSON' : 'form data'}: ${e.message}` }));
       return;
     }
     if (e.type === 'entity.too.large') {
-      send(req, res, 413, 'job_result', errorBody(1, { body: 'is larger than 1 MB' }));
+      send(req, res, 413, 'job_result', errorBody(1, { body: `is larger than ${Math.round((e.limit ?? 0) / 1048576)} MB` }));
       return;
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

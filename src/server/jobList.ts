@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import type { JobListFilter, JobState, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
-import { parseAnnouncedDate } from './dates.ts';
+import { parseDayOrDate } from './dates.ts';
 import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
 import { errorBody } from './jobRequest.ts';
 
@@ -14,13 +14,27 @@ export const MAX_LIST_LIMIT = 1_000_000;
 
 type FilterParse = { ok: true; filter: JobListFilter } | { ok: false; detail: Record<string, string> };
 
+/** The (last) value of a query parameter, trimmed. */
+export function queryText(query: Record<string, unknown>, key: string): string | undefined {
+  const v = query[key];
+  if (v === undefined) return undefined;
+  return String(Array.isArray(v) ? v[v.length - 1] : v).trim();
+}
+
+/** The `since`/`until` parameters (on job_date) into `into`; their problems into `detail`. */
+export function readSinceUntil(query: Record<string, unknown>, into: { since?: Date; until?: Date }, detail: Record<string, string>): void {
+  for (const key of ['since', 'until'] as const) {
+    const t = queryText(query, key);
+    if (!t) continue;
+    const d = parseDayOrDate(t);
+    if (d) into[key] = d;
+    else detail[key] = `"${t}" is not a date (YYYY-MM-DD or ISO 8601)`;
+  }
+}
+
 export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const detail: Record<string, string> = {};
-  const text = (key: string): string | undefined => {
-    const v = query[key];
-    if (v === undefined) return undefined;
-    return String(Array.isArray(v) ? v[v.length - 1] : v).trim();
-  };
+  const text = (key: string) => queryText(query, key);
   const whole = (key: string, min: number, max: number): number | undefined => {
     const t = text(key);
     if (t === undefined || t === '') return undefined;
@@ -55,13 +69,7 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
     if (system === 'fs' || system === 'fso') filter.system = system as SystemName;
     else detail.system = `"${system}" is not fs or fso`;
   }
-  for (const key of ['since', 'until'] as const) {
-    const t = text(key);
-    if (!t) continue;
-    const d = parseAnnouncedDate(t.length === 10 ? `${t}T00:00:00Z` : t);
-    if (d) filter[key] = d;
-    else detail[key] = `"${t}" is not a date (YYYY-MM-DD or ISO 8601)`;
-  }
+  readSinceUntil(query, filter, detail);
   const parent = text('parent_job_id');
   if (parent) {
     if (parent === 'none') filter.parentJobId = null;

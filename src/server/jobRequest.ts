@@ -162,3 +162,8 @@ export function errorBody(code: 1 | 2, detail: Record<string, string>): ErrorBod
   return { job_id: null, error_code: code, error_text: code === 1 ? 'InterfaceError' : 'DataError', error_detail: detail };
 }
 
+
+/** A job id from a path segment: a positive 32-bit integer, else null. */
+export function parseJobId(raw: string): number | null {
+  return /^\d{1,10}$/.test(raw) ? parsePositiveId(raw) : null;
+}
