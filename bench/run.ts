@@ -97,7 +97,7 @@ async function createRun(kind: StoreKind): Promise<{ direct: number; http: numbe
 
 const BULK_JOBS = Number(process.env.BENCH_BULK_JOBS ?? 10_000);
 
-async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number }> {
+async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number; oneByOne: number }> {
   const { table, drop } = await openTable(kind);
   const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
   const flows = new FlowRegistry([flow]);
@@ -121,7 +121,12 @@ async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number 
       const answer = (await r.json()) as { job_ids?: number[] };
       if (r.status !== 200 || answer.job_ids?.length !== BULK_JOBS) throw new Error(`bulk create failed: ${r.status}`);
     });
-    return { direct, http: viaHttp };
+    await table.db.query('DELETE FROM sync_table');
+    // what the same rows cost stored one statement each (a sample of JOBS rows)
+    const oneByOne = await time(async () => {
+      for (let i = 1; i <= JOBS; i++) await table.store.createJob({ job_date: new Date(jobDate), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: i });
+    });
+    return { direct, http: viaHttp, oneByOne };
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
@@ -131,6 +136,9 @@ async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number 
 
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
+
+/** BENCH_ONLY=bulk runs only the bulk-create benchmark */
+const only = process.env.BENCH_ONLY;
 
 async function main() {
   const kinds: StoreKind[] = ['pglite'];
@@ -144,15 +152,19 @@ async function main() {
   }
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
   for (const kind of kinds) {
-    const plain = await engineRun(kind, false);
-    const inspected = await engineRun(kind, true);
-    const create = await createRun(kind);
     console.log(`\n[${kind}]`);
-    console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
-    console.log(`  inspection     off ${fmt(plain.engine)}, on ${fmt(inspected.engine)}  ratio ${(inspected.engine / plain.engine).toFixed(2)}`);
-    console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
+    if (only !== 'bulk') {
+      const plain = await engineRun(kind, false);
+      const inspected = await engineRun(kind, true);
+      const create = await createRun(kind);
+      console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
+      console.log(`  inspection     off ${fmt(plain.engine)}, on ${fmt(inspected.engine)}  ratio ${(inspected.engine / plain.engine).toFixed(2)}`);
+      console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
+    }
     const bulk = await bulkRun(kind);
-    console.log(`  /job/bulk-create ${BULK_JOBS} jobs: createJobs directly ${fmt(bulk.direct)}, over HTTP ${fmt(bulk.http)}  ratio ${(bulk.http / bulk.direct).toFixed(2)}`);
+    const perBulkJob = (ms: number) => `${((ms / BULK_JOBS) * 1000).toFixed(0)} µs/job`;
+    console.log(`  /job/bulk-create ${BULK_JOBS} jobs  createJobs directly ${fmt(bulk.direct)}, over HTTP ${fmt(bulk.http)} (${perBulkJob(bulk.http)})  ratio ${(bulk.http / bulk.direct).toFixed(2)}`);
+    console.log(`                   one store.createJob per row ${perJob(bulk.oneByOne)} over ${JOBS} rows  bulk over HTTP per job vs that: ${((bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS)).toFixed(3)}`);
   }
 }
 
