@@ -136,6 +136,14 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       }
     });
 
+    test('a job tree is stored whole or not at all', async () => {
+      await table.db.query('DELETE FROM sync_table');
+      // the grandchild's model is too long for its column: the third insert fails
+      const tree = { job: job(1), children: [{ job: job(2), children: [{ job: { ...job(3), job_source_model: 'm'.repeat(300) }, children: [] }] }] };
+      await assert.rejects(table.store.createJobTree(tree), /too long/);
+      assert.deepEqual(await remaining(), []);
+    });
+
     test('keep_finished_days = 0 keeps everything', async () => {
       await arrange();
       const before = await remaining();
