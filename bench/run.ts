@@ -4,7 +4,9 @@
  *   1. job engine: N jobs through the job machine and supervisor vs the bare sync-table writes one
  *      job needs (start, outcome, protocol flag) — what the actor machinery costs per job;
  *   2. /job/create over HTTP (validation, negotiation) vs store.createJob directly;
- *   3. live inspection on vs off for the same jobs.
+ *   3. live inspection on vs off for the same jobs;
+ *   4. /job/bulk-create of 10,000 announcements over HTTP (validation, one multi-row insert) vs
+ *      the same 10,000 rows stored directly by one store.createJobs call.
  * Runs on PGlite and, when reachable, on the local PostgreSQL server.
  */
 import http from 'node:http';
@@ -68,7 +70,8 @@ async function createRun(kind: StoreKind): Promise<{ direct: number; http: numbe
   const { table, drop } = await openTable(kind);
   const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
   const workers = { status: async () => ({}) as never, processJobs: () => ({}) as never, processProtocol: () => ({}) as never, forceDriftCheck: async () => ({ activity: 'idle' as const }), drift: async () => ({}), jobCreated: () => undefined };
-  const app = createApp({ store: table.store, hasFlow: (m) => m === 'dbo.Thing', workers, logger, commitId: () => null });
+  const flows = new FlowRegistry([flow]);
+  const app = createApp({ store: table.store, hasFlow: flows.hasFlow, flows, workers, logger, commitId: () => null });
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -92,8 +95,50 @@ async function createRun(kind: StoreKind): Promise<{ direct: number; http: numbe
   }
 }
 
+const BULK_JOBS = Number(process.env.BENCH_BULK_JOBS ?? 10_000);
+
+async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number; oneByOne: number }> {
+  const { table, drop } = await openTable(kind);
+  const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
+  const flows = new FlowRegistry([flow]);
+  const workers = { status: async () => ({}) as never, processJobs: () => ({}) as never, processProtocol: () => ({}) as never, forceDriftCheck: async () => ({ activity: 'idle' as const }), drift: async () => ({}), jobCreated: () => undefined };
+  const app = createApp({ store: table.store, hasFlow: flows.hasFlow, flows, workers, logger, commitId: () => null });
+  const server = http.createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const jobDate = new Date().toISOString();
+  const announcements = Array.from({ length: BULK_JOBS }, (_, i) => ({
+    job_date: jobDate, job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: i + 1, job_source_sosync_write_date: jobDate,
+  }));
+  try {
+    const direct = await time(async () => {
+      const ids = await table.store.createJobs(announcements.map((a) => ({ ...a, job_source_system: 'fs' as const, job_date: new Date(a.job_date), job_source_sosync_write_date: new Date(a.job_source_sosync_write_date) })));
+      if (ids.length !== BULK_JOBS) throw new Error(`stored ${ids.length} of ${BULK_JOBS}`);
+    });
+    await table.db.query('DELETE FROM sync_table');
+    const viaHttp = await time(async () => {
+      const r = await fetch(`${base}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(announcements) });
+      const answer = (await r.json()) as { job_ids?: number[] };
+      if (r.status !== 200 || answer.job_ids?.length !== BULK_JOBS) throw new Error(`bulk create failed: ${r.status}`);
+    });
+    await table.db.query('DELETE FROM sync_table');
+    // what the same rows cost stored one statement each (a sample of JOBS rows)
+    const oneByOne = await time(async () => {
+      for (let i = 1; i <= JOBS; i++) await table.store.createJob({ job_date: new Date(jobDate), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: i });
+    });
+    return { direct, http: viaHttp, oneByOne };
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await drop();
+  }
+}
+
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
+
+/** BENCH_ONLY=bulk runs only the bulk-create benchmark */
+const only = process.env.BENCH_ONLY;
 
 async function main() {
   const kinds: StoreKind[] = ['pglite'];
@@ -107,13 +152,19 @@ async function main() {
   }
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
   for (const kind of kinds) {
-    const plain = await engineRun(kind, false);
-    const inspected = await engineRun(kind, true);
-    const create = await createRun(kind);
     console.log(`\n[${kind}]`);
-    console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
-    console.log(`  inspection     off ${fmt(plain.engine)}, on ${fmt(inspected.engine)}  ratio ${(inspected.engine / plain.engine).toFixed(2)}`);
-    console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
+    if (only !== 'bulk') {
+      const plain = await engineRun(kind, false);
+      const inspected = await engineRun(kind, true);
+      const create = await createRun(kind);
+      console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
+      console.log(`  inspection     off ${fmt(plain.engine)}, on ${fmt(inspected.engine)}  ratio ${(inspected.engine / plain.engine).toFixed(2)}`);
+      console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
+    }
+    const bulk = await bulkRun(kind);
+    const perBulkJob = (ms: number) => `${((ms / BULK_JOBS) * 1000).toFixed(0)} µs/job`;
+    console.log(`  /job/bulk-create ${BULK_JOBS} jobs  createJobs directly ${fmt(bulk.direct)}, over HTTP ${fmt(bulk.http)} (${perBulkJob(bulk.http)})  ratio ${(bulk.http / bulk.direct).toFixed(2)}`);
+    console.log(`                   one store.createJob per row ${perJob(bulk.oneByOne)} over ${JOBS} rows  bulk over HTTP per job vs that: ${((bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS)).toFixed(3)}`);
   }
 }
 

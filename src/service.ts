@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
-import { openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
+import { FinishedJobCleanup, openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
 import { createClock, createDriftSource } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
@@ -29,6 +29,7 @@ export interface RunningService {
   workers: WorkerSystem;
   studio: StudioClient;
   online: OnlineClient;
+  cleanup: FinishedJobCleanup;
   close(): Promise<void>;
 }
 
@@ -114,10 +115,16 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       if (!clean) logger.warn('the current job did not finish in time; it stays inprogress and runs again after restart');
     });
 
+    const cleanup = new FinishedJobCleanup({ store: table.store, keepFinishedDays: config.keepFinishedDays, logger, now });
+    cleanup.start();
+    cleanups.push(() => cleanup.stop());
+
     const app = createApp({
       store: table.store,
       hasFlow: flows.hasFlow,
+      flows,
       workers: workers.control,
+      cleanup,
       logger,
       commitId,
       apiToken: config.apiToken,
@@ -150,7 +157,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     workers.control.processJobs();
     workers.control.processProtocol();
 
-    return { port, urls, table, workers, studio, online, close: closeAll };
+    return { port, urls, table, workers, studio, online, cleanup, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

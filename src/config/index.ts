@@ -53,6 +53,8 @@ export interface Config {
   ntpServers: string[];
   ntpTimeoutMs: number;
   protocolBatchSize: number;
+  /** finished root jobs older than this are removed; 0 = never */
+  keepFinishedDays: number;
   sandboxOptions: {
     fsoPort: number;
     fsPort: number;
@@ -307,6 +309,8 @@ export function readConfig(argv: readonly string[]): ReadResult {
   for (const key of ['studio_connect_timeout_ms', 'studio_request_timeout_ms', 'online_timeout_ms', 'ntp_timeout_ms', 'protocol_batch_size']) {
     if (integer(key) <= 0) throw new ConfigError(key, `${integer(key)} must be greater than 0`);
   }
+  const keepFinishedDays = integer('keep_finished_days');
+  if (keepFinishedDays < 0) throw new ConfigError('keep_finished_days', `${keepFinishedDays} is negative (0 keeps finished jobs forever)`);
   const persons = integer('sandbox_persons');
   if (persons < 0) throw new ConfigError('sandbox_persons', `${persons} is negative`);
 
@@ -374,6 +378,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     ntpServers,
     ntpTimeoutMs: integer('ntp_timeout_ms'),
     protocolBatchSize: integer('protocol_batch_size'),
+    keepFinishedDays,
     sandboxOptions: {
       fsoPort: port('sandbox_fso_port'),
       fsPort: port('sandbox_fs_port'),

@@ -50,6 +50,7 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'ntp_servers', type: 'list', default: 'at.pool.ntp.org,ptbtime1.ptb.de,bevtime1.metrologie.at,0.europe.pool.ntp.org', description: 'comma-separated NTP servers (host[:port])' },
   { key: 'ntp_timeout_ms', type: 'integer', default: '2000', description: 'how long one NTP server may take to answer' },
   { key: 'protocol_batch_size', type: 'integer', default: '100', description: 'job rows the protocol worker copies to FSO per batch' },
+  { key: 'keep_finished_days', type: 'integer', default: '90', description: 'done and skipped root jobs (with their child jobs) older than this many days are removed by a background cleanup in small batches; 0 = keep them forever' },
   { key: 'sandbox', type: 'boolean', default: 'false', description: 'run the built-in stand-ins for FS, FSO and NTP (always on without --conf)' },
   { key: 'sandbox_fso_port', type: 'port', default: '8069', description: 'sandbox: FSO stand-in port', sandboxOnly: true },
   { key: 'sandbox_fs_port', type: 'port', default: '1433', description: 'sandbox: FS stand-in port', sandboxOnly: true },

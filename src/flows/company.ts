@@ -5,7 +5,7 @@ import type { Flow, SyncDirection, SyncEvidence } from './flow.ts';
 import { FlowError } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
 import { tableSide, writeToStudio } from './studioSide.ts';
-import { sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
 export const COMPANY_FS_MODEL = 'dbo.xBPKAccount';
 export const COMPANY_FSO_MODEL = 'res.company';
@@ -16,6 +16,14 @@ export function createCompanyFlow({ studio, online }: FlowClients): Flow {
 
   return {
     ...sidesOfFlow('company', fso, fs),
+    syncsFrom: ['fs', 'fso'],
+    childJobModels: [],
+
+    async compareFields(fsId, fsoId) {
+      const row = fsId !== null ? await studio.xBPKAccount.read(fsId) : null;
+      const record = fsoId !== null ? await fso.read(fsoId, ['name']) : null;
+      return sideBySide([{ fs_field: 'Name', fso_field: 'name', fs_value: row?.Name ?? null, fso_value: record?.name ?? null }]);
+    },
 
     async childJobs() {
       return [];

@@ -2,7 +2,7 @@
  * SPEC §4.2 step 3 as a pure function: given the model info of both sides, which one is the
  * sync source, or is there nothing to do, or is the state invalid.
  */
-import type { ModelInfo } from './flow.ts';
+import { modelOf, otherSystem, type Flow, type ModelInfo, type SystemName } from './flow.ts';
 
 export type DirectionVerdict =
   | { kind: 'upToDate'; at: Date }
@@ -35,4 +35,26 @@ export function decideDirection(announced: ModelInfo, other: ModelInfo | null, a
     return linked ? { kind: 'upToDate', at: a } : { kind: 'announcedIsSource', targetExists: true };
   }
   return a.getTime() > b.getTime() ? { kind: 'announcedIsSource', targetExists: true } : { kind: 'otherIsSource' };
+}
+
+/** The model info of an announced record and of its counterpart, as the direction step reads them. */
+export interface RecordAndCounterpart {
+  /** the announced record on the announcing system (null: it does not exist) */
+  announced: ModelInfo | null;
+  /** its counterpart on the other system (by foreign id, or found pointing back) */
+  other: ModelInfo | null;
+  /** the other system's model name */
+  otherModel: string;
+}
+
+/** Reads both sides of a record for the direction step; reads only, writes nothing. */
+export async function readRecordAndCounterpart(flow: Flow, system: SystemName, recordId: number): Promise<RecordAndCounterpart> {
+  const other = otherSystem(system);
+  const otherModel = modelOf(flow, other);
+  const announced = await flow.readModelInfo(system, recordId);
+  if (!announced) return { announced: null, other: null, otherModel };
+  // by its foreign id; failing that, a counterpart pointing back (an interrupted earlier create)
+  const counterpart = (announced.foreignId !== null ? await flow.readModelInfo(other, announced.foreignId) : null)
+    ?? (await flow.findByForeignId(other, announced.id));
+  return { announced, other: counterpart, otherModel };
 }

@@ -51,10 +51,31 @@ export class FlowError extends Error {
   }
 }
 
+/** How the counterpart of a deleted record is removed on a system (SPEC §6.4). */
+export type DeleteAction = 'delete' | 'deactivate' | 'unlink';
+
+/** One mapped field of an FS record and its FSO counterpart, side by side. */
+export interface FieldComparison {
+  fs_field: string;
+  fso_field: string;
+  /** the FS value as the flow would write it to FSO (null: empty or no FS record) */
+  fs_value: unknown;
+  fso_value: unknown;
+  differs: boolean;
+}
+
 export interface Flow {
   /** short name for logs: "company", "partner", "partner bPK" */
   readonly name: string;
   readonly models: { readonly fs: string; readonly fso: string };
+  /** the systems a sync may start from (partner bPK: FSO only) */
+  readonly syncsFrom: readonly SystemName[];
+  /** the models whose records a sync needs synced first, as child jobs */
+  readonly childJobModels: ReadonlyArray<{ readonly system: SystemName; readonly model: string }>;
+  /** how the counterpart of a deleted record is removed, per system it lives on */
+  readonly deletes: Readonly<Record<SystemName, DeleteAction>>;
+  /** the mapped fields of an FS record and an FSO record side by side; reads only */
+  compareFields(fsId: number | null, fsoId: number | null): Promise<FieldComparison[]>;
   /** model info of a record by its own id on `system`; null when it does not exist */
   readModelInfo(system: SystemName, id: number): Promise<ModelInfo | null>;
   /** the record on `system` whose foreign id is `foreignId` (an earlier, maybe interrupted, sync) */

@@ -5,9 +5,9 @@ import { typenIds, type PersonStack, type PersonStackWrite, type WriteMeta } fro
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
-import { partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
+import { partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
 import { writeToStudio, type StudioSide } from './studioSide.ts';
-import { sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { many2oneId, sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
 export const PARTNER_FS_MODEL = 'dbo.Person';
 export const PARTNER_FSO_MODEL = 'res.partner';
@@ -67,8 +67,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
   }
 
   async function landIdOf(partner: OnlineRecord): Promise<number | null> {
-    const country = partner.country_id;
-    const id = typeof country === 'object' && country !== null && 'id' in country ? (country as { id: number }).id : typeof country === 'number' ? country : null;
+    const id = many2oneId(partner.country_id);
     if (id === null) return null;
     const code = await countries.codeOf(id);
     if (!code) return null;
@@ -108,6 +107,24 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
 
   return {
     ...sidesOfFlow('partner', fso, fs),
+    syncsFrom: ['fs', 'fso'],
+    childJobModels: [],
+
+    async compareFields(fsId, fsoId) {
+      const stack = fsId !== null ? await studio.readPersonStack(fsId) : null;
+      const partner = fsoId !== null ? await fso.read(fsoId, [...partnerFields]) : null;
+      const fromStack = stack ? stackToPartner(stack) : null;
+      // the country compares as its ISO code, the key both systems share
+      const fsCountry = fromStack?.landId != null ? await studio.landIdToIso(fromStack.landId) : null;
+      const fsoCountryId = partner ? many2oneId(partner.country_id) : null;
+      const fsoCountry = fsoCountryId !== null ? await countries.codeOf(fsoCountryId) : null;
+      return sideBySide(partnerFields.map((field) => ({
+        fs_field: partnerFieldSources[field],
+        fso_field: field,
+        fs_value: field === 'country_id' ? fsCountry : fromStack?.values[field] ?? null,
+        fso_value: field === 'country_id' ? fsoCountry : partner?.[field] ?? null,
+      })));
+    },
 
     async childJobs() {
       return [];

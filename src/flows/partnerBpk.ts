@@ -9,7 +9,7 @@ import { COMPANY_FSO_MODEL } from './company.ts';
 import { OnlineModel } from './onlineModel.ts';
 import { PARTNER_FSO_MODEL } from './partner.ts';
 import { tableSide, writeToStudio } from './studioSide.ts';
-import { sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { many2oneId, sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
 export const BPK_FS_MODEL = 'dbo.PersonBPK';
 export const BPK_FSO_MODEL = 'res.partner.bpk';
@@ -36,12 +36,6 @@ const fieldToColumn = {
 
 const bpkFields = [...Object.keys(fieldToColumn), 'BPKRequestPartnerID', 'BPKRequestCompanyID'];
 
-function many2oneId(value: unknown): number | null {
-  if (typeof value === 'number') return value;
-  if (value && typeof value === 'object' && 'id' in value) return (value as { id: number }).id;
-  return null;
-}
-
 export function bpkToStudio(record: OnlineRecord): PersonBPKValues {
   const values: Record<string, unknown> = {};
   for (const [field, column] of Object.entries(fieldToColumn)) {
@@ -66,6 +60,16 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
 
   return {
     ...sidesOfFlow('partner bPK', fso, fs),
+    syncsFrom: ['fso'],
+    childJobModels: [{ system: 'fso', model: COMPANY_FSO_MODEL }, { system: 'fso', model: PARTNER_FSO_MODEL }],
+
+    async compareFields(fsId, fsoId) {
+      const row = fsId !== null ? await studio.personBPK.read(fsId) : null;
+      const record = fsoId !== null ? await fso.read(fsoId, Object.keys(fieldToColumn)) : null;
+      return sideBySide(Object.entries(fieldToColumn).map(([field, column]) => ({
+        fs_field: column, fso_field: field, fs_value: row?.[column as keyof typeof row] ?? null, fso_value: record?.[field] ?? null,
+      })));
+    },
 
     async childJobs(direction) {
       // FS → FSO is refused in write(); no point syncing children for it

@@ -16,6 +16,19 @@ export const partnerFields = [
   'donation_deduction_optout_web', 'donation_receipt_web', 'newsletter_web',
 ] as const;
 
+/** Where each res.partner field lives in the FS person stack. */
+export const partnerFieldSources: Readonly<Record<(typeof partnerFields)[number], string>> = {
+  firstname: 'Person.Vorname', lastname: 'Person.Name', name_zwei: 'Person.Name2', birthdate_web: 'Person.Geburtsdatum',
+  title_web: 'Person.Titel', gender: 'Person.GeschlechttypID',
+  BPKForcedFirstname: 'Person.BPKErzwungenVorname', BPKForcedLastname: 'Person.BPKErzwungenNachname',
+  BPKForcedBirthdate: 'Person.BPKErzwungenGeburtsdatum', BPKForcedZip: 'Person.BPKErzwungenPLZ',
+  street: 'PersonAdresse.Strasse', street_number_web: 'PersonAdresse.Hausnummer', zip: 'PersonAdresse.PLZ', city: 'PersonAdresse.Ort',
+  country_id: 'PersonAdresse.LandID', anrede_individuell: 'PersonAdresse.IndividuelleAnrede',
+  email: 'PersonEmail.EmailVor@EmailNach', phone: 'PersonTelefon (400)', mobile: 'PersonTelefon (401)', fax: 'PersonTelefon (403)',
+  donation_deduction_optout_web: 'PersonGruppe (110493)', donation_receipt_web: 'PersonGruppe (20168)',
+  newsletter_web: 'PersonEmailGruppe (30104)',
+};
+
 export function genderToOnline(geschlechttypId: number | null): 'male' | 'female' | 'other' {
   if (geschlechttypId === genderTypeIds.male) return 'male';
   if (geschlechttypId === genderTypeIds.female) return 'female';

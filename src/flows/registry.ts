@@ -22,6 +22,11 @@ export class FlowRegistry {
 
   hasFlow = (model: string): boolean => this.byModel.has(model);
 
+  /** every flow once, in registration order */
+  get flows(): Flow[] {
+    return [...new Set(this.byModel.values())];
+  }
+
   get models(): string[] {
     return [...this.byModel.keys()].sort();
   }

@@ -5,7 +5,7 @@
 import type { OnlineClient } from '../adapters/online/index.ts';
 import type { StudioClient } from '../adapters/studio/index.ts';
 import { keepEvidence, syncEvidence } from './evidence.ts';
-import { FlowError, type Flow, type ModelInfo } from './flow.ts';
+import { FlowError, type DeleteAction, type FieldComparison, type Flow, type ModelInfo, type SystemName } from './flow.ts';
 import type { OnlineModel } from './onlineModel.ts';
 import type { StudioSide } from './studioSide.ts';
 
@@ -30,8 +30,14 @@ export function syncDate(info: ModelInfo): Date {
  */
 export function sidesOfFlow<Row>(
   name: string, fso: OnlineModel, fs: StudioSide<Row, unknown>,
-): Pick<Flow, 'name' | 'models' | 'readModelInfo' | 'findByForeignId' | 'deleteCounterpart'> {
-  return { name, models: { fs: fs.model, fso: fso.model }, ...modelInfoReaders(fso, fs), deleteCounterpart: counterpartDeleter(fso, fs) };
+): Pick<Flow, 'name' | 'models' | 'deletes' | 'readModelInfo' | 'findByForeignId' | 'deleteCounterpart'> {
+  return {
+    name,
+    models: { fs: fs.model, fso: fso.model },
+    deletes: deleteActions(fso),
+    ...modelInfoReaders(fso, fs),
+    deleteCounterpart: counterpartDeleter(fso, fs),
+  };
 }
 
 function modelInfoReaders<Row>(fso: OnlineModel, fs: StudioSide<Row, unknown>): Pick<Flow, 'readModelInfo' | 'findByForeignId'> {
@@ -67,4 +73,37 @@ function counterpartDeleter<Row>(fso: OnlineModel, fs: StudioSide<Row, unknown>)
     if (!result.deleted) return null;
     return syncEvidence(id, result, null, null, `deleted ${fs.model} ${id}`);
   };
+}
+
+/** How a flow's counterparts are removed: FS rows are deleted, FSO records deactivated or unlinked. */
+function deleteActions(fso: OnlineModel): Record<SystemName, DeleteAction> {
+  return { fs: 'delete', fso: fso.hasActive ? 'deactivate' : 'unlink' };
+}
+
+const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A value as compared: empty (false, '', null) is null, instants are ISO text. */
+function comparable(value: unknown, other: unknown): unknown {
+  if (value === undefined || value === null || value === false || value === '') return null;
+  if (value instanceof Date) {
+    // a date column read as midnight UTC compares with FSO's "YYYY-MM-DD"
+    return typeof other === 'string' && dayPattern.test(other) ? value.toISOString().slice(0, 10) : value.toISOString();
+  }
+  return value;
+}
+
+/** Pairs of mapped values with their differences marked. */
+export function sideBySide(pairs: Array<Omit<FieldComparison, 'differs'>>): FieldComparison[] {
+  return pairs.map((pair) => {
+    const fs = comparable(pair.fs_value, pair.fso_value);
+    const fso = comparable(pair.fso_value, pair.fs_value);
+    return { ...pair, fs_value: fs, fso_value: fso, differs: JSON.stringify(fs) !== JSON.stringify(fso) };
+  });
+}
+
+/** The id of a many2one value (`[id, name]` arrives as { id, name }, or a bare id). */
+export function many2oneId(value: unknown): number | null {
+  if (typeof value === 'number') return value;
+  if (value && typeof value === 'object' && 'id' in value) return (value as { id: number }).id;
+  return null;
 }

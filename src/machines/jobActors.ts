@@ -6,7 +6,8 @@
  */
 import { createActor, fromPromise, toPromise } from 'xstate';
 import type { JobPatch, JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
-import { FlowError, otherSystem, modelOf, type Flow } from '../flows/flow.ts';
+import { FlowError, type Flow } from '../flows/flow.ts';
+import { readRecordAndCounterpart } from '../flows/direction.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
 import { jobMachine, SyncWriteError, type DirectionFacts, type JobInput, type JobOutcome, type JobResult, type TimedEvidence } from './job.ts';
@@ -93,19 +94,8 @@ export function createJobLogic(deps: JobDependencies) {
     actors: {
       startJob: fromPromise(async ({ input }) => store.startJob(input.jobId)),
 
-      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> => {
-        const { job } = input;
-        const flow = flowOf(flows, job);
-        const system = job.job_source_system;
-        const other = otherSystem(system);
-        const otherModel = modelOf(flow, other);
-        const announced = await flow.readModelInfo(system, job.job_source_record_id);
-        if (!announced) return { announced: null, other: null, otherModel };
-        // by its foreign id; failing that, a counterpart pointing back (an interrupted earlier create)
-        const counterpart = (announced.foreignId !== null ? await flow.readModelInfo(other, announced.foreignId) : null)
-          ?? (await flow.findByForeignId(other, announced.id));
-        return { announced, other: counterpart, otherModel };
-      }),
+      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> =>
+        readRecordAndCounterpart(flowOf(flows, input.job), input.job.job_source_system, input.job.job_source_record_id)),
 
       listChildJobs: fromPromise(async ({ input }) => {
         const children = await flowOf(flows, input.job).childJobs(input.direction);

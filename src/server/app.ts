@@ -4,11 +4,13 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
-import { INT32_MAX, type SyncTableStore } from '../adapters/syncTable/index.ts';
+import { type FinishedJobCleanupStatus, type SyncTableStore } from '../adapters/syncTable/index.ts';
+import type { FlowRegistry } from '../flows/registry.ts';
 import type { WorkerControl } from '../machines/workers.ts';
-import { ErrorCode, errorBody, parseJobCreate } from './jobRequest.ts';
+import { ErrorCode, errorBody, parseJobCreate, parseJobId } from './jobRequest.ts';
 import { send } from './negotiate.ts';
 import { jobListRoute } from './jobList.ts';
+import { largeBodyParser, largeBodyRoutes, operatorRoutes } from './operatorRoutes.ts';
 import { serviceStatus, workersStatus } from './workerStatus.ts';
 import { requireToken, tokenCheck } from './auth.ts';
 import { healthRoute } from './health.ts';
@@ -18,7 +20,11 @@ import { PAGE_PATHS } from './inspection.ts';
 export interface AppDependencies {
   store: SyncTableStore;
   hasFlow(model: string): boolean;
+  /** the registered flows (flow map, quick check) */
+  flows: FlowRegistry;
   workers: WorkerControl;
+  /** the cleanup of old finished jobs, shown in /service/status */
+  cleanup?: { status(): FinishedJobCleanupStatus };
   logger: Logger;
   commitId(): string | null;
   /** with a token, every route but /service/health (and the page's static files) requires it */
@@ -60,11 +66,13 @@ export function createApp(deps: AppDependencies): express.Express {
     if (count > MAX_PARAMETERS) return tooMany(req, res, 'query', count);
     next();
   });
+  // bulk and tree creation take large bodies, and only they do (after the token check)
+  app.use(largeBodyRoutes, largeBodyParser);
   app.use(express.json({ limit: MAX_BODY }));
   app.use(express.urlencoded({ extended: false, limit: MAX_BODY, parameterLimit: MAX_PARAMETERS }));
   app.use((req, res, next) => {
     const body: unknown = req.body;
-    if (body !== null && typeof body === 'object' && Object.keys(body).length > MAX_PARAMETERS) {
+    if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length > MAX_PARAMETERS) {
       return tooMany(req, res, 'body', Object.keys(body).length);
     }
     next();
@@ -95,8 +103,8 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.get('/job/info/:id', async (req, res) => {
     const raw = String(req.params.id);
-    const id = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(id) || id < 1 || id > INT32_MAX) {
+    const id = parseJobId(raw);
+    if (id === null) {
       send(req, res, 404, 'job_result', errorBody('DataError', { job_id: `"${raw}" is not a job id` }));
       return;
     }
@@ -109,6 +117,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/job/list', jobListRoute(deps.store));
+  app.use(operatorRoutes(deps));
 
   app.get('/service/version', (_req, res) => {
     const id = deps.commitId();
@@ -120,7 +129,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/service/status', async (req, res) => {
-    send(req, res, 200, 'sosync_status', workersStatus(await deps.workers.status()));
+    send(req, res, 200, 'sosync_status', { ...workersStatus(await deps.workers.status()), finished_job_cleanup: deps.cleanup?.status() ?? null });
   });
   app.get('/service/processjobs', (req, res) => {
     send(req, res, 200, 'service_status', serviceStatus(deps.workers.processJobs()));
@@ -145,13 +154,13 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
+    const e = err as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.parse.failed') {
       send(req, res, 400, 'job_result', errorBody('InterfaceError', { body: `is not valid ${req.is('json') ? 'JSON' : 'form data'}: ${e.message}` }));
       return;
     }
     if (e.type === 'entity.too.large') {
-      send(req, res, 413, 'job_result', errorBody('InterfaceError', { body: `is larger than ${MAX_BODY}` }));
+      send(req, res, 413, 'job_result', errorBody('InterfaceError', { body: `is larger than ${Math.round((e.limit ?? 0) / 1048576) || 1} MB` }));
       return;
     }
     if (e.type === 'parameters.too.many') {

@@ -25,3 +25,8 @@ export function parseAnnouncedDate(text: string): Date | null {
   }
   return new Date(utc);
 }
+
+/** A query-string date: a plain day (YYYY-MM-DD, midnight UTC) or any announced date format. */
+export function parseDayOrDate(text: string): Date | null {
+  return parseAnnouncedDate(text.length === 10 ? `${text}T00:00:00Z` : text);
+}

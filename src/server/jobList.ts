@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { INT32_MAX, jobStates, type JobListFilter, type JobState, type SyncTableStore, type SystemName } from '../adapters/syncTable/index.ts';
-import { parseAnnouncedDate } from './dates.ts';
+import { parseDayOrDate } from './dates.ts';
 import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
 import { errorBody, NOT_A_SINGLE_VALUE } from './jobRequest.ts';
 
@@ -13,17 +13,32 @@ export const MAX_LIST_LIMIT = 1_000_000;
 
 type FilterParse = { ok: true; filter: JobListFilter } | { ok: false; detail: Record<string, string> };
 
+/** The (last) value of a query parameter, trimmed. */
+/** One query parameter as trimmed text; one given twice or as a list is refused into `detail`. */
+export function queryText(query: Record<string, unknown>, key: string, detail: Record<string, string>): string | undefined {
+  const v = query[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') {
+    detail[key] = NOT_A_SINGLE_VALUE;
+    return undefined;
+  }
+  return v.trim();
+}
+
+/** The `since`/`until` parameters (on job_date) into `into`; their problems into `detail`. */
+export function readSinceUntil(query: Record<string, unknown>, into: { since?: Date; until?: Date }, detail: Record<string, string>): void {
+  for (const key of ['since', 'until'] as const) {
+    const t = queryText(query, key, detail);
+    if (!t) continue;
+    const d = parseDayOrDate(t);
+    if (d) into[key] = d;
+    else detail[key] = `"${t}" is not a date (YYYY-MM-DD or ISO 8601)`;
+  }
+}
+
 export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const detail: Record<string, string> = {};
-  const text = (key: string): string | undefined => {
-    const v = query[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string') {
-      detail[key] = NOT_A_SINGLE_VALUE;
-      return undefined;
-    }
-    return v.trim();
-  };
+  const text = (key: string) => queryText(query, key, detail);
   const whole = (key: string, min: number, max: number): number | undefined => {
     const t = text(key);
     if (t === undefined || t === '') return undefined;
@@ -58,13 +73,7 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
     if (system === 'fs' || system === 'fso') filter.system = system as SystemName;
     else detail.system = `"${system}" is not fs or fso`;
   }
-  for (const key of ['since', 'until'] as const) {
-    const t = text(key);
-    if (!t) continue;
-    const d = parseAnnouncedDate(t.length === 10 ? `${t}T00:00:00Z` : t);
-    if (d) filter[key] = d;
-    else detail[key] = `"${t}" is not a date (YYYY-MM-DD or ISO 8601)`;
-  }
+  readSinceUntil(query, filter, detail);
   const parent = text('parent_job_id');
   if (parent) {
     if (parent === 'none') filter.parentJobId = null;

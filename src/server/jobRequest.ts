@@ -181,3 +181,8 @@ export function errorBody(name: ApiErrorName, detail: Record<string, string>): E
   return { job_id: null, ...apiError(name, detail) };
 }
 
+
+/** A job id from a path segment: a positive 32-bit integer, else null. */
+export function parseJobId(raw: string): number | null {
+  return /^\d{1,10}$/.test(raw) ? parsePositiveId(raw) : null;
+}

@@ -46,6 +46,7 @@ describe('configuration', () => {
     assert.equal(config.online.database, 'demo');
     assert.deepEqual(config.ntpServers, ['at.pool.ntp.org', 'ptbtime1.ptb.de', 'bevtime1.metrologie.at', '0.europe.pool.ntp.org']);
     assert.match(config.stateDir!, /sosync[/\\]demo$/);
+    assert.equal(config.keepFinishedDays, 90);
   });
 
   test('command line wins over INI, INI over default; both --key value and --key=value', () => {
@@ -193,6 +194,7 @@ describe('configuration', () => {
       ['unreadable file', ['-c', path.join(dir, 'missing.ini')], 'conf', /cannot read .*ENOENT/],
       ['non-numeric throttle', ['-c', base, '--throttle_ms', 'fast'], 'throttle_ms', /not a whole number/],
       ['negative throttle', ['-c', base, '--throttle_ms', '-1'], 'throttle_ms', /negative/],
+      ['negative keep_finished_days', ['-c', base, '--keep_finished_days', '-5'], 'keep_finished_days', /negative \(0 keeps finished jobs forever\)/],
       ['bad boolean', ['-c', base, '--studio_mssql_encrypt', 'maybe'], 'studio_mssql_encrypt', /true or false/],
       ['bad online_host', ['-c', base, '--online_host', 'ftp://x y'], 'online_host', /host\[:port\]/],
       ['bad ntp server', ['-c', base, '--ntp_servers', 'a:b'], 'ntp_servers', /host:port/],

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/server/app.ts';
 import { commitId } from '../../src/version.ts';
+import { FlowRegistry } from '../../src/flows/registry.ts';
 import { startHarness, type Harness, type StoreKind } from './engine.ts';
 import type { WorkerSystemOptions } from '../../src/machines/system.ts';
 import type { Logger } from '../../src/log.ts';
@@ -22,7 +23,8 @@ export async function startApi(kind: StoreKind): Promise<ApiHarness> {
 
 export async function startApiWith(kind: StoreKind, options: Partial<WorkerSystemOptions> & { toleranceMs?: number; logger?: Logger }): Promise<ApiHarness> {
   const h = await startHarness(kind, options);
-  const app = createApp({ store: h.table.store, hasFlow: (m) => h.flow.models.fs === m || h.flow.models.fso === m, workers: h.workers.control, logger: h.logger, commitId });
+  const flows = new FlowRegistry([h.flow]);
+  const app = createApp({ store: h.table.store, hasFlow: flows.hasFlow, flows, workers: h.workers.control, logger: h.logger, commitId });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -4,6 +4,7 @@
  * Hooks let a test make a step fail or change the source mid-job.
  */
 import { FlowError, type Flow, type ModelInfo, type RecordRef, type SyncDirection, type SyncEvidence, type SystemName } from '../../src/flows/flow.ts';
+import { sideBySide } from '../../src/flows/support.ts';
 
 export interface MemoryRecord {
   id: number;
@@ -63,6 +64,17 @@ export class MemoryFlow implements Flow {
   constructor(readonly name: string, readonly models: { fs: string; fso: string }, public hooks: MemoryFlowHooks = {}) {
     this.fs = new MemorySystem('fs');
     this.fso = new MemorySystem('fso');
+  }
+
+  readonly syncsFrom: readonly SystemName[] = ['fs', 'fso'];
+  readonly childJobModels = [];
+  readonly deletes = { fs: 'delete', fso: 'unlink' } as const;
+
+  async compareFields(fsId: number | null, fsoId: number | null) {
+    const fs = fsId !== null ? this.fs.records.get(fsId)?.data ?? {} : {};
+    const fso = fsoId !== null ? this.fso.records.get(fsoId)?.data ?? {} : {};
+    const keys = [...new Set([...Object.keys(fs), ...Object.keys(fso)])].sort();
+    return sideBySide(keys.map((key) => ({ fs_field: key, fso_field: key, fs_value: fs[key] ?? null, fso_value: fso[key] ?? null })));
   }
 
   system(name: SystemName): MemorySystem {

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createApp } from '../../src/server/app.ts';
+import { FlowRegistry } from '../../src/flows/registry.ts';
 import { createInspection, type Inspection } from '../../src/machines/inspection.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -38,6 +39,7 @@ export async function startInspectedService(hooks: MemoryFlowHooks = {}, options
   const app = createApp({
     store: harness.table.store,
     hasFlow: (model) => model === 'dbo.Thing' || model === 'x.thing',
+    flows: new FlowRegistry([harness.flow]),
     workers: harness.workers.control,
     logger,
     commitId: () => null,

@@ -4,6 +4,7 @@ import { migrate, type MigrationReport } from './migrations.ts';
 import { SyncTableStore } from './store.ts';
 
 export * from './store.ts';
+export { FinishedJobCleanup, type FinishedJobCleanupOptions, type FinishedJobCleanupStatus } from './cleanup.ts';
 export { migrate, migrations, syncTableColumns } from './migrations.ts';
 export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
 

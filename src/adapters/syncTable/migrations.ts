@@ -91,6 +91,21 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS sync_table_source_record ON sync_table (job_source_record_id, job_id)`,
     ],
   },
+  {
+    version: 4,
+    name: 'indexes for job statistics, retries and the cleanup of finished jobs',
+    sql: [
+      // counts by model and state (an index-only scan instead of reading the rows)
+      `CREATE INDEX IF NOT EXISTS sync_table_model_state ON sync_table (job_source_model, job_state)`,
+      // jobs finished per hour
+      `CREATE INDEX IF NOT EXISTS sync_table_finished ON sync_table (job_end, job_state) WHERE job_end IS NOT NULL`,
+      // error counts by code, and the failed jobs a retry resets
+      `CREATE INDEX IF NOT EXISTS sync_table_failed ON sync_table (job_error_code, job_id) WHERE job_state IN ('error', 'error_retry')`,
+      // finished root jobs old enough to be removed, oldest first
+      `CREATE INDEX IF NOT EXISTS sync_table_finished_roots ON sync_table (job_end)
+         WHERE parent_job_id IS NULL AND job_state IN ('done', 'skipped')`,
+    ],
+  },
 ];
 
 export interface MigrationReport {

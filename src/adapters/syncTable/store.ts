@@ -2,7 +2,7 @@
  * sync_table: every query sosync runs against it, in one place. Rows use the column names of
  * SPEC §3 (they are also the API's field names).
  */
-import type { SqlDatabase } from './database.ts';
+import { toUtcTimestamp, type SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
 
 export type SystemName = 'fs' | 'fso';
@@ -95,6 +95,49 @@ export interface JobListFilter {
 }
 
 const DEFAULT_PRIORITY = 1000;
+
+/** One job of a tree to create: the job and, nested, its children. */
+export interface NewJobTree {
+  job: NewJob;
+  children: NewJobTree[];
+}
+
+/** The ids a created tree got, in the shape of the tree. */
+export interface CreatedJobTree {
+  job_id: number;
+  child_jobs: CreatedJobTree[];
+}
+
+/** A job row with its child jobs, recursively. */
+export type JobTreeRow = JobRow & { child_jobs: JobTreeRow[] };
+
+export interface RetryFilter {
+  model?: string;
+  errorCode?: JobErrorCode;
+  /** job_date at or after */
+  since?: Date;
+  /** job_date before */
+  until?: Date;
+  ids?: number[];
+}
+
+/** A statement with its parameters, kept apart so a test can EXPLAIN exactly what runs. */
+export interface SqlStatement {
+  sql: string;
+  params: unknown[];
+}
+
+export interface JobStatistics {
+  by_model_and_state: Array<{ model: string | null; state: JobState; count: number }>;
+  oldest_open_job: Pick<JobRow, 'job_id' | 'job_state' | 'job_date' | 'job_fetched' | 'job_source_model' | 'job_source_record_id'> | null;
+  finished_per_hour: Array<{ hour: Date; state: JobState; count: number }>;
+  errors_by_code: Array<{ code: JobErrorCode | null; count: number }>;
+}
+
+/** Deepest tree /job/tree follows (a guard against a parent_job_id cycle). */
+export const MAX_TREE_DEPTH = 50;
+
+type Queryable = Pick<SqlDatabase, 'query'>;
 
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = () => new Date()) {}
@@ -313,5 +356,184 @@ export class SyncTableStore {
       cursor = result.rows[result.rows.length - 1].job_id;
       skip = 0;
     }
+  }
+
+  // --- operator routes: bulk and tree creation, retries, trees, statistics, cleanup ---
+
+  /**
+   * Stores many announcements with one multi-row insert (arrays unnested in their given order);
+   * returns the new ids in that order. `on` runs it inside a caller's transaction.
+   */
+  async createJobs(jobs: NewJob[], on: Queryable = this.db): Promise<number[]> {
+    if (jobs.length === 0) return [];
+    const column = <T,>(pick: (job: NewJob) => T) => jobs.map(pick);
+    const stamp = (d: Date | null | undefined) => (d ? toUtcTimestamp(d) : null);
+    const result = await on.query<{ job_id: number }>(
+      `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
+         job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
+         parent_job_id, job_fetched, job_run_count, job_state, job_last_change)
+       SELECT j.job_date, j.job_priority, j.job_source_system, j.job_source_model, j.job_source_record_id,
+              j.job_source_target_record_id, j.job_source_sosync_write_date, j.job_source_fields, j.job_source_type,
+              j.parent_job_id, $11, 0, 'new', $11
+         FROM unnest($1::timestamp[], $2::integer[], $3::varchar[], $4::varchar[], $5::integer[], $6::integer[],
+                     $7::timestamp[], $8::text[], $9::varchar[], $10::integer[])
+              WITH ORDINALITY AS j(job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
+                   job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
+                   parent_job_id, position)
+        ORDER BY j.position
+       RETURNING job_id`,
+      [
+        column((j) => stamp(j.job_date)), column((j) => j.job_priority ?? DEFAULT_PRIORITY), column((j) => j.job_source_system),
+        column((j) => j.job_source_model), column((j) => j.job_source_record_id), column((j) => j.job_source_target_record_id ?? null),
+        column((j) => stamp(j.job_source_sosync_write_date)), column((j) => j.job_source_fields ?? null),
+        column((j) => j.job_source_type ?? ''), column((j) => j.parent_job_id ?? null), this.now(),
+      ],
+    );
+    // the serial is drawn in insertion order, which follows the ORDER BY above
+    return result.rows.map((r) => Number(r.job_id)).sort((a, b) => a - b);
+  }
+
+  /** Stores a job and its children (nested) in one transaction, one insert per tree level. */
+  async createJobTree(tree: NewJobTree): Promise<CreatedJobTree> {
+    return await this.db.transaction(async (tx) => {
+      const root: CreatedJobTree = { job_id: 0, child_jobs: [] };
+      let level: Array<{ node: NewJobTree; created: CreatedJobTree; parentId: number | null }> = [{ node: tree, created: root, parentId: null }];
+      while (level.length > 0) {
+        const ids = await this.createJobs(level.map(({ node, parentId }) => ({ ...node.job, parent_job_id: parentId })), tx);
+        const next: typeof level = [];
+        level.forEach((entry, i) => {
+          entry.created.job_id = ids[i];
+          for (const child of entry.node.children) {
+            const created: CreatedJobTree = { job_id: 0, child_jobs: [] };
+            entry.created.child_jobs.push(created);
+            next.push({ node: child, created, parentId: ids[i] });
+          }
+        });
+        level = next;
+      }
+      return root;
+    });
+  }
+
+  /**
+   * Failed jobs (error, error_retry) matching the filter go back to 'new' with the run count
+   * reset; `logLine` is appended to job_log with the state and code they had. Returns their ids.
+   */
+  async retryFailedJobs(filter: RetryFilter, logLine: string): Promise<number[]> {
+    const where = [`job_state IN ('error', 'error_retry')`];
+    const params: unknown[] = [this.now(), logLine];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.model) add(`job_source_model = ?`, filter.model);
+    if (filter.errorCode) add(`job_error_code = ?`, filter.errorCode);
+    if (filter.since) add(`job_date >= ?`, filter.since);
+    if (filter.until) add(`job_date < ?`, filter.until);
+    if (filter.ids) add(`job_id = ANY(?::integer[])`, filter.ids);
+    const result = await this.db.query<{ job_id: number }>(
+      `UPDATE sync_table
+          SET job_log = concat_ws(E'\n', job_log, $2::text || ' (was ' || job_state || coalesce(' ' || job_error_code, '') || ')'),
+              job_state = 'new', job_run_count = 0, job_error_code = NULL, job_error_text = NULL, job_end = NULL,
+              job_last_change = $1
+        WHERE ${where.join(' AND ')}
+        RETURNING job_id`,
+      params,
+    );
+    return result.rows.map((r) => r.job_id).sort((a, b) => a - b);
+  }
+
+  /** A job with its child jobs, recursively (served by sync_table_children); null when unknown. */
+  async jobTree(jobId: number): Promise<JobTreeRow | null> {
+    const result = await this.db.query<JobRow & { tree_depth: number }>(
+      `WITH RECURSIVE tree AS (
+         SELECT s.*, 0 AS tree_depth, ARRAY[s.job_id] AS tree_path FROM sync_table s WHERE s.job_id = $1
+         UNION ALL
+         SELECT c.*, t.tree_depth + 1, t.tree_path || c.job_id
+           FROM sync_table c JOIN tree t ON c.parent_job_id = t.job_id
+          WHERE t.tree_depth < $2 AND NOT c.job_id = ANY(t.tree_path)
+       )
+       SELECT * FROM tree ORDER BY tree_depth, job_id`,
+      [jobId, MAX_TREE_DEPTH],
+    );
+    const byId = new Map<number, JobTreeRow>();
+    for (const { tree_depth: _depth, tree_path: _path, ...row } of result.rows as Array<JobRow & { tree_depth: number; tree_path: unknown }>) {
+      const node: JobTreeRow = { ...row, child_jobs: [] };
+      if (!byId.has(node.job_id)) byId.set(node.job_id, node);
+      if (node.parent_job_id !== null && node.job_id !== jobId) byId.get(node.parent_job_id)?.child_jobs.push(node);
+    }
+    return byId.get(jobId) ?? null;
+  }
+
+  /** The statements of /statistic/jobs; each is served by an index (see migration 4). */
+  statisticStatements(hoursBack = 24): Record<keyof JobStatistics, SqlStatement> {
+    const now = this.now();
+    const since = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), now.getUTCHours() - hoursBack + 1));
+    return {
+      by_model_and_state: {
+        sql: `SELECT job_source_model AS model, job_state AS state, count(*)::integer AS count
+                FROM sync_table GROUP BY job_source_model, job_state ORDER BY job_source_model, job_state`,
+        params: [],
+      },
+      // the lowest open job_id per state, each one step down sync_table_state
+      oldest_open_job: {
+        sql: `SELECT job_id, job_state, job_date, job_fetched, job_source_model, job_source_record_id FROM sync_table
+               WHERE job_id = least((SELECT min(job_id) FROM sync_table WHERE job_state = 'new'),
+                                    (SELECT min(job_id) FROM sync_table WHERE job_state = 'inprogress'))`,
+        params: [],
+      },
+      finished_per_hour: {
+        sql: `SELECT date_trunc('hour', job_end) AS hour, job_state AS state, count(*)::integer AS count
+                FROM sync_table WHERE job_end >= $1 AND job_state IN ('done', 'error', 'error_retry', 'skipped')
+               GROUP BY 1, 2 ORDER BY 1, 2`,
+        params: [since],
+      },
+      errors_by_code: {
+        sql: `SELECT job_error_code AS code, count(*)::integer AS count
+                FROM sync_table WHERE job_state IN ('error', 'error_retry') GROUP BY job_error_code ORDER BY job_error_code`,
+        params: [],
+      },
+    };
+  }
+
+  /** Counts for /statistic/jobs, all computed by the database from its indexes. */
+  async jobStatistics(hoursBack = 24): Promise<JobStatistics> {
+    const statements = this.statisticStatements(hoursBack);
+    const run = async <Row,>(s: SqlStatement) => (await this.db.query<Row>(s.sql, s.params)).rows;
+    return {
+      by_model_and_state: await run(statements.by_model_and_state),
+      oldest_open_job: (await run<JobStatistics['oldest_open_job']>(statements.oldest_open_job))[0] ?? null,
+      finished_per_hour: await run(statements.finished_per_hour),
+      errors_by_code: await run(statements.errors_by_code),
+    };
+  }
+
+  /**
+   * One small batch of the cleanup: up to `batchSize` done/skipped root jobs that ended before
+   * `cutoff` and wait for no protocol copy, with all their descendants, in one short statement.
+   * Rows another session holds are skipped, never waited for.
+   */
+  finishedJobsBatchStatement(cutoff: Date, batchSize: number): SqlStatement {
+    return {
+      sql: `WITH RECURSIVE roots AS (
+              SELECT job_id FROM sync_table
+               WHERE parent_job_id IS NULL AND job_state IN ('done', 'skipped') AND job_end < $1
+                 AND NOT (job_to_fso_can_sync AND (job_to_fso_sync_date IS NULL OR job_to_fso_sync_date < job_last_change))
+               ORDER BY job_end LIMIT $2
+               FOR UPDATE SKIP LOCKED
+            ), tree AS (
+              SELECT job_id FROM roots
+              UNION
+              SELECT c.job_id FROM sync_table c JOIN tree t ON c.parent_job_id = t.job_id
+            )
+            DELETE FROM sync_table WHERE job_id = ANY(ARRAY(SELECT job_id FROM tree))`,
+      params: [cutoff, batchSize],
+    };
+  }
+
+  /** Runs one cleanup batch; returns the rows removed. */
+  async deleteFinishedJobsBatch(cutoff: Date, batchSize: number): Promise<number> {
+    const statement = this.finishedJobsBatchStatement(cutoff, batchSize);
+    return (await this.db.query(statement.sql, statement.params)).rowCount;
   }
 }
