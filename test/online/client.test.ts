@@ -112,13 +112,16 @@ describe('calls', () => {
     assert.deepEqual(row, { id, name: 'Archiv Person', active: false });
   });
 
-  test('sosync.job has the renamed sync_table columns', async () => {
+  test('sosync.job has the sync_table column names; its Datetime and char dates come back as sent', async () => {
     const id = await client.create('sosync.job', {
-      job_id: 42, state: 'done', date: new Date('2024-02-03T04:05:06Z'), target_request: '<xml/>', sync_source_system: 'fs',
+      job_id: 42, job_state: 'done', job_date: new Date('2024-02-03T04:05:06Z'), job_start: '2024-02-03T04:05:06.789Z',
+      sync_target_request: '<xml/>', sync_source_system: 'fs',
     });
-    const [row] = await client.read('sosync.job', id, ['job_id', 'state', 'date', 'target_request', 'sync_source_system', 'error_code']);
+    const fields = ['job_id', 'job_state', 'job_date', 'job_start', 'sync_target_request', 'sync_source_system', 'job_error_code'];
+    const [row] = await client.read('sosync.job', id, fields);
     assert.deepEqual(row, {
-      id, job_id: 42, state: 'done', date: new Date('2024-02-03T04:05:06Z'), target_request: '<xml/>', sync_source_system: 'fs', error_code: null,
+      id, job_id: 42, job_state: 'done', job_date: new Date('2024-02-03T04:05:06Z'), job_start: '2024-02-03T04:05:06.789Z',
+      sync_target_request: '<xml/>', sync_source_system: 'fs', job_error_code: null,
     });
     assert.deepEqual(await client.search('sosync.job', [['job_id', '=', 42]]), [id]);
   });

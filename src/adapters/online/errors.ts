@@ -23,6 +23,12 @@ export class OnlineFaultError extends OnlineError {
     super(`FSO ${call} failed: ${odooMessage}`);
   }
 
+  /** The model Odoo does not know ("Object x doesn't exist", or a bare KeyError), else null. */
+  get missingModel(): string | null {
+    const m = /^Object (\S+) doesn't exist\b/.exec(this.odooMessage) ?? /^KeyError: u?'([^']+)'$/.exec(this.odooMessage);
+    return m ? m[1] : null;
+  }
+
   /** Odoo's AccessDenied: the login or the uid/password pair of a call was rejected. */
   get isAccessDenied(): boolean {
     return this.faultCode === 3 || /^Access Denied\b/i.test(this.odooMessage);
