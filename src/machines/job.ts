@@ -17,7 +17,7 @@
  * `provide()` (jobActors.ts); guards are named so the live page can show them on the edges.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { JobErrorCode, JobRow, SystemName } from '../adapters/syncTable/index.ts';
+import { openStates, type JobErrorCode, type JobRow, type SystemName } from '../adapters/syncTable/index.ts';
 import type { ModelInfo, RecordRef, SyncDirection, SyncEvidence } from '../flows/flow.ts';
 import { decideDirection, type DirectionVerdict } from '../flows/direction.ts';
 
@@ -233,7 +233,7 @@ export const jobMachine = setup({
       const child = context.children[context.childIndex];
       return [...context.ancestors, thisRecord(context.job)].some((r) => sameRecord(r, child));
     },
-    childIsOpen: ({ context }) => context.currentChild !== undefined && ['new', 'inprogress'].includes(context.currentChild.job_state),
+    childIsOpen: ({ context }) => context.currentChild !== undefined && (openStates as readonly string[]).includes(context.currentChild.job_state),
     childFailed: ({ context }) => context.currentChild?.job_state === 'error',
     childEndedBadly: (_, params: { outcome: JobOutcome }) => params.outcome.outcome === 'error' || params.outcome.outcome === 'aborted',
     childrenUnfinished: ({ context }) => context.unfinishedChildren.length > 0,

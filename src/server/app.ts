@@ -4,9 +4,9 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
-import type { SyncTableStore } from '../adapters/syncTable/index.ts';
+import { INT32_MAX, type SyncTableStore } from '../adapters/syncTable/index.ts';
 import type { WorkerControl } from '../machines/workers.ts';
-import { errorBody, parseJobCreate } from './jobRequest.ts';
+import { ErrorCode, errorBody, parseJobCreate } from './jobRequest.ts';
 import { send } from './negotiate.ts';
 import { jobListRoute } from './jobList.ts';
 import { serviceStatus, workersStatus } from './workerStatus.ts';
@@ -43,7 +43,7 @@ export function createApp(deps: AppDependencies): express.Express {
     const job = await deps.store.createJob(parsed.job);
     deps.logger.debug({ job_id: job.job_id, model: job.job_source_model, record: job.job_source_record_id }, 'job created');
     deps.workers.jobCreated(job);
-    send(req, res, 200, 'job_result', { job_id: job.job_id, error_code: 0, error_text: 'None', error_detail: {} });
+    send(req, res, 200, 'job_result', { job_id: job.job_id, error_code: ErrorCode.None, error_text: 'None', error_detail: {} });
   };
   app.get('/job/create', createJob);
   app.post('/job/create', createJob);
@@ -51,13 +51,13 @@ export function createApp(deps: AppDependencies): express.Express {
   app.get('/job/info/:id', async (req, res) => {
     const raw = String(req.params.id);
     const id = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(id) || id < 1 || id > 2147483647) {
-      send(req, res, 404, 'job_result', errorBody(2, { job_id: `"${raw}" is not a job id` }));
+    if (!Number.isSafeInteger(id) || id < 1 || id > INT32_MAX) {
+      send(req, res, 404, 'job_result', errorBody('DataError', { job_id: `"${raw}" is not a job id` }));
       return;
     }
     const job = await deps.store.getJob(id);
     if (!job) {
-      send(req, res, 404, 'job_result', errorBody(2, { job_id: `no job ${id}` }));
+      send(req, res, 404, 'job_result', errorBody('DataError', { job_id: `no job ${id}` }));
       return;
     }
     send(req, res, 200, 'sync_table', job);
@@ -100,11 +100,11 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {
-      send(req, res, 400, 'job_result', errorBody(1, { body: `is not valid ${req.is('json') ? 'JSON' : 'form data'}: ${e.message}` }));
+      send(req, res, 400, 'job_result', errorBody('InterfaceError', { body: `is not valid ${req.is('json') ? 'JSON' : 'form data'}: ${e.message}` }));
       return;
     }
     if (e.type === 'entity.too.large') {
-      send(req, res, 413, 'job_result', errorBody(1, { body: 'is larger than 1 MB' }));
+      send(req, res, 413, 'job_result', errorBody('InterfaceError', { body: 'is larger than 1 MB' }));
       return;
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

@@ -3,12 +3,11 @@
  * limit/offset or a keyset cursor and filters by state, model, system and date.
  */
 import type { Request, Response } from 'express';
-import type { JobListFilter, JobState, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
+import { INT32_MAX, jobStates, type JobListFilter, type JobState, type SyncTableStore, type SystemName } from '../adapters/syncTable/index.ts';
 import { parseAnnouncedDate } from './dates.ts';
 import { send, toPlain, wantsXml, xmlFragment } from './negotiate.ts';
 import { errorBody } from './jobRequest.ts';
 
-const states: readonly JobState[] = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'];
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1_000_000;
 
@@ -33,7 +32,7 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const filter: JobListFilter = {
     limit: whole('limit', 1, MAX_LIST_LIMIT) ?? DEFAULT_LIST_LIMIT,
     offset: whole('offset', 0, Number.MAX_SAFE_INTEGER),
-    cursor: whole('cursor', 0, 2147483647),
+    cursor: whole('cursor', 0, INT32_MAX),
     order: 'desc',
   };
   const order = text('order');
@@ -44,8 +43,8 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const state = text('state');
   if (state) {
     const list = state.split(',').map((s) => s.trim());
-    const bad = list.filter((s) => !states.includes(s as JobState));
-    if (bad.length) detail.state = `"${bad.join(',')}" is not one of ${states.join(', ')}`;
+    const bad = list.filter((s) => !(jobStates as readonly string[]).includes(s));
+    if (bad.length) detail.state = `"${bad.join(',')}" is not one of ${jobStates.join(', ')}`;
     else filter.state = list as JobState[];
   }
   const model = text('model');
@@ -95,7 +94,7 @@ export function jobListRoute(store: SyncTableStore) {
   return async (req: Request, res: Response): Promise<void> => {
     const parsed = parseListFilter(req.query as Record<string, unknown>);
     if (!parsed.ok) {
-      send(req, res, 400, 'job_result', errorBody(2, parsed.detail));
+      send(req, res, 400, 'job_result', errorBody('DataError', parsed.detail));
       return;
     }
     const xml = wantsXml(req);

@@ -2,14 +2,16 @@
  * Validation of /job/create parameters (SPEC §2.1). Pure: takes the merged parameters of the
  * query string or body, returns the job to store or the error answer, stores nothing.
  */
-import type { NewJob, SystemName } from '../adapters/syncTable/index.ts';
+import { INT32_MAX, type NewJob, type SystemName } from '../adapters/syncTable/index.ts';
 import { parseAnnouncedDate } from './dates.ts';
 
+/** The original's error codes of job answers, by name. */
 export const ErrorCode = { None: 0, InterfaceError: 1, DataError: 2 } as const;
+export type ApiErrorName = Exclude<keyof typeof ErrorCode, 'None'>;
 
 export interface JobCreateError {
-  error_code: 1 | 2;
-  error_text: 'InterfaceError' | 'DataError';
+  error_code: (typeof ErrorCode)[ApiErrorName];
+  error_text: ApiErrorName;
   error_detail: Record<string, string>;
 }
 
@@ -23,7 +25,6 @@ const required: ReadonlyArray<readonly [long: string, short: string]> = [
   ['job_source_record_id', 'source_record_id'],
 ];
 
-const INT32_MAX = 2147483647;
 
 function asText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
@@ -138,10 +139,10 @@ export function parseJobCreate(params: Record<string, unknown>, hasFlow: (model:
   }
 
   if (Object.keys(missing).length > 0) {
-    return { ok: false, error: { error_code: 1, error_text: 'InterfaceError', error_detail: { ...missing, ...invalid } } };
+    return { ok: false, error: apiError('InterfaceError', { ...missing, ...invalid }) };
   }
   if (Object.keys(invalid).length > 0) {
-    return { ok: false, error: { error_code: 2, error_text: 'DataError', error_detail: invalid } };
+    return { ok: false, error: apiError('DataError', invalid) };
   }
   return {
     ok: true,
@@ -166,7 +167,12 @@ export interface ErrorBody {
   error_detail: Record<string, string>;
 }
 
-export function errorBody(code: 1 | 2, detail: Record<string, string>): ErrorBody {
-  return { job_id: null, error_code: code, error_text: code === 1 ? 'InterfaceError' : 'DataError', error_detail: detail };
+function apiError(name: ApiErrorName, detail: Record<string, string>): JobCreateError {
+  return { error_code: ErrorCode[name], error_text: name, error_detail: detail };
+}
+
+/** The answer of a refused request: which field, what is wrong (SPEC §2.1). */
+export function errorBody(name: ApiErrorName, detail: Record<string, string>): ErrorBody {
+  return { job_id: null, ...apiError(name, detail) };
 }
 

@@ -6,10 +6,18 @@ import type { SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
 
 export type SystemName = 'fs' | 'fso';
-export type JobState = 'new' | 'inprogress' | 'done' | 'error' | 'error_retry' | 'skipped';
-export type JobErrorCode = 'timeout' | 'run_counter' | 'sync_source' | 'child_job' | 'transformation' | 'cleanup' | 'unknown';
+export const jobStates = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'] as const;
+export type JobState = (typeof jobStates)[number];
+export const jobErrorCodes = ['timeout', 'run_counter', 'sync_source', 'child_job', 'transformation', 'cleanup', 'unknown'] as const;
+export type JobErrorCode = (typeof jobErrorCodes)[number];
 
-export const openStates: readonly JobState[] = ['new', 'inprogress'];
+/** The states of a job the worker still has to run (SPEC §4.1). */
+export const openStates = ['new', 'inprogress'] as const satisfies readonly JobState[];
+/** The same list as SQL, for every query that selects open jobs (the partial indexes of migration 2 use this text). */
+const OPEN_STATES_SQL = `(${openStates.map((s) => `'${s}'`).join(', ')})`;
+
+/** Ids are PostgreSQL `int` (and SQL Server's / Odoo's): positive and at most this. */
+export const INT32_MAX = 2_147_483_647;
 
 export interface JobRow {
   job_id: number;
@@ -95,15 +103,10 @@ const DEFAULT_PRIORITY = 1000;
 export const syncTableStatements = {
   /** SPEC §4.1: inprogress before new, higher priority first, newest announcement first, job_id */
   pickNextJob: `SELECT * FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
+        WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
         ORDER BY (job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id
         LIMIT 1`,
-  countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')`,
-  /** $1 record id, $2 model, $3 system */
-  openJobsOfRecord: `SELECT * FROM sync_table
-        WHERE job_source_record_id = $1 AND job_source_model = $2 AND job_source_system = $3
-          AND job_state IN ('new', 'inprogress')
-        ORDER BY job_id`,
+  countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
   /** $1 closing job, $2 record id, $3 model, $4 system, $5 its write date, $6 log line, $7 now */
   closeSupersededJobs: `UPDATE sync_table
           SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6,
@@ -214,12 +217,6 @@ export class SyncTableStore {
         job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, this.now()],
     );
     return result.rows.map((r) => r.job_id).sort((a, b) => a - b);
-  }
-
-  /** Open jobs of one source record (duplicates, supersede checks). */
-  async openJobsOfRecord(system: SystemName, model: string, recordId: number): Promise<JobRow[]> {
-    const result = await this.db.query<JobRow>(syncTableStatements.openJobsOfRecord, [recordId, model, system]);
-    return result.rows;
   }
 
   /** Jobs the protocol worker still has to copy to FSO, oldest first. */
