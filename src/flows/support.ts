@@ -1,7 +1,7 @@
 /**
  * What the flows share: their clients, the stamp a write carries, and FS evidence.
  */
-import type { OnlineClient } from '../adapters/online/index.ts';
+import { OnlineError, type OnlineClient } from '../adapters/online/index.ts';
 import type { StudioClient, StudioWriteEvidence } from '../adapters/studio/index.ts';
 import type { Logger } from '../log.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncEvidence } from './flow.ts';
@@ -39,10 +39,10 @@ export function studioEvidence(result: StudioWriteEvidence & { id?: number; pers
 /**
  * Runs a write and, when it fails, keeps what was sent and answered on the error, so the job row
  * shows the failed request (SPEC §4.2 step 6): FS errors carry the rows they tried to write, FSO
- * errors the last XML-RPC exchange.
+ * errors the exchange of the very call that failed. (`_online` stays in the signature the flows
+ * call; the evidence no longer comes from the shared client.)
  */
-export async function keepEvidence<T>(online: OnlineClient, write: () => Promise<T>): Promise<T> {
-  const before = online.lastExchange();
+export async function keepEvidence<T>(_online: OnlineClient, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (err) {
@@ -51,9 +51,8 @@ export async function keepEvidence<T>(online: OnlineClient, write: () => Promise
     if (e.request !== undefined) {
       throw new FlowError(e.message, { targetRequest: JSON.stringify(e.request), targetAnswer: String(e.answer ?? e.message) });
     }
-    const last = online.lastExchange();
-    if (last && last !== before) {
-      throw new FlowError(e.message, { targetRequest: last.request, targetAnswer: last.response || e.message });
+    if (err instanceof OnlineError && err.exchange) {
+      throw new FlowError(e.message, { targetRequest: err.exchange.request, targetAnswer: err.exchange.response || e.message });
     }
     throw err;
   }

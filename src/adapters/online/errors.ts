@@ -5,6 +5,8 @@
 
 export class OnlineError extends Error {
   override name = 'OnlineError';
+  /** the XML-RPC exchange of the call that failed (password masked), when a request was made */
+  exchange?: { call: string; request: string; response: string };
 }
 
 /** FSO answered with an XML-RPC Fault: Odoo's message plus the full text it sent. */
