@@ -2,7 +2,6 @@
  * The Odoo models the FSO stand-in knows, with the fields SPEC §5–§6 name. Types follow Odoo's
  * field types; `tracked` lists the fields whose change makes FSO announce a sync job.
  */
-import { sosyncJobFields, sosyncJobSelections } from '../../src/adapters/online/sosyncJobFields.ts';
 
 export type FieldType =
   | 'char' | 'text' | 'selection' | 'integer' | 'float' | 'boolean' | 'date' | 'datetime' | 'many2one';
@@ -109,17 +108,49 @@ const bpkFields: Record<string, FieldDef> = {
   ...sosyncFields,
 };
 
-const sosyncJobModelFields: Record<string, FieldDef> = Object.fromEntries(
-  Object.entries(sosyncJobFields).map(([column, [field, type]]) => {
-    const def: FieldDef = { type, string: column };
-    if (type === 'selection') {
-      def.selection = field === 'state' ? sosyncJobSelections.state
-        : field === 'error_code' ? sosyncJobSelections.error_code
-        : sosyncJobSelections.source_system;
-    }
-    return [field, def];
-  }),
-);
+const systems = [['fso', 'FS-Online'], ['fs', 'Fundraising Studio']] as const;
+const selection = (string: string, values: readonly (readonly [string, string])[]): FieldDef => ({ type: 'selection', string, selection: values });
+
+/**
+ * FSO addon's `sosync.job`, written out here on its own (not derived from what sosync sends), so a
+ * field sosync names wrongly meets Odoo's refusal in a test.
+ */
+const sosyncJobModelFields: Record<string, FieldDef> = {
+  job_id: integer('Job ID'),
+  job_date: datetime('Job Date'),
+  job_source_system: selection('Job Source System', systems),
+  job_source_model: char('Job Source Model'),
+  job_source_record_id: integer('Job Source Record ID'),
+  job_source_sosync_write_date: char('Job Source sosync_write_date'),
+  job_source_fields: text('Job Source Fields'),
+  job_fetched: datetime('Job Fetched Date'),
+  job_start: char('Job Start'),
+  job_end: char('Job End'),
+  job_run_count: integer('Job Run Count'),
+  job_state: selection('State', [['new', 'New'], ['inprogress', 'In Progress'], ['child', 'ChildJob Processing'],
+    ['done', 'Done'], ['error', 'Error'], ['skipped', 'Skipped']]),
+  job_error_code: selection('Error Code', [['timeout', 'Job timed out'], ['run_counter', 'Run count exceeded'],
+    ['child_job', 'Child job error'], ['sync_source', 'Could not determine sync direction'],
+    ['transformation', 'Model transformation error'], ['cleanup', 'Job finalization error'], ['unknown', 'Unexpected error']]),
+  job_error_text: text('Error'),
+  job_log: text('Job Log'),
+  parent_job_id: integer('Parent Job ID'),
+  child_job_start: char('Child Processing Start'),
+  child_job_end: char('Child Processing End'),
+  sync_source_system: selection('Source System', systems),
+  sync_source_model: char('Source Model'),
+  sync_source_record_id: integer('Source Record ID'),
+  sync_target_system: selection('Target System', systems),
+  sync_target_model: char('Target Model'),
+  sync_target_record_id: integer('Target Record ID'),
+  sync_source_data: text('Sync Source Data'),
+  sync_target_data_before: text('Sync Target Data before'),
+  sync_target_request: text('Sync Target Request(s)'),
+  sync_target_answer: text('Sync Target Answer(s)'),
+  sync_target_data_after: text('Sync Target Data after'),
+  sync_start: char('Sync Start'),
+  sync_end: char('Sync End'),
+};
 
 const notTracked = new Set(['sosync_fs_id', 'sosync_write_date']);
 

@@ -3,7 +3,7 @@
  * what was sent to the target and what it answered — FS's written rows and "success", or FSO's
  * raw XML-RPC exchange — also when the write fails.
  */
-import type { OnlineClient } from '../adapters/online/index.ts';
+import { OnlineError } from '../adapters/online/index.ts';
 import type { WrittenRow } from '../adapters/studio/index.ts';
 import { FlowError, type SyncEvidence } from './flow.ts';
 
@@ -30,10 +30,10 @@ export function syncEvidence(
 /**
  * Runs a write to either system and, when it fails, keeps what was sent and answered on the error,
  * so the job row shows the failed request: FS errors carry the rows they tried to write, FSO
- * errors the last XML-RPC exchange.
+ * errors the exchange of the very call that failed (never another caller's: the client is shared
+ * with the protocol worker).
  */
-export async function keepEvidence<T>(online: OnlineClient, write: () => Promise<T>): Promise<T> {
-  const before = online.lastExchange();
+export async function keepEvidence<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (err) {
@@ -42,9 +42,8 @@ export async function keepEvidence<T>(online: OnlineClient, write: () => Promise
     if (e.request !== undefined) {
       throw new FlowError(e.message, { targetRequest: JSON.stringify(e.request), targetAnswer: String(e.answer ?? e.message) });
     }
-    const last = online.lastExchange();
-    if (last && last !== before) {
-      throw new FlowError(e.message, { targetRequest: last.request, targetAnswer: last.response || e.message });
+    if (err instanceof OnlineError && err.exchange) {
+      throw new FlowError(e.message, { targetRequest: err.exchange.request, targetAnswer: err.exchange.response || e.message });
     }
     throw err;
   }

@@ -3,7 +3,7 @@
  * or update with the raw XML-RPC exchange as evidence, the id write-back, and deletion; and the
  * FS → FSO create-or-update every flow shares.
  */
-import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
+import type { OnlineClient, OnlineRecord, RecordingOnlineClient } from '../adapters/online/index.ts';
 import { keepEvidence, syncEvidence } from './evidence.ts';
 import { FlowError, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 
@@ -70,8 +70,9 @@ export class OnlineModel {
     return id === null ? null : this.readInfo(id);
   }
 
-  private exchange(): { request: string; answer: string } {
-    const last = this.online.lastExchange();
+  /** This write's own exchange (the client is shared with the protocol worker). */
+  private static exchangeOf(recorded: RecordingOnlineClient): { request: string; answer: string } {
+    const last = recorded.exchanges.at(-1);
     return { request: last?.request ?? '', answer: last?.response ?? '' };
   }
 
@@ -82,14 +83,15 @@ export class OnlineModel {
   async upsert(targetId: number | null, fsId: number, values: Record<string, unknown>, fieldsBefore: string[]): Promise<OnlineWriteResult> {
     const id = targetId ?? (await this.findIdByFsId(fsId));
     const stamped = { ...values, sosync_fs_id: fsId };
+    const recorded = this.online.recording();
     if (id !== null) {
       const before = await this.read(id, fieldsBefore);
       if (!before) throw new FlowError(`${this.model} ${id} does not exist any more`);
-      await this.online.write(this.model, id, stamped);
-      return { id, created: false, before, ...this.exchange() };
+      await recorded.write(this.model, id, stamped);
+      return { id, created: false, before, ...OnlineModel.exchangeOf(recorded) };
     }
-    const created = await this.online.create(this.model, stamped);
-    return { id: created, created: true, ...this.exchange() };
+    const created = await recorded.create(this.model, stamped);
+    return { id: created, created: true, ...OnlineModel.exchangeOf(recorded) };
   }
 
   /** After FS created a record: FSO learns its FS id (no announcement: the loop-guard context). */
@@ -99,12 +101,13 @@ export class OnlineModel {
 
   /** SPEC §6.4: deactivate where the model has `active`, else unlink. */
   async remove(id: number): Promise<{ request: string; answer: string; summary: string }> {
+    const recorded = this.online.recording();
     if (this.hasActive) {
-      await this.online.write(this.model, id, { active: false });
-      return { ...this.exchange(), summary: `deactivated ${this.model} ${id}` };
+      await recorded.write(this.model, id, { active: false });
+      return { ...OnlineModel.exchangeOf(recorded), summary: `deactivated ${this.model} ${id}` };
     }
-    await this.online.unlink(this.model, id);
-    return { ...this.exchange(), summary: `deleted ${this.model} ${id}` };
+    await recorded.unlink(this.model, id);
+    return { ...OnlineModel.exchangeOf(recorded), summary: `deleted ${this.model} ${id}` };
   }
 }
 
@@ -116,7 +119,7 @@ export async function writeToOnline(
   fso: OnlineModel, direction: SyncDirection, fsId: number, source: unknown, values: Record<string, unknown>,
   fieldsBefore: string[], linkBack: (result: OnlineWriteResult) => Promise<unknown>,
 ): Promise<SyncEvidence> {
-  const result = await keepEvidence(fso.online, () => fso.upsert(direction.target.recordId, fsId, values, fieldsBefore));
-  await keepEvidence(fso.online, () => linkBack(result));
+  const result = await keepEvidence(() => fso.upsert(direction.target.recordId, fsId, values, fieldsBefore));
+  await keepEvidence(() => linkBack(result));
   return syncEvidence(result.id, result, source, result.before, `${result.created ? 'created' : 'updated'} ${fso.model} ${result.id}`);
 }

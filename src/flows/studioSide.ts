@@ -51,9 +51,9 @@ export async function writeToStudio<Row, Values>(
   const targetId = direction.target.recordId ?? (await fs.findIdByFsoId(record.id));
   const before = targetId !== null ? await fs.read(targetId) : null;
   const values = await valuesFor(before);
-  const result = await keepEvidence(fso.online, () => (targetId !== null && before
+  const result = await keepEvidence(() => (targetId !== null && before
     ? fs.update(targetId, values, meta)
     : fs.insert(values, meta)));
-  if (record.sosync_fs_id !== result.id) await keepEvidence(fso.online, () => fso.writeBackFsId(record.id, result.id));
+  if (record.sosync_fs_id !== result.id) await keepEvidence(() => fso.writeBackFsId(record.id, result.id));
   return syncEvidence(result.id, result, record, before, `${before ? 'updated' : 'created'} ${fs.model} ${result.id}`);
 }

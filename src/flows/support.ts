@@ -64,12 +64,12 @@ function counterpartDeleter<Row>(fso: OnlineModel, fs: StudioSide<Row, unknown>)
     if (sourceSystem === 'fs') {
       const id = targetRecordId ?? (await fso.findIdByFsId(sourceRecordId));
       if (id === null || !(await fso.readInfo(id))) return null;
-      const removed = await keepEvidence(fso.online, () => fso.remove(id));
+      const removed = await keepEvidence(() => fso.remove(id));
       return syncEvidence(id, removed, null, null, removed.summary);
     }
     const id = targetRecordId ?? (await fs.findIdByFsoId(sourceRecordId));
     if (id === null) return null;
-    const result = await keepEvidence(fso.online, () => fs.delete(id));
+    const result = await keepEvidence(() => fs.delete(id));
     if (!result.deleted) return null;
     return syncEvidence(id, result, null, null, `deleted ${fs.model} ${id}`);
   };

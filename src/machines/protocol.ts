@@ -1,7 +1,9 @@
 /**
  * The protocol worker (SPEC §5): copies finished job rows to FSO's `sosync.job`, batch after
- * batch until none is pending. Like the supervisor, START while running asks for another pass;
- * a failed batch leaves its rows for the next pass and shows in the status.
+ * batch until none is pending. START (/service/processprotocol) always starts a pass, asking for
+ * another one when running; WAKE (a job ended or was announced) does the same except while FSO is
+ * failing — then the retry timer decides — or lacks `sosync.job`, which only START clears.
+ * A failed batch leaves its rows for the next pass and shows in the status.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { BatchResult } from '../adapters/online/index.ts';
@@ -17,7 +19,7 @@ export interface ProtocolContext {
   lastBatch: BatchResult | null;
 }
 
-export type ProtocolEvent = { type: 'START' } | { type: 'STOP' };
+export type ProtocolEvent = { type: 'START' } | { type: 'WAKE' } | { type: 'STOP' };
 
 export const protocolMachine = setup({
   types: {
@@ -33,8 +35,10 @@ export const protocolMachine = setup({
   actions: {
     reportBatch: (_, _params: { batch: BatchResult }) => {},
     reportFault: (_, _params: { error: string }) => {},
+    reportModelMissing: (_, _params: { error: string }) => {},
   },
   guards: {
+    modelMissing: (_, params: { batch: BatchResult }) => params.batch.modelMissing === true,
     nothingCopied: (_, params: { batch: BatchResult }) => params.batch.failed > 0 && params.batch.copied === 0,
     stopRequested: ({ context }) => context.stopRequested,
     morePending: ({ context }) => context.lastBatch !== null && context.lastBatch.copied > 0 && context.lastBatch.remaining > 0,
@@ -54,16 +58,22 @@ export const protocolMachine = setup({
   initial: 'idle',
   on: { STOP: { target: '.stopped' } },
   states: {
-    idle: { on: { START: 'running' } },
+    idle: { on: { START: 'running', WAKE: 'running' } },
     running: {
       entry: assign({ restartRequested: false }),
       on: {
         START: { actions: assign({ restartRequested: true }) },
+        WAKE: { actions: assign({ restartRequested: true }) },
         STOP: { actions: assign({ stopRequested: true }) },
       },
       invoke: {
         src: 'copyBatch',
         onDone: [
+          {
+            guard: { type: 'modelMissing', params: ({ event }) => ({ batch: event.output }) },
+            target: 'modelMissing',
+            actions: assign({ lastBatch: ({ event }) => event.output, lastError: ({ event }) => event.output.lastError ?? 'sosync.job missing' }),
+          },
           {
             guard: { type: 'nothingCopied', params: ({ event }) => ({ batch: event.output }) },
             target: 'faulted',
@@ -99,6 +109,11 @@ export const protocolMachine = setup({
     faulted: {
       entry: { type: 'reportFault', params: ({ context }) => ({ error: context.lastError ?? 'unknown' }) },
       after: { retry: 'running' },
+      on: { START: 'running' },
+    },
+    /** FSO has no sosync.job: said once, then nothing until START */
+    modelMissing: {
+      entry: { type: 'reportModelMissing', params: ({ context }) => ({ error: context.lastError ?? 'sosync.job missing' }) },
       on: { START: 'running' },
     },
     stopped: { type: 'final' },

@@ -83,6 +83,8 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
           const line = { job_id: outcome.jobId, outcome: outcome.outcome, error_code: outcome.errorCode, detail: outcome.message };
           if (outcome.outcome === 'error' || outcome.outcome === 'aborted') logger.warn(line, 'job ended with an error');
           else logger.info(line, `job ${outcome.outcome}`);
+          // SPEC §5: a finished job reaches FSO without waiting for the next announcement
+          protocol?.send({ type: 'WAKE' });
         },
         reportDriftLock: (_, { reason, until }) => {
           logger.error({ until: until.toISOString(), reason }, 'time drift gate closed: synchronisation locked');
@@ -108,6 +110,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
               else if (batch.copied) logger.debug({ ...batch }, 'protocol batch copied');
             },
             reportFault: (_, { error }) => logger.error({ error }, 'protocol worker cannot reach FSO; rows stay pending'),
+            reportModelMissing: (_, { error }) => logger.error({ error }, 'protocol worker paused'),
           },
         }),
         { input: { retryMs: options.protocolRetryMs }, systemId: 'protocol', inspect: options.inspect },
@@ -147,10 +150,10 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     const c = snapshot.context;
     let activity: WorkerActivity;
     if (snapshot.status === 'done') activity = 'stopping';
-    else if (snapshot.matches('faulted')) activity = 'error';
+    else if (snapshot.matches('faulted') || snapshot.matches('modelMissing')) activity = 'error';
     else if (snapshot.matches('running') || snapshot.matches('batchDone')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
     else activity = 'idle';
-    return { activity, copied: c.copied, last_error: c.lastError };
+    return { activity, copied: c.copied, last_error: c.lastError, fso_model_missing: snapshot.matches('modelMissing') };
   }
 
   const control: WorkerControl = {
@@ -185,12 +188,12 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     },
     jobCreated(_job: JobRow) {
       supervisor.send({ type: 'START' });
-      protocol?.send({ type: 'START' });
+      protocol?.send({ type: 'WAKE' });
     },
   };
 
   const supervisorIdle = (s: ReturnType<typeof supervisor.getSnapshot>) => s.matches('idle') || s.matches('locked') || s.status === 'done';
-  const protocolIdle = (p: NonNullable<ReturnType<NonNullable<typeof protocol>['getSnapshot']>>) => p.matches('idle') || p.status === 'done';
+  const protocolIdle = (p: NonNullable<ReturnType<NonNullable<typeof protocol>['getSnapshot']>>) => p.matches('idle') || p.matches('modelMissing') || p.status === 'done';
 
   const bothIdle = () => supervisorIdle(supervisor.getSnapshot()) && (!protocol || protocolIdle(protocol.getSnapshot()));
 

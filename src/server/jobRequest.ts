@@ -120,11 +120,19 @@ export function parseJobCreate(params: Record<string, unknown>, hasFlow: (model:
     }
   }
 
-  let targetId: number | null = null;
-  const targetRaw = params.job_source_target_record_id;
-  if (!isEmptyOptional(targetRaw)) {
-    targetId = parsePositiveId(asText(targetRaw)!);
-    if (targetId === null) invalid.job_source_target_record_id = `"${asText(targetRaw)}" is not a positive 32-bit integer`;
+  /** An optional record id: empty (false, 0, …) → null; FSO's Integer fields read 0 when unset. */
+  const optionalId = (field: string): number | null => {
+    const raw = params[field];
+    if (isEmptyOptional(raw) || asText(raw)!.trim() === '0') return null;
+    const id = parsePositiveId(asText(raw)!);
+    if (id === null) invalid[field] = `"${asText(raw)}" is not a positive 32-bit integer`;
+    return id;
+  };
+  const targetId = optionalId('job_source_target_record_id');
+  // merge jobs (FSO's job_source_type merge_into) are not processed yet: refuse rather than run them as updates
+  for (const field of ['job_source_merge_into_record_id', 'job_source_target_merge_into_record_id']) {
+    const mergeId = optionalId(field);
+    if (mergeId !== null) invalid[field] = `${mergeId}: merge jobs are not supported (only false or empty)`;
   }
 
   let sourceType = '';

@@ -207,7 +207,7 @@ test('every state and transition of the job machine is covered', async () => {
     const superseding = b();
     await aborting(`job_state <> 'skipped'`, async () => {
       await announce('fs', superseding.id, { job_source_sosync_write_date: t(1) });
-      await store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: superseding.id, job_source_sosync_write_date: t(3), job_priority: 1 });
+      await store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: superseding.id, job_source_sosync_write_date: t(3), job_priority: 2000 });
     });
     await aborting(`NOT job_to_fso_can_sync`, () => announce('fs', b().id));
     const requeued = b();

@@ -303,8 +303,8 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
 
     test('superseded jobs are skipped by the newer job', async () => {
       const fs = h.flow.fs.insert({ name: 'v3' }, { sosyncWriteDate: t(3) });
-      const older = await h.table.store.createJob({ job_date: t(1), job_source_system: 'fs', job_source_model: MODEL_FS, job_source_record_id: fs.id, job_source_sosync_write_date: t(1), job_priority: 2000 });
-      const newest = await h.table.store.createJob({ job_date: t(3), job_source_system: 'fs', job_source_model: MODEL_FS, job_source_record_id: fs.id, job_source_sosync_write_date: t(3), job_priority: 1 });
+      const older = await h.table.store.createJob({ job_date: t(1), job_source_system: 'fs', job_source_model: MODEL_FS, job_source_record_id: fs.id, job_source_sosync_write_date: t(1), job_priority: 1 });
+      const newest = await h.table.store.createJob({ job_date: t(3), job_source_system: 'fs', job_source_model: MODEL_FS, job_source_record_id: fs.id, job_source_sosync_write_date: t(3), job_priority: 2000 });
       await run();
       assert.equal((await row(newest.job_id)).job_state, 'done');
       const o = await row(older.job_id);

@@ -4,24 +4,11 @@
  */
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import type { InspectionEvent } from 'xstate';
-import { createLogger } from '../../src/log.ts';
 import { startApiWith, type ApiHarness } from '../support/api.ts';
 import { startHarness } from '../support/engine.ts';
 import { sleep, until } from '../support/wait.ts';
-
-
-function logCapture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'debug', stdout: false, stream }) };
-}
+import { logCapture } from '../support/logs.ts';
 
 
 describe('supervisor: one worker slot', () => {
@@ -202,7 +189,8 @@ describe('supervisor: throttle and stop', () => {
         if (h.flow.fs.records.get(d.source.recordId)?.data.slow) await sleep(1000);
       };
       const ids = [h.flow.fs.insert({ slow: true }), h.flow.fs.insert({}), h.flow.fs.insert({}), h.flow.fs.insert({})].map((r) => r.id);
-      for (const id of ids) await h.table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: id });
+      // the newest announcement runs first (SPEC §4.1): the slow job is the newest
+      for (const [i, id] of ids.entries()) await h.table.store.createJob({ job_date: new Date(Date.now() - i * 1000), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: id });
       h.workers.control.processJobs();
       await sleep(20);
       await h.workers.whenIdle();
@@ -228,7 +216,8 @@ describe('supervisor: throttle and stop', () => {
       };
       const ids = [h.flow.fs.insert({}), h.flow.fs.insert({}), h.flow.fs.insert({})].map((r) => r.id);
       const jobs = [];
-      for (const id of ids) jobs.push(await h.table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: id }));
+      // the newest announcement runs first (SPEC §4.1): the first job is the newest
+      for (const [i, id] of ids.entries()) jobs.push(await h.table.store.createJob({ job_date: new Date(Date.now() - i * 1000), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: id }));
       h.workers.control.processJobs();
       await until(() => writes === 1, 'first job writing');
       const stopping = h.workers.stop(5000);

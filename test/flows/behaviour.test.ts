@@ -107,9 +107,11 @@ for (const kind of storeKinds) {
         assertDone(fsJob);
         assertDone(fsoJob);
         assert.equal(fsJob.job_source_system, 'fs');
-        assert.equal(fsJob.sync_source_system, 'fso', 'the announced FS record was older: FSO is the source');
-        assert.equal(fsJob.sync_target_record_id, accountId);
-        assert.match(fsoJob.job_log ?? '', /model up to date/);
+        // the newer announcement runs first (SPEC §4.1): FSO's job syncs, FS's then finds both equal
+        assert.ok(fsoJob.job_start! < fsJob.job_start!, 'the newer announcement ran first');
+        assert.equal(fsoJob.sync_source_system, 'fso', 'FSO holds the newer change: FSO is the source');
+        assert.equal(fsoJob.sync_target_record_id, accountId);
+        assert.match(fsJob.job_log ?? '', /model up to date/);
         const [row] = await e.fs.rows('xBPKAccount', '[xBPKAccountID] = @id', { id: accountId });
         const company = e.fso.store.get('res.company', companyId)!;
         assert.equal(row.Name, 'geändert in FSO');
@@ -135,8 +137,10 @@ for (const kind of storeKinds) {
         assertDone(fsoJob);
         assertDone(fsJob);
         assert.equal(fsoJob.job_source_system, 'fso');
-        assert.equal(fsoJob.sync_source_system, 'fs', 'the announced FSO record was older: FS is the source');
-        assert.match(fsJob.job_log ?? '', /model up to date/);
+        // the newer announcement runs first (SPEC §4.1): FS's job syncs, FSO's then finds both equal
+        assert.ok(fsJob.job_start! < fsoJob.job_start!, 'the newer announcement ran first');
+        assert.equal(fsJob.sync_source_system, 'fs', 'FS holds the newer change: FS is the source');
+        assert.match(fsoJob.job_log ?? '', /model up to date/);
         const [row] = await e.fs.rows('xBPKAccount', '[xBPKAccountID] = @id', { id: accountId });
         assert.equal(row.Name, 'danach FS');
         assert.equal(e.fso.store.get('res.company', companyId)!.name, 'danach FS');

@@ -97,7 +97,7 @@ test('untracked fields, unchanged values and unsynced models announce nothing', 
   const row = fso.store.get('res.partner', id)!;
   fso.userWrite('res.partner', id, { sosync_fs_id: 999 });
   fso.userWrite('res.partner', id, { lastname: row.lastname, city: row.city });
-  fso.userCreate('sosync.job', { job_id: 1, state: 'new' });
+  fso.userCreate('sosync.job', { job_id: 1, job_state: 'new' });
   fso.userCreate('res.country', { code: 'XX', name: 'Nowhere' });
   await fso.flushAnnouncements();
   assert.equal(sink.received.length, 0);

@@ -112,13 +112,16 @@ describe('calls', () => {
     assert.deepEqual(row, { id, name: 'Archiv Person', active: false });
   });
 
-  test('sosync.job has the renamed sync_table columns', async () => {
+  test('sosync.job has the sync_table column names; its Datetime and char dates come back as sent', async () => {
     const id = await client.create('sosync.job', {
-      job_id: 42, state: 'done', date: new Date('2024-02-03T04:05:06Z'), target_request: '<xml/>', sync_source_system: 'fs',
+      job_id: 42, job_state: 'done', job_date: new Date('2024-02-03T04:05:06Z'), job_start: '2024-02-03T04:05:06.789Z',
+      sync_target_request: '<xml/>', sync_source_system: 'fs',
     });
-    const [row] = await client.read('sosync.job', id, ['job_id', 'state', 'date', 'target_request', 'sync_source_system', 'error_code']);
+    const fields = ['job_id', 'job_state', 'job_date', 'job_start', 'sync_target_request', 'sync_source_system', 'job_error_code'];
+    const [row] = await client.read('sosync.job', id, fields);
     assert.deepEqual(row, {
-      id, job_id: 42, state: 'done', date: new Date('2024-02-03T04:05:06Z'), target_request: '<xml/>', sync_source_system: 'fs', error_code: null,
+      id, job_id: 42, job_state: 'done', job_date: new Date('2024-02-03T04:05:06Z'), job_start: '2024-02-03T04:05:06.789Z',
+      sync_target_request: '<xml/>', sync_source_system: 'fs', job_error_code: null,
     });
     assert.deepEqual(await client.search('sosync.job', [['job_id', '=', 42]]), [id]);
   });
@@ -128,7 +131,8 @@ describe("Odoo's conventions", () => {
   test('false → null, many2one → { id, name }, datetimes → Date, dates stay "YYYY-MM-DD", booleans stay booleans', async () => {
     const at = fso.store.countryId('AT')!;
     const id = fso.store.create('res.partner', { firstname: 'Eva', lastname: 'Konvention', country_id: at, birthdate_web: '1977-07-07', newsletter_web: false, donation_receipt_web: true });
-    const [row] = await client.read('res.partner', id, ['name', 'email', 'country_id', 'birthdate_web', 'write_date', 'create_date', 'newsletter_web', 'donation_receipt_web', 'sosync_fs_id']);
+    const recorded = client.recording();
+    const [row] = await recorded.read('res.partner', id, ['name', 'email', 'country_id', 'birthdate_web', 'write_date', 'create_date', 'newsletter_web', 'donation_receipt_web', 'sosync_fs_id']);
     assert.equal(row.email, null);
     assert.equal(row.sosync_fs_id, null);
     assert.deepEqual(row.country_id, { id: at, name: 'Austria' });
@@ -139,7 +143,7 @@ describe("Odoo's conventions", () => {
     const stored = fso.store.get('res.partner', id)!;
     assert.equal((row.write_date as Date).toISOString().slice(0, 19).replace('T', ' '), stored.write_date);
     // the raw answer really carried Odoo's forms
-    const answer = client.lastExchange()!.response;
+    const answer = recorded.exchanges.at(-1)!.response;
     assert.match(answer, /<name>email<\/name><value><boolean>0<\/boolean><\/value>/);
     assert.match(answer, new RegExp(`<name>country_id</name><value><array><data><value><int>${at}</int></value><value><string>Austria</string></value>`));
     assert.match(answer, /<name>write_date<\/name><value><string>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/string>/);
@@ -148,7 +152,8 @@ describe("Odoo's conventions", () => {
   test('values written: Date → UTC "YYYY-MM-DD HH:MM:SS", null → false, { id, name } → id', async () => {
     const [partnerId] = fso.seeded!.partnerIds;
     const [companyId] = fso.seeded!.companyIds;
-    const id = await client.create('res.partner.bpk', {
+    const recorded = client.recording();
+    const id = await recorded.create('res.partner.bpk', {
       BPKRequestPartnerID: { id: partnerId, name: 'whatever' },
       BPKRequestCompanyID: companyId,
       BPKRequestDate: new Date('2024-05-06T07:08:09.999Z'),
@@ -158,7 +163,7 @@ describe("Odoo's conventions", () => {
     assert.equal(stored.BPKRequestDate, '2024-05-06 07:08:09');
     assert.equal(stored.BPKRequestPartnerID, partnerId);
     assert.equal(stored.BPKPrivate, null);
-    assert.match(client.lastExchange()!.request, /<name>BPKPrivate<\/name><value><boolean>0<\/boolean>/);
+    assert.match(recorded.exchanges.at(-1)!.request, /<name>BPKPrivate<\/name><value><boolean>0<\/boolean>/);
     const [row] = await client.read('res.partner.bpk', id, ['BPKRequestDate', 'BPKRequestPartnerID']);
     assert.deepEqual(row.BPKRequestDate, new Date('2024-05-06T07:08:09Z'));
     assert.equal((row.BPKRequestPartnerID as { id: number }).id, partnerId);
@@ -205,7 +210,8 @@ describe('faults', () => {
       assert.match(err.faultString, /Traceback \(most recent call last\):/);
       assert.ok(err.faultString.startsWith(err.odooMessage));
       assert.match(err.message, /^FSO res\.[a-z.]+\.[a-z_]+ failed: /);
-      assert.match(client.lastExchange()!.response, /<fault>/);
+      assert.match(err.exchange!.response, /<fault>/, 'the error carries its own exchange');
+      assert.match(err.exchange!.request, /<methodName>execute_kw<\/methodName>/);
     });
   }
 
@@ -231,11 +237,13 @@ describe('faults', () => {
 });
 
 describe('evidence', () => {
-  test('lastExchange holds the bytes on the wire with the password masked', async () => {
+  test('a recorded exchange holds the bytes on the wire with the password masked', async () => {
     const id = fso.seeded!.partnerIds[0];
-    await client.write('res.partner', id, { city: 'Bad Ischl & Umgebung <Salzkammergut>' });
+    const recorded = client.recording();
+    await recorded.write('res.partner', id, { city: 'Bad Ischl & Umgebung <Salzkammergut>' });
     const wire = tap.exchanges[tap.exchanges.length - 1];
-    const kept = client.lastExchange()!;
+    assert.equal(recorded.exchanges.length, 1);
+    const kept = recorded.exchanges[0];
     assert.equal(kept.call, 'res.partner.write');
     const escaped = password.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
     assert.ok(wire.request.includes(escaped), 'the real password went over the wire');
@@ -247,10 +255,30 @@ describe('evidence', () => {
     assert.match(kept.response, /^<\?xml version="1.0"\?><methodResponse><params><param><value><boolean>1<\/boolean>/);
   });
 
+  test('concurrent calls on one client: each recording view holds only its own calls\' exchanges', async () => {
+    const views = [0, 1, 2].map(() => client.recording());
+    const ids = fso.seeded!.partnerIds.slice(0, 3);
+    // interleave the three views' calls with unrecorded calls on the shared client, all at once
+    await Promise.all([
+      ...views.map((v, i) => (async () => {
+        for (let k = 0; k < 4; k++) await v.write('res.partner', ids[i], { city: `Ort-${i}-${k}` });
+      })()),
+      ...[0, 1, 2, 3].map(() => client.searchCount('res.company', [])),
+    ]);
+    views.forEach((v, i) => {
+      assert.equal(v.exchanges.length, 4);
+      for (const [k, e] of v.exchanges.entries()) {
+        assert.equal(e.call, 'res.partner.write');
+        assert.match(e.request, new RegExp(`<int>${ids[i]}</int>.*Ort-${i}-${k}<`, 's'));
+        assert.doesNotMatch(e.request, /res\.company/);
+      }
+    });
+  });
+
   test('the login exchange is masked too, and serverTime comes from the answer', async () => {
-    const fresh = clientFor(tap.url);
+    const fresh = clientFor(tap.url).recording();
     await fresh.authenticate();
-    const kept = fresh.lastExchange()!;
+    const kept = fresh.exchanges.at(-1)!;
     assert.equal(kept.call, 'common.authenticate');
     assert.match(kept.request, /<value><string>sosync<\/string><\/value><\/param><param><value><string>\*\*\*<\/string>/);
     assert.ok(!kept.request.includes('wörd'));
@@ -319,8 +347,9 @@ describe('unavailable', () => {
     try {
       const err = await rejectsWith(c.search('res.company', []), OnlineUnavailableError);
       assert.equal(err.host, fso.url);
+      assert.equal(err.exchange!.call, 'res.company.search');
       assert.match(err.message, new RegExp(`FSO at ${fso.url.replace(/[.]/g, '\\.')} is unavailable: connection refused`));
-      assert.equal(c.lastExchange()!.response, '');
+      assert.equal(err.exchange!.response, '', 'no answer came');
     } finally {
       await fso.faults.refuseConnections(false);
     }

@@ -85,7 +85,9 @@ test('a Date in a domain is sent as Odoo datetime text', async () => {
   const future = new Date(Date.now() + 86_400_000);
   assert.deepEqual(await names([['write_date', '<', future]]), ['anna', 'bert', 'cora', 'dora']);
   assert.deepEqual(await names([['write_date', '>', future]]), []);
-  assert.match(client.lastExchange()!.request, /<string>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/string>/);
+  const recorded = client.recording();
+  await recorded.search('res.partner', [['write_date', '<', future]]);
+  assert.match(recorded.exchanges[0].request, /<string>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/string>/);
 });
 
 test('res.country holds all 249 ISO codes', async () => {

@@ -5,6 +5,12 @@ import { startApi, type ApiHarness } from '../support/api.ts';
 import type { StoreKind } from '../support/engine.ts';
 
 const xml = new XMLParser();
+
+/** JSON as Python's json.dumps(..., ensure_ascii=True) writes it: ", " and ": " separators, \\uXXXX for non-ASCII. */
+function pythonJsonAscii(value: Record<string, unknown>): string {
+  const text = '{' + Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ') + '}';
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 const XML = { accept: 'application/xml' };
 
 for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
@@ -63,6 +69,58 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const r = await api.post('/job/create', form.toString(), 'application/x-www-form-urlencoded');
       assert.equal(r.status, 200, r.text);
       assert.equal((await api.table.store.getJob(r.json.job_id))!.job_source_fields, '{"name": "x"}');
+    });
+
+    test("FSO addon's real /job/create requests are accepted as the addon sends them", async () => {
+      const post = (data: Record<string, unknown>) => api.post('/job/create', pythonJsonAscii(data), 'application/json; charset=utf-8');
+      // a partner changed in FSO: what fso_sosync's queue submits (Odoo Datetime, sosync_write_date as ISO text,
+      // the watched fields as JSON text, unset Integer/Selection fields as false or 0)
+      const watched = JSON.stringify({ lastname: 'Müller', city: 'Wien 🏠' });
+      const changed = {
+        job_date: '2026-03-01 10:00:00', job_source_system: 'fso', job_source_model: 'x.thing', job_source_record_id: 17,
+        job_source_target_record_id: false, job_source_sosync_write_date: '2026-03-01T09:59:59.123456Z',
+        job_source_fields: watched, job_source_type: false, job_source_merge_into_record_id: false,
+        job_source_target_merge_into_record_id: 0, job_priority: 2000,
+      };
+      const body = pythonJsonAscii(changed);
+      assert.match(body, /M\\u00fcller/, 'the body is ASCII with \\u escapes, as Python\'s json.dumps(ensure_ascii=True) writes it');
+      assert.match(body, /\\ud83c\\udfe0/, 'a character beyond the BMP as a surrogate pair');
+      assert.ok(/^[\x00-\x7f]*$/.test(body));
+      const r = await post(changed);
+      assert.equal(r.status, 200, r.text);
+      const row = (await api.table.store.getJob(r.json.job_id))!;
+      assert.equal(row.job_date!.toISOString(), '2026-03-01T10:00:00.000Z');
+      assert.equal(row.job_source_sosync_write_date!.toISOString(), '2026-03-01T09:59:59.123Z');
+      assert.deepEqual(JSON.parse(row.job_source_fields!), { lastname: 'Müller', city: 'Wien 🏠' });
+      assert.equal(row.job_source_target_record_id, null);
+      assert.equal(row.job_source_type, '');
+      assert.equal(row.job_priority, 2000);
+
+      // created in the GUI: no write date, no fields; known target id; job_source_fields as an object
+      const gui = await post({ ...changed, job_source_sosync_write_date: false, job_source_fields: false, job_source_target_record_id: 55, job_priority: false });
+      assert.equal(gui.status, 200, gui.text);
+      const guiRow = (await api.table.store.getJob(gui.json.job_id))!;
+      assert.equal(guiRow.job_source_sosync_write_date, null);
+      assert.equal(guiRow.job_source_fields, null);
+      assert.equal(guiRow.job_source_target_record_id, 55);
+      assert.equal(guiRow.job_priority, 1000, 'no priority: the default');
+      const asObject = await post({ ...changed, job_source_fields: { lastname: 'Ö' } });
+      assert.deepEqual(JSON.parse((await api.table.store.getJob(asObject.json.job_id))!.job_source_fields!), { lastname: 'Ö' });
+
+      // a delete job
+      const deleted = await post({ ...changed, job_source_type: 'delete' });
+      assert.equal((await api.table.store.getJob(deleted.json.job_id))!.job_source_type, 'delete');
+
+      // a merge: refused with the field named, nothing stored
+      const before = await count();
+      for (const field of ['job_source_merge_into_record_id', 'job_source_target_merge_into_record_id']) {
+        const merge = await post({ ...changed, [field]: 8 });
+        assert.equal(merge.status, 400, merge.text);
+        assert.equal(merge.json.error_text, 'DataError');
+        assert.deepEqual(Object.keys(merge.json.error_detail), [field]);
+        assert.match(merge.json.error_detail[field], /merge jobs are not supported/);
+      }
+      assert.equal(await count(), before);
     });
 
     test('every accepted date format', async () => {

@@ -3,7 +3,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { migrate, migrations, syncTableColumns, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { migrate, migrations, syncTableColumns, syncTableStatements, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { openTable, type StoreKind } from '../support/engine.ts';
 
 const t0 = new Date('2026-03-01T10:00:00.000Z');
@@ -58,16 +58,19 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(await table.store.getJob(999999), null);
     });
 
-    test('pickNextJob: open root jobs by priority, then date, then id', async () => {
+    test('pickNextJob: inprogress first, then priority descending, job_date descending, job_id (SPEC §4.1)', async () => {
       await clear();
-      const late = await table.store.createJob(job({ job_date: at(5) }));
-      const early = await table.store.createJob(job({ job_date: at(1) }));
-      const urgent = await table.store.createJob(job({ job_date: at(9), job_priority: 1 }));
-      const sameDate = await table.store.createJob(job({ job_date: at(1) }));
-      const doneJob = await table.store.createJob(job({ job_date: at(0), job_priority: 0 }));
+      const old = await table.store.createJob(job({ job_date: at(1) }));
+      const newest = await table.store.createJob(job({ job_date: at(5) }));
+      const sameDate = await table.store.createJob(job({ job_date: at(5) }));
+      const urgent = await table.store.createJob(job({ job_date: at(0), job_priority: 2000 }));
+      const lowly = await table.store.createJob(job({ job_date: at(30), job_priority: 10 }));
+      const running = await table.store.createJob(job({ job_date: at(-50), job_priority: 1 }));
+      await table.store.startJob(running.job_id);
+      const doneJob = await table.store.createJob(job({ job_date: at(40), job_priority: 9000 }));
       await table.store.updateJob(doneJob.job_id, { job_state: 'done' });
-      const parent = await table.store.createJob(job({ job_date: at(20) }));
-      await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.company', 3, at(-100));
+      const parent = await table.store.createJob(job({ job_date: at(2) }));
+      await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.company', 3, at(100));
       const order: number[] = [];
       for (;;) {
         const next = await table.store.pickNextJob();
@@ -75,7 +78,8 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
         order.push(next.job_id);
         await table.store.updateJob(next.job_id, { job_state: 'done' });
       }
-      assert.deepEqual(order, [urgent.job_id, early.job_id, sameDate.job_id, late.job_id, parent.job_id]);
+      assert.deepEqual(order, [running.job_id, urgent.job_id, newest.job_id, sameDate.job_id, parent.job_id, old.job_id, lowly.job_id]);
+      assert.equal((await table.store.createJob(job())).job_priority, 1000, 'default priority');
     });
 
     test('startJob: inprogress, job_start, run count + 1', async () => {
@@ -102,23 +106,36 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(a.job.job_state, 'new');
     });
 
-    test('closeSupersededJobs skips older new jobs of the same record only', async () => {
+    test('closeSupersededJobs skips older new, error and error_retry jobs of the same record only', async () => {
       await clear();
       const older = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
+      const olderError = await table.store.createJob(job({ job_source_sosync_write_date: at(2) }));
+      const errorStart = at(3);
+      await table.store.updateJob(olderError.job_id, { job_state: 'error', job_error_code: 'transformation', job_start: errorStart, job_end: at(3) });
+      const olderRetry = await table.store.createJob(job({ job_source_sosync_write_date: at(2) }));
+      await table.store.updateJob(olderRetry.job_id, { job_state: 'error_retry' });
       const olderInProgress = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
       await table.store.startJob(olderInProgress.job_id);
+      const olderDone = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
+      await table.store.updateJob(olderDone.job_id, { job_state: 'done' });
       const newer = await table.store.createJob(job({ job_source_sosync_write_date: at(10) }));
       const otherRecord = await table.store.createJob(job({ job_source_record_id: 2, job_source_sosync_write_date: at(1) }));
       const otherSystem = await table.store.createJob(job({ job_source_system: 'fso', job_source_model: 'dbo.Person', job_source_sosync_write_date: at(1) }));
       const noDate = await table.store.createJob(job());
       const closer = await table.store.createJob(job({ job_source_sosync_write_date: at(5) }));
       const closed = await table.store.closeSupersededJobs(closer);
-      assert.deepEqual(closed, [older.job_id]);
-      const row = await table.store.getJob(older.job_id);
-      assert.equal(row!.job_state, 'skipped');
-      assert.equal(row!.job_closed_by_job_id, closer.job_id);
-      assert.equal(row!.job_log, `Skipped due to job_id = ${closer.job_id}`);
-      for (const id of [olderInProgress.job_id, newer.job_id, otherRecord.job_id, otherSystem.job_id, noDate.job_id]) {
+      assert.deepEqual(closed, [older.job_id, olderError.job_id, olderRetry.job_id]);
+      for (const id of closed) {
+        const row = (await table.store.getJob(id))!;
+        assert.equal(row.job_state, 'skipped');
+        assert.equal(row.job_closed_by_job_id, closer.job_id);
+        assert.equal(row.job_log, `Skipped due to job_id = ${closer.job_id}`);
+        assert.ok(row.job_start instanceof Date, `job ${id} has job_start`);
+        assert.ok(row.job_end instanceof Date, `job ${id} has job_end`);
+        assert.equal(row.job_to_fso_can_sync, true);
+      }
+      assert.equal((await table.store.getJob(olderError.job_id))!.job_start!.toISOString(), errorStart.toISOString(), 'a start it had is kept');
+      for (const id of [olderInProgress.job_id, olderDone.job_id, newer.job_id, otherRecord.job_id, otherSystem.job_id, noDate.job_id]) {
         assert.notEqual((await table.store.getJob(id))!.job_state, 'skipped', `job ${id} untouched`);
       }
       assert.deepEqual(await table.store.closeSupersededJobs(noDate), [], 'a job without write date closes nothing');
@@ -199,27 +216,31 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       void b;
     });
 
-    test('indexes serve picking and the open jobs of one record (EXPLAIN, no sequential scan)', async () => {
+    test('the store\'s own pick-next, open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {
       await clear();
       await table.db.query(`
-        INSERT INTO sync_table (job_date, job_source_system, job_source_model, job_source_record_id, job_state, job_fetched)
-        SELECT timestamp '2026-01-01' + g * interval '1 second', CASE WHEN g % 2 = 0 THEN 'fs' ELSE 'fso' END,
-               'dbo.Person', g % 5000 + 1, CASE WHEN g % 500 = 0 THEN 'new' ELSE 'done' END, now()
+        INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id, job_state,
+                                job_source_sosync_write_date, job_fetched, parent_job_id)
+        SELECT timestamp '2026-01-01' + g * interval '1 second', 1000 + (g % 7) * 500,
+               CASE WHEN g % 2 = 0 THEN 'fs' ELSE 'fso' END, 'dbo.Person', g % 5000 + 1,
+               CASE WHEN g % 500 = 0 THEN 'new' WHEN g % 997 = 0 THEN 'inprogress' WHEN g % 301 = 0 THEN 'error' ELSE 'done' END,
+               timestamp '2026-01-01' + g * interval '1 second', now(), CASE WHEN g % 1000 = 1 THEN g - 1 END
           FROM generate_series(1, 20000) AS g`);
       await table.db.query('ANALYZE sync_table');
       const plan = async (sql: string, params: unknown[] = []) =>
         (await table.db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
-      const pick = await plan(`SELECT * FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
-        ORDER BY job_priority, job_date, job_id LIMIT 1`);
-      assert.match(pick, /sync_table_open_root_jobs/, pick);
-      assert.doesNotMatch(pick, /Seq Scan/, pick);
-      const open = await plan(`SELECT * FROM sync_table WHERE job_source_record_id = $1 AND job_source_model = $2
-        AND job_source_system = $3 AND job_state IN ('new', 'inprogress') ORDER BY job_id`, [42, 'dbo.Person', 'fs']);
-      assert.match(open, /sync_table_open_by_source_record/, open);
-      assert.doesNotMatch(open, /Seq Scan/, open);
-      const supersede = await plan(`UPDATE sync_table SET job_state = 'skipped' WHERE job_source_record_id = $1 AND job_source_model = $2
-        AND job_source_system = $3 AND job_state = 'new' AND job_id <> $4 AND job_source_sosync_write_date < $5`, [42, 'dbo.Person', 'fs', 1, t0]);
-      assert.doesNotMatch(supersede, /Seq Scan/, supersede);
+      const uses = (text: string, index: string) => {
+        assert.match(text, new RegExp(`Index (Only )?Scan.* using ${index}\\b|Bitmap Index Scan on ${index}\\b`), text);
+        assert.doesNotMatch(text, /Seq Scan/, text);
+      };
+      const pick = await plan(syncTableStatements.pickNextJob);
+      uses(pick, 'sync_table_pick_next');
+      assert.doesNotMatch(pick, /Sort/, `the index gives the order, nothing is sorted:\n${pick}`);
+      // the status count: either partial index answers it, never a scan of the table
+      uses(await plan(syncTableStatements.countOpenRootJobs), '(sync_table_pick_next|sync_table_state)');
+      uses(await plan(syncTableStatements.closeSupersededJobs, [1, 42, 'dbo.Person', 'fs', t0, 'Skipped due to job_id = 1', t0]),
+        'sync_table_supersedable_by_source_record');
+      assert.equal(Number((await table.db.query<{ n: string }>('SELECT count(*) AS n FROM sync_table')).rows[0].n), 20000);
     });
   });
 }

@@ -3,7 +3,9 @@
  *
  * - Odoo's value conventions are absorbed here (see values.ts); callers get null, Date, `{ id, name }`.
  * - Every write passes the loop guard context `{ create_sync_job: false, lang: 'de_DE' }` (SPEC §4.3).
- * - The raw XML of the last request/answer is kept as job evidence, with the password replaced by ***.
+ * - Each call's raw XML request/answer (password replaced by ***) belongs to that call: a
+ *   `recording()` view collects the exchanges of its own calls, and a failed call's error carries
+ *   its exchange — the job and protocol workers share the client, never a "last exchange".
  * - A rejected session (Access Denied) is re-authenticated once and the call retried once.
  */
 import http from 'node:http';
@@ -11,7 +13,7 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import {
-  OnlineAuthenticationError, OnlineFaultError, OnlineProtocolError, OnlineUnavailableError,
+  OnlineAuthenticationError, OnlineError, OnlineFaultError, OnlineProtocolError, OnlineUnavailableError,
 } from './errors.ts';
 import { parseOnlineHost, type OnlineHost } from './host.ts';
 import { escapeXmlText, parseMethodResponse, serializeMethodCall } from './wire.ts';
@@ -93,13 +95,20 @@ export interface OnlineClient {
   fieldsGet(model: string, attributes?: string[]): Promise<Record<string, OdooFieldInfo>>;
   /** field name → Odoo type, from fields_get, cached per model */
   fieldTypes(model: string): Promise<FieldTypes>;
-  /** the last XML-RPC exchange (any call), or null before the first */
-  lastExchange(): OnlineExchange | null;
+  /** a view of this client (same session) that records the exchanges of the calls made through it */
+  recording(): RecordingOnlineClient;
   /** FSO's clock per the HTTP Date header of the last answer (1 s resolution), or null */
   serverTime(): Date | null;
   /** drop kept-alive connections */
   close(): void;
 }
+
+/** A client view that keeps the exchanges of its own calls, in order. */
+export interface RecordingOnlineClient extends OnlineClient {
+  readonly exchanges: readonly OnlineExchange[];
+}
+
+type ExchangeSink = ((exchange: OnlineExchange) => void) | null;
 
 const writeMethods = new Set(['create', 'write', 'unlink']);
 
@@ -128,7 +137,6 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
 
   let uid: number | null = null;
   let authenticating: Promise<number> | null = null;
-  let last: OnlineExchange | null = null;
   let lastServerDate: Date | null = null;
   const typeCache = new Map<string, Promise<FieldTypes>>();
 
@@ -189,39 +197,44 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
 
   /**
    * One XML-RPC call. `params` may contain `passwordSlot` where the password goes: the wire gets the
-   * real password, the kept evidence gets ***.
+   * real password, the exchange (given to `sink`, or carried by the error) gets ***.
    */
-  async function call(path: string, method: string, params: unknown[], label: string): Promise<unknown> {
+  async function call(path: string, method: string, params: unknown[], label: string, sink: ExchangeSink): Promise<unknown> {
     const slot = `sosync-password-slot-${randomUUID()}`;
     const xml = serializeMethodCall(method, params.map((p) => (p === passwordSlot ? slot : p)));
     const wire = xml.split(slot).join(escapeXmlText(password));
-    const evidence = xml.split(slot).join('***');
+    const exchange: OnlineExchange = { call: label, request: xml.split(slot).join('***'), response: '' };
     const started = Date.now();
-    last = { call: label, request: evidence, response: '' };
+    const failed = (err: unknown) => {
+      if (err instanceof OnlineError) err.exchange = { ...exchange };
+      return err;
+    };
     let body: string;
     try {
       body = await post(path, wire);
     } catch (err) {
       log.warn({ call: label, err: (err as Error).message }, 'FSO call failed');
-      throw err;
+      sink?.({ ...exchange });
+      throw failed(err);
     }
-    last = { call: label, request: evidence, response: body };
+    exchange.response = body;
+    sink?.({ ...exchange });
     let parsed;
     try {
       parsed = await parseMethodResponse(body);
     } catch (err) {
-      throw new OnlineProtocolError(host.url, (err as Error).message, { cause: err });
+      throw failed(new OnlineProtocolError(host.url, (err as Error).message, { cause: err }));
     }
     log.debug({ call: label, ms: Date.now() - started, fault: 'fault' in parsed }, 'FSO call');
     if ('fault' in parsed) {
       const { faultCode, faultString } = parsed.fault;
-      throw new OnlineFaultError(odooFaultMessage(faultString), faultCode, faultString, label);
+      throw failed(new OnlineFaultError(odooFaultMessage(faultString), faultCode, faultString, label));
     }
     return parsed.value;
   }
 
-  async function login(): Promise<number> {
-    const result = await call('/xmlrpc/2/common', 'authenticate', [database, user, passwordSlot, {}], 'common.authenticate');
+  async function login(sink: ExchangeSink): Promise<number> {
+    const result = await call('/xmlrpc/2/common', 'authenticate', [database, user, passwordSlot, {}], 'common.authenticate', sink);
     if (typeof result !== 'number' || result <= 0) {
       uid = null;
       throw new OnlineAuthenticationError(host.url, database, user);
@@ -231,12 +244,13 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     return result;
   }
 
-  function authenticate(): Promise<number> {
-    authenticating ??= login().finally(() => { authenticating = null; });
+  /** One login at a time; a login another call already started is joined, not recorded twice. */
+  function authenticate(sink: ExchangeSink = null): Promise<number> {
+    authenticating ??= login(sink).finally(() => { authenticating = null; });
     return authenticating;
   }
 
-  async function executeKw<T>(model: string, method: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}): Promise<T> {
+  async function executeKw<T>(sink: ExchangeSink, model: string, method: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}): Promise<T> {
     const finalKwargs: Record<string, unknown> = { ...kwargs };
     if (writeMethods.has(method)) {
       finalKwargs.context = { ...((kwargs.context as OdooContext | undefined) ?? {}), ...writeContext };
@@ -245,7 +259,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     const attempt = async () => {
       const currentUid = uid ?? (await authenticate());
       return call('/xmlrpc/2/object', 'execute_kw',
-        [database, currentUid, passwordSlot, model, method, args, finalKwargs], label);
+        [database, currentUid, passwordSlot, model, method, args, finalKwargs], label, sink);
     };
     try {
       return (await attempt()) as T;
@@ -261,7 +275,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
   function fieldTypes(model: string): Promise<FieldTypes> {
     let cached = typeCache.get(model);
     if (!cached) {
-      cached = executeKw<Record<string, OdooFieldInfo>>(model, 'fields_get', [], { attributes: ['type'] })
+      cached = executeKw<Record<string, OdooFieldInfo>>(null, model, 'fields_get', [], { attributes: ['type'] })
         .then((info) => Object.fromEntries(Object.entries(info).map(([name, f]) => [name, f.type])));
       cached.catch(() => typeCache.delete(model));
       typeCache.set(model, cached);
@@ -283,65 +297,75 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     return kw;
   }
 
-  const client: OnlineClient = {
-    host,
-    database,
-    user,
-    async version() {
-      return (await call('/xmlrpc/2/common', 'version', [], 'common.version')) as Record<string, unknown>;
-    },
-    authenticate,
-    executeKw,
-    fieldTypes,
-    async read(model, ids, fields, opts) {
-      const types = await fieldTypes(model);
-      const kw: Record<string, unknown> = {};
-      if (fields) kw.fields = fields;
-      if (opts?.context) kw.context = opts.context;
-      return normalised(model, await executeKw(model, 'read', [asIds(ids)], kw), types);
-    },
-    async readOne(model, id, fields) {
-      const rows = await client.searchRead(model, [['id', '=', id]], {
-        fields, limit: 1, context: { active_test: false },
-      });
-      return rows[0] ?? null;
-    },
-    async search(model, domain, opts) {
-      return (await executeKw(model, 'search', [toOdooValue(domain)], searchKwargs(opts))) as number[];
-    },
-    async searchRead(model, domain, opts) {
-      const types = await fieldTypes(model);
-      const kw = searchKwargs(opts);
-      if (opts?.fields) kw.fields = opts.fields;
-      return normalised(model, await executeKw(model, 'search_read', [toOdooValue(domain)], kw), types);
-    },
-    async searchCount(model, domain, opts) {
-      const kw: Record<string, unknown> = opts?.context ? { context: opts.context } : {};
-      return (await executeKw(model, 'search_count', [toOdooValue(domain)], kw)) as number;
-    },
-    async create(model, values) {
-      const id = await executeKw(model, 'create', [toOdooValue(values)]);
-      const single = Array.isArray(id) ? id[0] : id;
-      if (typeof single !== 'number') throw new OnlineProtocolError(host.url, `${model}.create returned no id`);
-      return single;
-    },
-    async write(model, ids, values) {
-      await executeKw(model, 'write', [asIds(ids), toOdooValue(values)]);
-      return true;
-    },
-    async unlink(model, ids) {
-      await executeKw(model, 'unlink', [asIds(ids)]);
-      return true;
-    },
-    async fieldsGet(model, attributes) {
-      const kw = attributes ? { attributes } : {};
-      return (await executeKw(model, 'fields_get', [], kw)) as Record<string, OdooFieldInfo>;
-    },
-    lastExchange: () => (last ? { ...last } : null),
-    serverTime: () => lastServerDate,
-    close: () => agent.destroy(),
-  };
-  return client;
+  /** The client's methods; every call made through them hands its exchange to `sink`. */
+  function view(sink: ExchangeSink): OnlineClient {
+    const executeKwHere = <T>(model: string, method: string, args?: unknown[], kwargs?: Record<string, unknown>) =>
+      executeKw<T>(sink, model, method, args, kwargs);
+    const client: OnlineClient = {
+      host,
+      database,
+      user,
+      async version() {
+        return (await call('/xmlrpc/2/common', 'version', [], 'common.version', sink)) as Record<string, unknown>;
+      },
+      authenticate: () => authenticate(sink),
+      executeKw: executeKwHere,
+      fieldTypes,
+      async read(model, ids, fields, opts) {
+        const types = await fieldTypes(model);
+        const kw: Record<string, unknown> = {};
+        if (fields) kw.fields = fields;
+        if (opts?.context) kw.context = opts.context;
+        return normalised(model, await executeKwHere(model, 'read', [asIds(ids)], kw), types);
+      },
+      async readOne(model, id, fields) {
+        const rows = await client.searchRead(model, [['id', '=', id]], {
+          fields, limit: 1, context: { active_test: false },
+        });
+        return rows[0] ?? null;
+      },
+      async search(model, domain, opts) {
+        return (await executeKwHere(model, 'search', [toOdooValue(domain)], searchKwargs(opts))) as number[];
+      },
+      async searchRead(model, domain, opts) {
+        const types = await fieldTypes(model);
+        const kw = searchKwargs(opts);
+        if (opts?.fields) kw.fields = opts.fields;
+        return normalised(model, await executeKwHere(model, 'search_read', [toOdooValue(domain)], kw), types);
+      },
+      async searchCount(model, domain, opts) {
+        const kw: Record<string, unknown> = opts?.context ? { context: opts.context } : {};
+        return (await executeKwHere(model, 'search_count', [toOdooValue(domain)], kw)) as number;
+      },
+      async create(model, values) {
+        const id = await executeKwHere(model, 'create', [toOdooValue(values)]);
+        const single = Array.isArray(id) ? id[0] : id;
+        if (typeof single !== 'number') throw new OnlineProtocolError(host.url, `${model}.create returned no id`);
+        return single;
+      },
+      async write(model, ids, values) {
+        await executeKwHere(model, 'write', [asIds(ids), toOdooValue(values)]);
+        return true;
+      },
+      async unlink(model, ids) {
+        await executeKwHere(model, 'unlink', [asIds(ids)]);
+        return true;
+      },
+      async fieldsGet(model, attributes) {
+        const kw = attributes ? { attributes } : {};
+        return (await executeKwHere(model, 'fields_get', [], kw)) as Record<string, OdooFieldInfo>;
+      },
+      recording() {
+        const exchanges: OnlineExchange[] = [];
+        return Object.assign(view((e) => exchanges.push(e)), { exchanges });
+      },
+      serverTime: () => lastServerDate,
+      close: () => agent.destroy(),
+    };
+    return client;
+  }
+
+  return view(null);
 }
 
 function describeNetworkError(e: NodeJS.ErrnoException): string {

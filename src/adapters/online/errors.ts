@@ -5,6 +5,8 @@
 
 export class OnlineError extends Error {
   override name = 'OnlineError';
+  /** the XML-RPC exchange of the call that failed (password masked), when a request was made */
+  exchange?: { call: string; request: string; response: string };
 }
 
 /** FSO answered with an XML-RPC Fault: Odoo's message plus the full text it sent. */
@@ -21,6 +23,12 @@ export class OnlineFaultError extends OnlineError {
     readonly call: string,
   ) {
     super(`FSO ${call} failed: ${odooMessage}`);
+  }
+
+  /** The model Odoo does not know ("Object x doesn't exist", or a bare KeyError), else null. */
+  get missingModel(): string | null {
+    const m = /^Object (\S+) doesn't exist\b/.exec(this.odooMessage) ?? /^KeyError: u?'([^']+)'$/.exec(this.odooMessage);
+    return m ? m[1] : null;
   }
 
   /** Odoo's AccessDenied: the login or the uid/password pair of a call was rejected. */

@@ -6,7 +6,8 @@ import type { JobRow, SyncTableStore } from '../syncTable/index.ts';
 import type { Logger } from '../../log.ts';
 import type { OnlineClient } from './client.ts';
 import { OnlineFaultError, OnlineUnavailableError } from './errors.ts';
-import { sosyncJobFields, type SyncTableColumn } from './sosyncJobFields.ts';
+import { sosyncJobFields, sosyncJobStates, type SosyncJobField, type SosyncJobFieldType } from './sosyncJobFields.ts';
+import { formatOdooDatetime } from './values.ts';
 
 /** What one protocol batch did. */
 export interface BatchResult {
@@ -15,6 +16,8 @@ export interface BatchResult {
   /** rows still pending after this batch */
   remaining: number;
   lastError?: string;
+  /** FSO has no `sosync.job` model: copying is pointless until someone asks again */
+  modelMissing?: boolean;
 }
 
 /** The protocol worker's one job: copy the next batch of pending rows. */
@@ -24,14 +27,32 @@ export interface ProtocolCopier {
 
 export const SOSYNC_JOB_MODEL = 'sosync.job';
 
-/** Columns that describe the copy itself and are not copied. */
-const notCopied = new Set<string>(['job_fso_id', 'job_to_fso_can_sync', 'job_to_fso_sync_date']);
+const sentStates = new Set<string>(sosyncJobStates);
 
+/** A timestamp for a char field: ISO 8601 with milliseconds, as sosync writes it everywhere. */
+function charDate(value: unknown): unknown {
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+/**
+ * One sync_table row as FSO's `sosync.job` takes it: only its fields, Datetimes as Odoo's
+ * 'YYYY-MM-DD HH:MM:SS' (UTC), char dates as ISO text, empty values as false. A state FSO's
+ * selection lacks is sent as `error`, and the copied log says so.
+ */
 export function sosyncJobValues(row: JobRow): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  for (const [column, [field]] of Object.entries(sosyncJobFields)) {
-    if (notCopied.has(column)) continue;
-    values[field] = row[column as SyncTableColumn & keyof JobRow] ?? null;
+  for (const [field, type] of Object.entries(sosyncJobFields) as [SosyncJobField, SosyncJobFieldType][]) {
+    // sync_target_data_after has no sync_table column: it goes as empty
+    const value = (row as unknown as Record<string, unknown>)[field];
+    if (value === null || value === undefined || value === '') values[field] = false;
+    else if (type === 'datetime') values[field] = value instanceof Date ? formatOdooDatetime(value) : value;
+    else if (type === 'char') values[field] = charDate(value);
+    else values[field] = value;
+  }
+  if (!sentStates.has(row.job_state)) {
+    values.job_state = 'error';
+    const note = `job_state ${row.job_state} is sent to FSO as error (FSO's selection has no ${row.job_state})`;
+    values.job_log = row.job_log ? `${row.job_log}\n${note}` : note;
   }
   return values;
 }
@@ -80,6 +101,11 @@ export function createProtocolCopier(options: ProtocolCopierOptions): ProtocolCo
         } catch (err) {
           failed++;
           lastError = `job ${row.job_id}: ${(err as Error).message}`;
+          if (err instanceof OnlineFaultError && err.missingModel === SOSYNC_JOB_MODEL) {
+            const remaining = await store.countProtocolPending();
+            return { copied, failed: rows.length - copied, remaining, modelMissing: true,
+              lastError: `FSO has no model ${SOSYNC_JOB_MODEL}: job rows are not copied until /service/processprotocol` };
+          }
           // FSO is down: the rest of the batch would fail the same way
           if (err instanceof OnlineUnavailableError) {
             failed += rows.length - copied - failed;

@@ -93,6 +93,21 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'pick order inprogress first, priority and date descending; supersede index',
+    sql: [
+      // SPEC §4.1: higher priority and newer announcements first; replaces version 3's ascending index
+      `CREATE INDEX IF NOT EXISTS sync_table_pick_next ON sync_table
+         ((job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id)
+         WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')`,
+      `DROP INDEX IF EXISTS sync_table_open_root_jobs`,
+      // SPEC §4.2 step 8: the jobs a finished job may close as skipped
+      `CREATE INDEX IF NOT EXISTS sync_table_supersedable_by_source_record ON sync_table
+         (job_source_record_id, job_source_model, job_source_system)
+         WHERE job_state IN ('new', 'error', 'error_retry')`,
+    ],
+  },
+  {
+    version: 5,
     name: 'indexes for job statistics, retries and the cleanup of finished jobs',
     sql: [
       // counts by model and state (an index-only scan instead of reading the rows)

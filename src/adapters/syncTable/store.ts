@@ -139,6 +139,28 @@ export const MAX_TREE_DEPTH = 50;
 
 type Queryable = Pick<SqlDatabase, 'query'>;
 
+/**
+ * The statements that must be served by an index on a production-sized table, as the store runs
+ * them; the EXPLAIN tests run these very texts.
+ */
+export const syncTableStatements = {
+  /** SPEC §4.1: inprogress before new, higher priority first, newest announcement first, job_id */
+  pickNextJob: `SELECT * FROM sync_table
+        WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
+        ORDER BY (job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id
+        LIMIT 1`,
+  countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
+  /** $1 closing job, $2 record id, $3 model, $4 system, $5 its write date, $6 log line, $7 now */
+  closeSupersededJobs: `UPDATE sync_table
+          SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6,
+              job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7,
+              job_to_fso_can_sync = true
+        WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
+          AND job_state IN ('new', 'error', 'error_retry') AND job_id <> $1
+          AND job_source_sosync_write_date < $5
+        RETURNING job_id`,
+} as const;
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = () => new Date()) {}
 
@@ -164,21 +186,14 @@ export class SyncTableStore {
     return result.rows[0] ?? null;
   }
 
-  /** The next open root job in SPEC §4.1 order (served by sync_table_open_root_jobs). */
+  /** The next open root job in SPEC §4.1 order (served by sync_table_pick_next). */
   async pickNextJob(): Promise<JobRow | null> {
-    const result = await this.db.query<JobRow>(
-      `SELECT * FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
-        ORDER BY job_priority, job_date, job_id
-        LIMIT 1`,
-    );
+    const result = await this.db.query<JobRow>(syncTableStatements.pickNextJob);
     return result.rows[0] ?? null;
   }
 
   async countOpenRootJobs(): Promise<number> {
-    const result = await this.db.query<{ n: string | number }>(
-      `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
-    );
+    const result = await this.db.query<{ n: string | number }>(syncTableStatements.countOpenRootJobs);
     return Number(result.rows[0].n);
   }
 
@@ -259,22 +274,15 @@ export class SyncTableStore {
   }
 
   /**
-   * SPEC §4.2 step 8: open jobs ('new') for the same source record with an older
-   * job_source_sosync_write_date are closed as skipped by `job`. Returns the closed ids.
+   * SPEC §4.2 step 8: jobs of the same source record in `new`, `error` or `error_retry` with an
+   * older job_source_sosync_write_date are closed as skipped by `job`. Returns the closed ids.
    */
   async closeSupersededJobs(job: Pick<JobRow, 'job_id' | 'job_source_system' | 'job_source_model' | 'job_source_record_id' | 'job_source_sosync_write_date'>): Promise<number[]> {
     if (job.job_source_sosync_write_date === null) return [];
-    const now = this.now();
     const result = await this.db.query<{ job_id: number }>(
-      `UPDATE sync_table
-          SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6, job_end = $7, job_last_change = $7,
-              job_to_fso_can_sync = true
-        WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
-          AND job_state = 'new' AND job_id <> $1
-          AND job_source_sosync_write_date < $5
-        RETURNING job_id`,
+      syncTableStatements.closeSupersededJobs,
       [job.job_id, job.job_source_record_id, job.job_source_model, job.job_source_system,
-        job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, now],
+        job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, this.now()],
     );
     return result.rows.map((r) => r.job_id).sort((a, b) => a - b);
   }
