@@ -90,6 +90,10 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       logger,
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
       inspect: inspection.observer,
+      retry: config.retry,
+      probeIntervalMs: config.outageProbeIntervalMs,
+      // one call each: FS answers a SELECT, FSO accepts the login
+      probes: { fs: () => studio.serverTimeUtc(), fso: () => online.authenticate() },
     });
     cleanups.push(async () => {
       const clean = await workers.stop(8000);

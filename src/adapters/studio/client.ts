@@ -757,7 +757,28 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
       if (p) await p.then((pool) => pool.close()).catch(() => undefined);
     },
   };
+  nameCallsInErrors(client);
   return client;
+}
+
+/** Every failure of a client method names that method, so a job's error text says which FS call failed. */
+function nameCallsInErrors(client: StudioClient): void {
+  const methods = client as unknown as Record<string, unknown>;
+  for (const [name, method] of Object.entries(methods)) {
+    if (typeof method !== 'function' || name === 'close') continue;
+    methods[name] = async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>).apply(client, args);
+      } catch (err) {
+        if (err instanceof StudioError && err.call === undefined) {
+          err.call = name;
+          err.message = `${err.message} (in FS call ${name})`;
+          if (err.answer !== undefined) err.answer = err.message;
+        }
+        throw err;
+      }
+    };
+  }
 }
 
 type StackRow = { write_date: Date; sosync_write_date: Date | null; sosync_fso_id: number | null };

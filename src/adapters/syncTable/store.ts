@@ -50,6 +50,10 @@ export interface JobRow {
   job_fso_id: number | null;
   job_to_fso_can_sync: boolean;
   job_to_fso_sync_date: Date | null;
+  /** error_retry: when the next attempt is due */
+  job_retry_at: Date | null;
+  /** attempts that ended in a transient failure so far */
+  job_retry_count: number;
 }
 
 export const jobColumns = syncTableColumns.map(([name]) => name) as ReadonlyArray<keyof JobRow>;
@@ -88,6 +92,9 @@ export interface JobListFilter {
 
 const DEFAULT_PRIORITY = 1000;
 
+/** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
+const PICK_ORDER = 'job_priority, job_date, job_id';
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = () => new Date()) {}
 
@@ -113,15 +120,34 @@ export class SyncTableStore {
     return result.rows[0] ?? null;
   }
 
-  /** The next open root job in SPEC §4.1 order (served by sync_table_open_root_jobs). */
-  async pickNextJob(): Promise<JobRow | null> {
+  /**
+   * The next open root job in SPEC §4.1 order; a root job in error_retry whose next attempt is due
+   * competes with the open ones as if it were new. Each branch is served by its own partial index
+   * (sync_table_open_root_jobs, sync_table_retry_due), so neither scans the table.
+   */
+  async pickNextJob(at: Date = this.now()): Promise<JobRow | null> {
     const result = await this.db.query<JobRow>(
-      `SELECT * FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
-        ORDER BY job_priority, job_date, job_id
-        LIMIT 1`,
+      `SELECT * FROM (
+         (SELECT * FROM sync_table
+           WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
+           ORDER BY ${PICK_ORDER} LIMIT 1)
+         UNION ALL
+         (SELECT * FROM sync_table
+           WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
+           ORDER BY job_retry_at LIMIT 100)
+       ) AS candidates
+       ORDER BY ${PICK_ORDER} LIMIT 1`,
+      [at],
     );
     return result.rows[0] ?? null;
+  }
+
+  /** The earliest next attempt of a root job waiting in error_retry (the worker wakes then). */
+  async nextRetryAt(): Promise<Date | null> {
+    const result = await this.db.query<{ next: Date | null }>(
+      `SELECT min(job_retry_at) AS next FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`,
+    );
+    return result.rows[0]?.next ?? null;
   }
 
   async countOpenRootJobs(): Promise<number> {
