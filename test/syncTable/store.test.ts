@@ -3,7 +3,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { migrate, migrations, syncTableColumns, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { migrate, migrations, pickNextJobSql, syncTableColumns, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { openTable, type StoreKind } from '../support/engine.ts';
 
 const t0 = new Date('2026-03-01T10:00:00.000Z');
@@ -56,6 +56,27 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const text = await table.db.query<{ t: string }>(`SELECT job_date::text AS t FROM sync_table WHERE job_id = $1`, [created.job_id]);
       assert.equal(text.rows[0].t, '2026-03-01 10:00:00', 'stored as UTC wall time');
       assert.equal(await table.store.getJob(999999), null);
+    });
+
+    test('pickNextJob: a root job in error_retry competes once its next attempt is due; nextRetryAt names the first', async () => {
+      await clear();
+      const now = at(100);
+      const due = await table.store.createJob(job({ job_date: at(1) }));
+      const later = await table.store.createJob(job({ job_date: at(2) }));
+      const open = await table.store.createJob(job({ job_date: at(3) }));
+      await table.store.updateJob(due.job_id, { job_state: 'error_retry', job_retry_at: at(99) });
+      await table.store.updateJob(later.job_id, { job_state: 'error_retry', job_retry_at: at(150) });
+      const parent = await table.store.createJob(job({ job_date: at(50) }));
+      await table.store.updateJob(parent.job_id, { job_state: 'done' });
+      const { job: child } = await table.store.findOrCreateChildJob(parent.job_id, 'fso', 'res.company', 3, at(0));
+      await table.store.updateJob(child.job_id, { job_state: 'error_retry', job_retry_at: at(0) });
+      assert.equal((await table.store.pickNextJob(now))!.job_id, due.job_id, 'due retry first by the pick order (older job_date)');
+      await table.store.updateJob(due.job_id, { job_state: 'done' });
+      assert.equal((await table.store.pickNextJob(now))!.job_id, open.job_id);
+      await table.store.updateJob(open.job_id, { job_state: 'done' });
+      assert.equal(await table.store.pickNextJob(now), null, 'a retry not yet due and a child in error_retry are not picked');
+      assert.equal((await table.store.nextRetryAt())!.getTime(), at(150).getTime());
+      assert.equal((await table.store.pickNextJob(at(150)))!.job_id, later.job_id);
     });
 
     test('pickNextJob: open root jobs by priority, then date, then id', async () => {
@@ -213,6 +234,13 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
         ORDER BY job_priority, job_date, job_id LIMIT 1`);
       assert.match(pick, /sync_table_open_root_jobs/, pick);
       assert.doesNotMatch(pick, /Seq Scan/, pick);
+      // the store's own pick (open jobs and due retries) and the retry wake-up time, each from an index
+      const storePick = await plan(pickNextJobSql(), [t0]);
+      assert.match(storePick, /sync_table_open_root_jobs/, storePick);
+      assert.ok((storePick.match(/Index (Only )?Scan|Bitmap Index Scan/g) ?? []).length >= 2, `both branches from an index: ${storePick}`);
+      assert.doesNotMatch(storePick, /Seq Scan/, storePick);
+      const wake = await plan(`SELECT min(job_retry_at) FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
+      assert.doesNotMatch(wake, /Seq Scan/, wake);
       const open = await plan(`SELECT * FROM sync_table WHERE job_source_record_id = $1 AND job_source_model = $2
         AND job_source_system = $3 AND job_state IN ('new', 'inprogress') ORDER BY job_id`, [42, 'dbo.Person', 'fs']);
       assert.match(open, /sync_table_open_by_source_record/, open);

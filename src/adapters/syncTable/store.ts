@@ -95,6 +95,20 @@ const DEFAULT_PRIORITY = 1000;
 /** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
 const PICK_ORDER = 'job_priority, job_date, job_id';
 
+/** pickNextJob's statement ($1: now); exported so a test can EXPLAIN exactly what runs. */
+export function pickNextJobSql(): string {
+  return `SELECT * FROM (
+      (SELECT * FROM sync_table
+        WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
+        ORDER BY ${PICK_ORDER} LIMIT 1)
+      UNION ALL
+      (SELECT * FROM sync_table
+        WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
+        ORDER BY job_retry_at LIMIT 100)
+    ) AS candidates
+    ORDER BY ${PICK_ORDER} LIMIT 1`;
+}
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = () => new Date()) {}
 
@@ -126,19 +140,7 @@ export class SyncTableStore {
    * (sync_table_open_root_jobs, sync_table_retry_due), so neither scans the table.
    */
   async pickNextJob(at: Date = this.now()): Promise<JobRow | null> {
-    const result = await this.db.query<JobRow>(
-      `SELECT * FROM (
-         (SELECT * FROM sync_table
-           WHERE parent_job_id IS NULL AND job_state IN ('new', 'inprogress')
-           ORDER BY ${PICK_ORDER} LIMIT 1)
-         UNION ALL
-         (SELECT * FROM sync_table
-           WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
-           ORDER BY job_retry_at LIMIT 100)
-       ) AS candidates
-       ORDER BY ${PICK_ORDER} LIMIT 1`,
-      [at],
-    );
+    const result = await this.db.query<JobRow>(pickNextJobSql(), [at]);
     return result.rows[0] ?? null;
   }
 
