@@ -269,8 +269,11 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     return cached;
   }
 
-  async function normalised(model: string, rows: unknown, types: FieldTypes): Promise<OnlineRecord[]> {
-    if (!Array.isArray(rows)) throw new OnlineProtocolError(host.url, `expected a list of records, got ${JSON.stringify(rows)?.slice(0, 80)}`, { call: model });
+  async function normalised(model: string, method: string, rows: unknown, types: FieldTypes): Promise<OnlineRecord[]> {
+    const isRecord = (r: unknown) => typeof r === 'object' && r !== null && !Array.isArray(r) && typeof (r as { id?: unknown }).id === 'number';
+    if (!Array.isArray(rows) || !rows.every(isRecord)) {
+      throw new OnlineProtocolError(host.url, `expected a list of records with ids, got ${JSON.stringify(rows)?.slice(0, 80)}`, { call: `${model}.${method}` });
+    }
     return rows.map((r) => normaliseOdooRecord(r as Record<string, unknown>, types));
   }
 
@@ -298,7 +301,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
       const kw: Record<string, unknown> = {};
       if (fields) kw.fields = fields;
       if (opts?.context) kw.context = opts.context;
-      return normalised(model, await executeKw(model, 'read', [asIds(ids)], kw), types);
+      return normalised(model, 'read', await executeKw(model, 'read', [asIds(ids)], kw), types);
     },
     async readOne(model, id, fields) {
       const rows = await client.searchRead(model, [['id', '=', id]], {
@@ -313,7 +316,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
       const types = await fieldTypes(model);
       const kw = searchKwargs(opts);
       if (opts?.fields) kw.fields = opts.fields;
-      return normalised(model, await executeKw(model, 'search_read', [toOdooValue(domain)], kw), types);
+      return normalised(model, 'search_read', await executeKw(model, 'search_read', [toOdooValue(domain)], kw), types);
     },
     async searchCount(model, domain, opts) {
       const kw: Record<string, unknown> = opts?.context ? { context: opts.context } : {};
