@@ -154,8 +154,8 @@ function testLogger(): Logger {
   return level ? createLogger({ level: level as 'debug' }) : silentLogger();
 }
 
-export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
-  const logger = testLogger();
+export async function startEndToEnd(kind: StoreKind, options: { ini?: string[]; logger?: Logger } = {}): Promise<EndToEnd> {
+  const logger = options.logger ?? testLogger();
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -214,6 +214,7 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
       'max_time_drift_ms = 2000',
       `state_dir = ${dir}`,
       'log_level = Warning',
+      ...(options.ini ?? []),
       ...(syncDb ? [`db_host = ${syncDb.config.host}`, `db_port = ${syncDb.config.port}`, `db_name = ${syncDb.name}`, `db_user = ${syncDb.config.user}`] : []),
     ].join('\n');
     const iniFile = path.join(dir, 'e2e.ini');
