@@ -191,9 +191,10 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
 
   const control: WorkerControl = {
     async status() {
+      // with the sync table gone the status still answers: the counts are then unknown (null)
       const [open, pending] = await Promise.all([
-        store.countOpenRootJobs(),
-        protocol ? store.countProtocolPending() : Promise.resolve(null),
+        store.countOpenRootJobs().catch(() => null),
+        protocol ? store.countProtocolPending().catch(() => null) : Promise.resolve(null),
       ]);
       return {
         job_worker: { ...supervisorStatus(), open_jobs: open },
