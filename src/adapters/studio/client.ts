@@ -6,6 +6,7 @@
 import sql from 'mssql';
 import type { Logger } from '../../log.ts';
 import { StudioError, StudioInputError, StudioQueryError, StudioUnavailableError } from './errors.ts';
+import { guardTokenStreams } from './tokenStreamGuard.ts';
 import {
   groupIds, individualSalutationTypeId, phoneTypeIds, typenIds,
   type DeleteResult, type IsoDate, type PersonAdresseAMRow, type PersonAdresseRow,
@@ -225,6 +226,7 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
   const port = options.port ?? 1433;
   const address = `${options.host}:${port}`;
   const log = logger.child({ component: 'studio', host: address, database: options.database });
+  guardTokenStreams(log);
   const config: sql.config = {
     server: options.host,
     port,
