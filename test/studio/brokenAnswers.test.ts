@@ -20,12 +20,17 @@ let standIn: StudioStandIn;
 let client: StudioClient;
 let accountId: number;
 
+/** The call's error; a call that neither answers nor fails within 10 s fails the test instead of hanging it. */
 async function failure(call: () => Promise<unknown>): Promise<StudioError> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the call neither answered nor failed within 10 s')), 10_000); });
   try {
-    await call();
+    await Promise.race([call(), hung]);
   } catch (err) {
     assert.ok(err instanceof StudioError, `${(err as Error).name}: ${(err as Error).message}`);
     return err;
+  } finally {
+    clearTimeout(timer);
   }
   assert.fail('the call succeeded');
 }
