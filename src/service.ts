@@ -108,6 +108,10 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
       inspect: inspection.observer,
       onJobEnded: metrics.jobEnded,
+      retry: config.retry,
+      probeIntervalMs: config.outageProbeIntervalMs,
+      // one call each: FS answers a SELECT, FSO accepts the login
+      probes: { fs: () => studio.serverTimeUtc(), fso: () => online.authenticate() },
     });
     workerControl = workers.control;
     cleanups.push(async () => {

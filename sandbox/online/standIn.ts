@@ -49,6 +49,20 @@ export interface OnlineFaults {
   failNext(message: string, faultCode?: number): void;
   /** answer every call with a Fault carrying this message; null switches it off */
   failAll(message: string | null, faultCode?: number): void;
+  /**
+   * Answer every call with these bytes instead of Odoo's answer, as a broken proxy or server
+   * would: an HTML error page, a body that is not XML, a Fault without a traceback, a value of the
+   * wrong type. `truncate`: announce the whole body's length, send half of it, then drop the
+   * connection. null switches it off.
+   */
+  answerRaw(answer: RawAnswer | null): void;
+}
+
+export interface RawAnswer {
+  status: number;
+  contentType?: string;
+  body: string;
+  truncate?: boolean;
 }
 
 export interface OnlineStandIn {
@@ -284,6 +298,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   let failNextFault: { message: string; code: number } | null = null;
   let failAllFault: { message: string; code: number } | null = null;
   let stalling = false;
+  let rawAnswer: RawAnswer | null = null;
   const sockets = new Set<Socket>();
 
   function faultBody(e: OdooException, where: string): string {
@@ -321,6 +336,17 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (stalling) return; // keep the request open, never answer
+      if (rawAnswer) {
+        const raw = rawAnswer;
+        const payload = Buffer.from(raw.body, 'utf8');
+        res.writeHead(raw.status, { 'Content-Type': raw.contentType ?? 'text/xml; charset=utf-8', 'Content-Length': payload.length });
+        if (raw.truncate) {
+          res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.socket?.destroy());
+        } else {
+          res.end(payload);
+        }
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       if (!services[path]) {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
@@ -385,6 +411,9 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     },
     failAll(message, faultCode = 2) {
       failAllFault = message === null ? null : { message, code: faultCode };
+    },
+    answerRaw(answer) {
+      rawAnswer = answer;
     },
   };
 

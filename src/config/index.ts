@@ -34,7 +34,7 @@ export interface Config {
   throttleMs: number;
   maxTimeDriftMs: number;
   /** null → embedded PGlite under stateDir (or in memory when stateDir is null) */
-  db: { host: string; port: number; database: string; user: string; password?: string } | null;
+  db: { host: string; port: number; database: string; user: string; password?: string; connectTimeoutMs: number; statementTimeoutMs: number } | null;
   /** null → keep nothing on disk (sandbox without a data directory) */
   stateDir: string | null;
   logFile?: string;
@@ -52,6 +52,9 @@ export interface Config {
   };
   ntpServers: string[];
   ntpTimeoutMs: number;
+  /** transient job failures: error_retry with backoff (machines/retry.ts) */
+  retry: { baseMs: number; maxMs: number; maxAttempts: number };
+  outageProbeIntervalMs: number;
   protocolBatchSize: number;
   /** finished root jobs older than this are removed; 0 = never */
   keepFinishedDays: number;
@@ -306,11 +309,15 @@ export function readConfig(argv: readonly string[]): ReadResult {
   const maxDrift = integer('max_time_drift_ms');
   const throttleMs = integer('throttle_ms');
   if (throttleMs < 0) throw new ConfigError('throttle_ms', `${throttleMs} is negative`);
-  for (const key of ['studio_connect_timeout_ms', 'studio_request_timeout_ms', 'online_timeout_ms', 'ntp_timeout_ms', 'protocol_batch_size']) {
+  for (const key of ['studio_connect_timeout_ms', 'studio_request_timeout_ms', 'online_timeout_ms', 'ntp_timeout_ms', 'protocol_batch_size',
+    'db_connect_timeout_ms', 'db_statement_timeout_ms', 'retry_base_ms', 'retry_max_ms', 'retry_max_attempts', 'outage_probe_interval_ms']) {
     if (integer(key) <= 0) throw new ConfigError(key, `${integer(key)} must be greater than 0`);
   }
   const keepFinishedDays = integer('keep_finished_days');
   if (keepFinishedDays < 0) throw new ConfigError('keep_finished_days', `${keepFinishedDays} is negative (0 keeps finished jobs forever)`);
+  if (integer('retry_max_ms') < integer('retry_base_ms')) {
+    throw new ConfigError('retry_max_ms', `${integer('retry_max_ms')} is less than retry_base_ms (${integer('retry_base_ms')})`);
+  }
   const persons = integer('sandbox_persons');
   if (persons < 0) throw new ConfigError('sandbox_persons', `${persons} is negative`);
 
@@ -351,6 +358,8 @@ export function readConfig(argv: readonly string[]): ReadResult {
           database: get('db_name') ?? instance,
           user: get('db_user') ?? instance,
           password: get('db_user_pw'),
+          connectTimeoutMs: integer('db_connect_timeout_ms'),
+          statementTimeoutMs: integer('db_statement_timeout_ms'),
         }
       : null,
     stateDir,
@@ -377,6 +386,8 @@ export function readConfig(argv: readonly string[]): ReadResult {
     },
     ntpServers,
     ntpTimeoutMs: integer('ntp_timeout_ms'),
+    retry: { baseMs: integer('retry_base_ms'), maxMs: integer('retry_max_ms'), maxAttempts: integer('retry_max_attempts') },
+    outageProbeIntervalMs: integer('outage_probe_interval_ms'),
     protocolBatchSize: integer('protocol_batch_size'),
     keepFinishedDays,
     sandboxOptions: {

@@ -8,7 +8,8 @@
  *                                                                          ▼
  *   finishing: recording → closingSuperseded → markingProtocolReady ─▶ synced | error
  *
- *   a step fails            ─▶ finishing, with job_error_code of that step
+ *   a step fails            ─▶ finishing, with job_error_code of that step (`timeout` when a call
+ *                              timed out); a transient failure is recorded as error_retry (retry.ts)
  *   up to date              ─▶ finishing, done without a write
  *   source changed / children unfinished ─▶ requeueing ─▶ requeued (row stays inprogress)
  *   the sync table itself fails          ─▶ aborted (row stays inprogress)
@@ -20,6 +21,7 @@ import { assign, fromPromise, setup } from 'xstate';
 import { openStates, type JobErrorCode, type JobRow, type SystemName } from '../adapters/syncTable/index.ts';
 import type { ModelInfo, RecordRef, SyncDirection, SyncEvidence } from '../flows/flow.ts';
 import { decideDirection, type DirectionVerdict } from '../flows/direction.ts';
+import { failureTraits } from '../adapters/failure.ts';
 
 /** SPEC §4.2 step 2: the fifth start of a job ends it without syncing. */
 export const MAX_JOB_RUNS = 5;
@@ -39,6 +41,18 @@ export interface JobOutcome {
   message?: string;
   /** job_end as recorded */
   endedAt?: Date;
+  /** the failure may pass when tried again (the row is in error_retry unless attempts ran out) */
+  transient?: boolean;
+  /** the failure showed this system to be down: the worker pauses until a probe succeeds */
+  downSystem?: SystemName;
+}
+
+/** A step's failure as the job records it. */
+export interface JobFailure {
+  code: JobErrorCode;
+  text: string;
+  transient?: boolean;
+  downSystem?: SystemName;
 }
 
 /** Facts of the direction step, as read by the readDirection actor. */
@@ -69,7 +83,7 @@ export class SyncWriteError extends Error {
 export interface JobResult {
   job: JobRow;
   outcome: Exclude<JobOutcomeKind, 'aborted'>;
-  error?: { code: JobErrorCode; text: string };
+  error?: JobFailure;
   direction?: SyncDirection;
   evidence?: TimedEvidence;
   /** this run's job_log lines */
@@ -92,7 +106,7 @@ interface JobContext {
   evidence?: TimedEvidence;
   log: string[];
   outcome?: JobOutcomeKind;
-  error?: { code: JobErrorCode; text: string };
+  error?: JobFailure;
   closedJobs: number[];
 }
 
@@ -160,11 +174,22 @@ function resultOf(context: JobContext): JobResult {
   };
 }
 
+/** A step's failure, classified by the adapter error it carries: `timeout`, transient, system down. */
+function failureOf(code: JobErrorCode, error: unknown): JobFailure {
+  const traits = failureTraits(error);
+  return {
+    code: traits?.timeout ? 'timeout' : code,
+    text: describeError(error),
+    transient: traits?.transient ?? false,
+    downSystem: traits?.unavailable ? traits.system : undefined,
+  };
+}
+
 /** "When this actor fails, the job fails with `code`": one shape for every step. */
 function failOnError(code: JobErrorCode) {
   return {
     target: '#job.finishing' as const,
-    actions: { type: 'fail' as const, params: ({ event }: { event: { error: unknown } }) => ({ code, text: describeError(event.error) }) },
+    actions: { type: 'fail' as const, params: ({ event }: { event: { error: unknown } }) => failureOf(code, event.error) },
   };
 }
 
@@ -233,7 +258,8 @@ export const jobMachine = setup({
       const child = context.children[context.childIndex];
       return [...context.ancestors, thisRecord(context.job)].some((r) => sameRecord(r, child));
     },
-    childIsOpen: ({ context }) => context.currentChild !== undefined && (openStates as readonly string[]).includes(context.currentChild.job_state),
+    // a child waiting in error_retry runs again with its parent's attempt
+    childIsOpen: ({ context }) => context.currentChild !== undefined && ([...openStates, 'error_retry'] as readonly string[]).includes(context.currentChild.job_state),
     childFailed: ({ context }) => context.currentChild?.job_state === 'error',
     childEndedBadly: (_, params: { outcome: JobOutcome }) => params.outcome.outcome === 'error' || params.outcome.outcome === 'aborted',
     childrenUnfinished: ({ context }) => context.unfinishedChildren.length > 0,
@@ -242,9 +268,9 @@ export const jobMachine = setup({
     outcomeIsError: ({ context }) => context.outcome === 'error',
   },
   actions: {
-    fail: assign((_, params: { code: JobErrorCode; text: string }) => ({
+    fail: assign((_, params: JobFailure) => ({
       outcome: 'error' as const,
-      error: { code: params.code, text: params.text },
+      error: { code: params.code, text: params.text, transient: params.transient, downSystem: params.downSystem },
     })),
     succeed: assign({ outcome: 'done' as const }),
     requeue: assign({ outcome: 'requeued' as const }),
@@ -428,7 +454,13 @@ export const jobMachine = setup({
                   assign({ childEnd: ({ event }) => event.output.endedAt }),
                   {
                     type: 'fail',
-                    params: ({ event }) => ({ code: 'child_job' as const, text: `child job ${event.output.jobId} failed: ${event.output.message ?? event.output.outcome}` }),
+                    // a child that failed transiently leaves its parent to be retried with it
+                    params: ({ event }) => ({
+                      code: 'child_job' as const,
+                      text: `child job ${event.output.jobId} failed: ${event.output.message ?? event.output.outcome}`,
+                      transient: event.output.transient,
+                      downSystem: event.output.downSystem,
+                    }),
                   },
                 ],
               },
@@ -488,7 +520,7 @@ export const jobMachine = setup({
           target: 'finishing',
           actions: [
             assign({ evidence: ({ event }) => (event.error instanceof SyncWriteError ? event.error.evidence : undefined) }),
-            { type: 'fail', params: ({ event }) => ({ code: 'transformation' as const, text: describeError(event.error) }) },
+            { type: 'fail', params: ({ event }) => failureOf('transformation', event.error) },
           ],
         },
       },
@@ -557,6 +589,8 @@ export const jobMachine = setup({
     errorCode: context.error?.code,
     message: context.error?.text ?? context.log[context.log.length - 1],
     endedAt: context.job.job_end ?? undefined,
+    transient: context.error?.transient,
+    downSystem: context.error?.downSystem,
   }),
 });
 

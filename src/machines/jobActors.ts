@@ -10,6 +10,7 @@ import { FlowError, type Flow } from '../flows/flow.ts';
 import { readRecordAndCounterpart } from '../flows/direction.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
+import { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryPolicy } from './retry.ts';
 import { jobMachine, SyncWriteError, type DirectionFacts, type JobInput, type JobOutcome, type JobResult, type TimedEvidence } from './job.ts';
 
 export interface JobDependencies {
@@ -17,6 +18,8 @@ export interface JobDependencies {
   flows: FlowRegistry;
   now: () => Date;
   logger: Logger;
+  /** how transiently failed jobs are retried (default: 10 s doubling to 10 min, 10 attempts) */
+  retry?: RetryPolicy;
 }
 
 export type JobLogic = ReturnType<typeof createJobLogic>;
@@ -29,8 +32,11 @@ function flowOf(flows: FlowRegistry, job: JobRow): Flow {
 
 const asJson = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
 
-/** The sync_table columns of a job's result: decision, evidence, log and, once ended, its state. */
-export function outcomeColumns(result: JobResult): JobPatch {
+/**
+ * The sync_table columns of a job's result: decision, evidence, log and, once ended, its state.
+ * A transient failure becomes error_retry with the next attempt time, until the attempts run out.
+ */
+export function outcomeColumns(result: JobResult, now: Date, retry: RetryPolicy = DEFAULT_RETRY_POLICY): JobPatch {
   const patch: JobPatch = {
     // earlier runs' lines stay: they tell why a job ran again
     job_log: [result.job.job_log, ...result.log].filter(Boolean).join('\n') || null,
@@ -59,9 +65,24 @@ export function outcomeColumns(result: JobResult): JobPatch {
     } satisfies JobPatch);
   }
   if (result.outcome === 'done') {
-    Object.assign(patch, { job_state: 'done', job_error_code: null, job_error_text: null } satisfies JobPatch);
+    Object.assign(patch, { job_state: 'done', job_error_code: null, job_error_text: null, job_retry_at: null } satisfies JobPatch);
   } else if (result.outcome === 'error' && result.error) {
-    Object.assign(patch, { job_state: 'error', job_error_code: result.error.code, job_error_text: result.error.text } satisfies JobPatch);
+    const { code, text, transient } = result.error;
+    const failures = result.job.job_retry_count + 1;
+    if (transient && failures < retry.maxAttempts) {
+      const retryAt = new Date(now.getTime() + retryDelayMs(retry, failures));
+      Object.assign(patch, {
+        job_state: 'error_retry', job_error_code: code, job_error_text: text,
+        job_retry_at: retryAt, job_retry_count: failures, job_run_count: 0,
+      } satisfies JobPatch);
+      patch.job_log = [patch.job_log, `transient failure ${failures} of at most ${retry.maxAttempts}; next attempt at ${retryAt.toISOString()}`].filter(Boolean).join('\n');
+    } else {
+      const gaveUp = transient ? ` (gave up after ${failures} attempts)` : '';
+      Object.assign(patch, {
+        job_state: 'error', job_error_code: code, job_error_text: text + gaveUp, job_retry_at: null,
+        job_retry_count: transient ? failures : result.job.job_retry_count,
+      } satisfies JobPatch);
+    }
   }
   return patch;
 }
@@ -131,8 +152,9 @@ export function createJobLogic(deps: JobDependencies) {
       }),
 
       recordOutcome: fromPromise(async ({ input }) => {
-        const columns = outcomeColumns(input);
-        return store.updateJob(input.job.job_id, input.outcome === 'requeued' ? columns : { ...columns, job_end: now() });
+        const at = now();
+        const columns = outcomeColumns(input, at, deps.retry);
+        return store.updateJob(input.job.job_id, input.outcome === 'requeued' ? columns : { ...columns, job_end: at });
       }),
 
       closeSuperseded: fromPromise(async ({ input }) => {

@@ -6,16 +6,23 @@
  *
  *   idle ──START──▶ pass: picking → gate → running → throttling → picking … → passEnd
  *                          │                   │                                 │
- *                          │                   └─(job could not be recorded)─▶ faulted ─(retry)─▶ pass
+ *                          │                   ├─(job could not be recorded)─▶ faulted ─(retry)─▶ pass
+ *                          │                   └─(job found FS or FSO down)─▶ outage: waiting ⇄ probing ─(probe ok)─▶ pass
  *                          └─(drift too large / no NTP)─▶ locked ─(expiry or FORCE_DRIFT_CHECK)─▶ pass
+ *   passEnd with jobs waiting in error_retry ─▶ waitingForRetry ─(first one due)─▶ pass
  *   START during a pass → restart requested (another pass follows at once)
  *   STOP → stopped after the current job reaches its end
  *
- * Like the job machine it does no I/O: picking, the drift measurement, the throttle's sleep and the
- * clock are actors supplied through `provide()` (system.ts).
+ * The outage state is the circuit breaker: a job that failed because FS or FSO is not there opens
+ * it for that system; instead of failing the queue job by job the worker waits and probes the
+ * system with one call per interval, and closes the breaker (back to a pass) when the probe passes.
+ * Every job needs both systems, so one open breaker pauses all work.
+ *
+ * Like the job machine it does no I/O: picking, the drift measurement, the probe, the throttle's
+ * sleep and the clock are actors supplied through `provide()` (system.ts).
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { JobRow } from '../adapters/syncTable/index.ts';
+import type { JobRow, SystemName } from '../adapters/syncTable/index.ts';
 import { jobMachine, type JobOutcome } from './job.ts';
 
 /** SPEC §4.4: a failed drift check locks synchronisation this long. */
@@ -24,6 +31,31 @@ export const DRIFT_LOCK_MS = 30 * 60_000 + 5_000;
 export const DRIFT_CHECK_INTERVAL_MS = 30 * 60_000;
 /** After an infrastructure failure (sync table unreachable) the worker tries again this much later. */
 export const FAULT_RETRY_MS = 10_000;
+/** While a system is down it is probed this often. */
+export const PROBE_INTERVAL_MS = 30_000;
+
+/** An open circuit breaker: the system a job found down, since when, and when it is probed next. */
+export interface SystemOutage {
+  system: SystemName;
+  since: Date;
+  reason: string;
+  nextProbeAt: Date;
+  probes: number;
+}
+
+/** One probe call's result; a probe that cannot reach the system is `up: false`, not an error. */
+export interface ProbeResult {
+  up: boolean;
+  at: Date;
+  reason?: string;
+}
+
+/** What picking found: a job to run, or (with none) when the first job in error_retry is due. */
+export interface PickResult {
+  job: JobRow | null;
+  at: Date;
+  nextRetryAt: Date | null;
+}
 
 /** What the drift gate found; a measurement that could not be made is `ok: false` with the reason. */
 export type GateResult =
@@ -35,12 +67,18 @@ export interface SupervisorInput {
   throttleMs: number;
   driftLockMs?: number;
   faultRetryMs?: number;
+  probeIntervalMs?: number;
 }
 
 export interface SupervisorContext {
   throttleMs: number;
   driftLockMs: number;
   faultRetryMs: number;
+  probeIntervalMs: number;
+  outage: SystemOutage | null;
+  /** after a pass: the first job in error_retry is due this long after the last pick */
+  retryWaitMs: number | null;
+  nextRetryAt: Date | null;
   restartRequested: boolean;
   stopRequested: boolean;
   forceDriftCheck: boolean;
@@ -70,7 +108,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
   },
   actors: {
-    pickNextJob: fromPromise<{ job: JobRow | null; at: Date }>(async () => {
+    pickNextJob: fromPromise<PickResult>(async () => {
       throw new Error('pickNextJob not provided');
     }),
     checkDrift: fromPromise<GateResult, { lastCheckAt: Date | null; force: boolean }>(async () => {
@@ -81,6 +119,10 @@ export const supervisorMachine = setup({
     throttle: fromPromise<void, { pickedAt: Date; throttleMs: number }>(async () => {
       throw new Error('throttle not provided');
     }),
+    /** one cheap call to a system that was found down */
+    probeSystem: fromPromise<ProbeResult, { system: SystemName }>(async () => {
+      throw new Error('probeSystem not provided');
+    }),
   },
   actions: {
     // side effects for operators; supervisorActors.ts provides them with the logger
@@ -88,18 +130,25 @@ export const supervisorMachine = setup({
     reportDriftLock: (_, _params: { reason: string; until: Date }) => {},
     reportFault: (_, _params: { error: string }) => {},
     reportPass: (_, _params: { passes: number; jobsRun: number }) => {},
+    reportSystemDown: (_, _params: { outage: SystemOutage }) => {},
+    reportSystemUp: (_, _params: { outage: SystemOutage; at: Date }) => {},
   },
   guards: {
     foundJob: (_, params: { job: JobRow | null }) => params.job !== null,
     driftCheckNotDue: (_, params: { gate: GateResult }) => !params.gate.checked,
     driftWithinTolerance: (_, params: { gate: GateResult }) => params.gate.checked && params.gate.ok,
     jobNotRecorded: (_, params: { outcome: JobOutcome }) => params.outcome.outcome === 'aborted',
+    systemWentDown: (_, params: { outcome: JobOutcome }) => params.outcome.downSystem !== undefined,
+    probeSucceeded: (_, params: { probe: ProbeResult }) => params.probe.up,
+    retryWaiting: ({ context }) => context.retryWaitMs !== null,
     restartRequested: ({ context }) => context.restartRequested,
     stopRequested: ({ context }) => context.stopRequested,
   },
   delays: {
     driftLock: ({ context }) => context.driftLockMs,
     faultRetry: ({ context }) => context.faultRetryMs,
+    probeInterval: ({ context }) => context.probeIntervalMs,
+    retryDue: ({ context }) => context.retryWaitMs ?? 0,
   },
 }).createMachine({
   id: 'supervisor',
@@ -107,6 +156,10 @@ export const supervisorMachine = setup({
     throttleMs: input.throttleMs,
     driftLockMs: input.driftLockMs ?? DRIFT_LOCK_MS,
     faultRetryMs: input.faultRetryMs ?? FAULT_RETRY_MS,
+    probeIntervalMs: input.probeIntervalMs ?? PROBE_INTERVAL_MS,
+    outage: null,
+    retryWaitMs: null,
+    nextRetryAt: null,
     restartRequested: false,
     stopRequested: false,
     forceDriftCheck: false,
@@ -146,7 +199,14 @@ export const supervisorMachine = setup({
                 target: 'gate',
                 actions: assign({ currentJob: ({ event }) => event.output.job, pickedAt: ({ event }) => event.output.at }),
               },
-              { target: 'passEnd' },
+              {
+                target: 'passEnd',
+                actions: assign({
+                  nextRetryAt: ({ event }) => event.output.nextRetryAt,
+                  retryWaitMs: ({ event }) =>
+                    event.output.nextRetryAt ? Math.max(0, event.output.nextRetryAt.getTime() - event.output.at.getTime()) : null,
+                }),
+              },
             ],
             onError: { target: '#supervisor.faulted', actions: assign({ lastError: ({ event }) => `picking the next job failed: ${message(event.error)}` }) },
           },
@@ -202,6 +262,29 @@ export const supervisorMachine = setup({
                   { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
                 ],
               },
+              // FS or FSO is not there: pause and probe instead of failing the next jobs too
+              {
+                guard: { type: 'systemWentDown', params: ({ event }) => ({ outcome: event.output }) },
+                target: '#supervisor.outage',
+                actions: [
+                  assign({
+                    lastOutcome: ({ event }) => event.output,
+                    jobsRun: ({ context }) => context.jobsRun + 1,
+                    currentJob: null,
+                    outage: ({ event, context }) => {
+                      const since = event.output.endedAt ?? context.pickedAt!;
+                      return {
+                        system: event.output.downSystem!,
+                        since,
+                        reason: event.output.message ?? 'unavailable',
+                        nextProbeAt: new Date(since.getTime() + context.probeIntervalMs),
+                        probes: 0,
+                      };
+                    },
+                  }),
+                  { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
+                ],
+              },
               {
                 target: 'throttling',
                 actions: [
@@ -232,6 +315,7 @@ export const supervisorMachine = setup({
           always: [
             { guard: 'stopRequested', target: '#supervisor.stopped' },
             { guard: 'restartRequested', target: '#supervisor.pass', reenter: true },
+            { guard: 'retryWaiting', target: '#supervisor.waitingForRetry' },
             { target: '#supervisor.idle' },
           ],
         },
@@ -244,6 +328,60 @@ export const supervisorMachine = setup({
       on: {
         FORCE_DRIFT_CHECK: { target: 'pass', actions: assign({ driftLock: null, lastDriftCheckAt: null, forceDriftCheck: true }) },
         START: { actions: assign({ restartRequested: true }) },
+      },
+    },
+    /** no open job, but jobs in error_retry: idle until the first of them is due */
+    waitingForRetry: {
+      after: { retryDue: { target: 'pass' } },
+      on: { START: { target: 'pass' } },
+      exit: assign({ retryWaitMs: null, nextRetryAt: null }),
+    },
+    /** the circuit breaker is open: a job found FS or FSO down; jobs stay queued */
+    outage: {
+      entry: { type: 'reportSystemDown', params: ({ context }) => ({ outage: context.outage! }) },
+      initial: 'waiting',
+      on: { START: { actions: assign({ restartRequested: true }) } },
+      states: {
+        waiting: {
+          after: { probeInterval: { target: 'probing' } },
+        },
+        probing: {
+          invoke: {
+            src: 'probeSystem',
+            input: ({ context }) => ({ system: context.outage!.system }),
+            onDone: [
+              {
+                guard: { type: 'probeSucceeded', params: ({ event }) => ({ probe: event.output }) },
+                target: '#supervisor.pass',
+                actions: [
+                  { type: 'reportSystemUp', params: ({ context, event }) => ({ outage: context.outage!, at: event.output.at }) },
+                  assign({ outage: null }),
+                ],
+              },
+              {
+                target: 'waiting',
+                actions: assign({
+                  outage: ({ context, event }) => ({
+                    ...context.outage!,
+                    reason: event.output.reason ?? context.outage!.reason,
+                    nextProbeAt: new Date(event.output.at.getTime() + context.probeIntervalMs),
+                    probes: context.outage!.probes + 1,
+                  }),
+                }),
+              },
+            ],
+            onError: {
+              target: 'waiting',
+              actions: assign({
+                outage: ({ context }) => ({
+                  ...context.outage!,
+                  nextProbeAt: new Date(context.outage!.nextProbeAt.getTime() + context.probeIntervalMs),
+                  probes: context.outage!.probes + 1,
+                }),
+              }),
+            },
+          },
+        },
       },
     },
     /** the sync table (or the worker itself) failed; try again shortly */

@@ -6,11 +6,12 @@
 import { createActor, fromPromise, waitFor, type InspectionEvent, type Observer } from 'xstate';
 import type { DriftSource } from '../adapters/clock/index.ts';
 import type { ProtocolCopier } from '../adapters/online/index.ts';
-import type { JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
+import type { JobRow, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
 import { createJobLogic } from './jobActors.ts';
-import { DRIFT_CHECK_INTERVAL_MS, supervisorMachine, type GateResult } from './supervisor.ts';
+import type { RetryPolicy } from './retry.ts';
+import { DRIFT_CHECK_INTERVAL_MS, supervisorMachine, type GateResult, type ProbeResult, type SystemOutage } from './supervisor.ts';
 import { protocolMachine } from './protocol.ts';
 import type { WorkerActivity, WorkerControl, WorkerReport } from './workers.ts';
 
@@ -30,6 +31,12 @@ export interface WorkerSystemOptions {
   driftLockMs?: number;
   faultRetryMs?: number;
   protocolRetryMs?: number;
+  /** how transiently failed jobs are retried */
+  retry?: RetryPolicy;
+  /** while a system is down it is probed this often */
+  probeIntervalMs?: number;
+  /** one cheap call per system that resolves when it is reachable (FS: a SELECT; FSO: a login) */
+  probes?: Partial<Record<SystemName, () => Promise<unknown>>>;
 }
 
 export interface WorkerSystem {
@@ -46,16 +53,41 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+const systemLabel: Record<SystemName, string> = { fs: 'FS', fso: 'FSO' };
+
+/** Each system's circuit breaker as /service/status shows it. */
+function systemsStatus(outage: SystemOutage | null): Record<SystemName, Record<string, unknown>> {
+  const of = (system: SystemName) =>
+    outage?.system === system
+      ? { up: false, down_since: outage.since, next_probe_at: outage.nextProbeAt, probes: outage.probes, reason: outage.reason }
+      : { up: true };
+  return { fs: of('fs'), fso: of('fso') };
+}
+
 export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   const { store, logger } = options;
   const now = options.now ?? (() => new Date());
 
-  const jobLogic = createJobLogic({ store, flows: options.flows, now, logger });
+  const jobLogic = createJobLogic({ store, flows: options.flows, now, logger, retry: options.retry });
 
   const supervisorLogic = supervisorMachine.provide({
       actors: {
         job: jobLogic,
-        pickNextJob: fromPromise(async () => ({ job: await store.pickNextJob(), at: now() })),
+        pickNextJob: fromPromise(async () => {
+          const job = await store.pickNextJob(now());
+          const nextRetryAt = job ? null : await store.nextRetryAt();
+          // the throttle counts from here, when the job is loaded (SPEC §4.6)
+          return { job, at: now(), nextRetryAt };
+        }),
+        probeSystem: fromPromise(async ({ input }): Promise<ProbeResult> => {
+          const probe = options.probes?.[input.system];
+          try {
+            if (probe) await probe();
+            return { up: true, at: now() };
+          } catch (err) {
+            return { up: false, at: now(), reason: message(err) };
+          }
+        }),
         checkDrift: fromPromise(async ({ input }): Promise<GateResult> => {
           const due = input.force || input.lastCheckAt === null || now().getTime() - input.lastCheckAt.getTime() >= DRIFT_CHECK_INTERVAL_MS;
           if (!due) return { checked: false };
@@ -91,11 +123,19 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         },
         reportFault: (_, { error }) => logger.error({ error }, 'job worker fault; retrying'),
         reportPass: (_, { passes, jobsRun }) => logger.debug({ passes, jobs_run: jobsRun }, 'pass ended: no open job left'),
+        reportSystemDown: (_, { outage }) => {
+          logger.error({ system: outage.system, since: outage.since.toISOString(), next_probe_at: outage.nextProbeAt.toISOString(), reason: outage.reason },
+            `${systemLabel[outage.system]} is down: job worker paused, probing it every ${supervisor.getSnapshot().context.probeIntervalMs} ms`);
+        },
+        reportSystemUp: (_, { outage, at }) => {
+          logger.info({ system: outage.system, down_since: outage.since.toISOString(), down_ms: at.getTime() - outage.since.getTime(), probes: outage.probes + 1 },
+            `${systemLabel[outage.system]} is back: job worker resumes`);
+        },
       },
   });
 
   const supervisor = createActor(supervisorLogic, {
-    input: { throttleMs: options.throttleMs, driftLockMs: options.driftLockMs, faultRetryMs: options.faultRetryMs },
+    input: { throttleMs: options.throttleMs, driftLockMs: options.driftLockMs, faultRetryMs: options.faultRetryMs, probeIntervalMs: options.probeIntervalMs },
     systemId: 'supervisor',
     inspect: options.inspect,
   });
@@ -125,7 +165,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     const c = snapshot.context;
     let activity: WorkerActivity;
     if (snapshot.status === 'done' || snapshot.matches('stopped')) activity = 'stopping';
-    else if (snapshot.matches('faulted')) activity = 'error';
+    else if (snapshot.matches('faulted') || snapshot.matches('outage')) activity = 'error';
     else if (snapshot.matches('pass')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
     else activity = 'idle';
     return {
@@ -136,9 +176,11 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       drift_lock_until: c.driftLock?.until ?? null,
       drift_lock_reason: c.driftLock?.reason ?? null,
       last_drift_check: c.lastDriftCheckAt,
+      systems: systemsStatus(c.outage),
+      next_retry_at: c.nextRetryAt,
       passes: c.passes,
       jobs_run: c.jobsRun,
-      last_error: c.lastError,
+      last_error: c.outage ? `${systemLabel[c.outage.system]} is down: ${c.outage.reason}` : c.lastError,
     };
   }
 
@@ -158,9 +200,10 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
 
   const control: WorkerControl = {
     async status() {
+      // with the sync table gone the status still answers: the counts are then unknown (null)
       const [open, pending] = await Promise.all([
-        store.countOpenRootJobs(),
-        protocol ? store.countProtocolPending() : Promise.resolve(null),
+        store.countOpenRootJobs().catch(() => null),
+        protocol ? store.countProtocolPending().catch(() => null) : Promise.resolve(null),
       ]);
       return {
         job_worker: { ...supervisorStatus(), open_jobs: open },
@@ -192,7 +235,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     },
   };
 
-  const supervisorIdle = (s: ReturnType<typeof supervisor.getSnapshot>) => s.matches('idle') || s.matches('locked') || s.status === 'done';
+  const supervisorIdle = (s: ReturnType<typeof supervisor.getSnapshot>) => s.matches('idle') || s.matches('waitingForRetry') || s.matches('locked') || s.status === 'done';
   const protocolIdle = (p: NonNullable<ReturnType<NonNullable<typeof protocol>['getSnapshot']>>) => p.matches('idle') || p.matches('modelMissing') || p.status === 'done';
 
   const bothIdle = () => supervisorIdle(supervisor.getSnapshot()) && (!protocol || protocolIdle(protocol.getSnapshot()));

@@ -98,7 +98,7 @@ describe('configuration', () => {
   test('db_* keys select PostgreSQL, defaulting name and user to the instance', () => {
     const file = ini('db.ini', `[sosync]\ninstance = demo\ndb_host = 127.0.0.1\ndb_user_pw = s3cret\n${realSystems}`);
     const { config } = readConfig(['-c', file]);
-    assert.deepEqual(config.db, { host: '127.0.0.1', port: 5432, database: 'demo', user: 'demo', password: 's3cret' });
+    assert.deepEqual(config.db, { host: '127.0.0.1', port: 5432, database: 'demo', user: 'demo', password: 's3cret', connectTimeoutMs: 10000, statementTimeoutMs: 30000 });
     const shown = JSON.stringify(describeConfig(config));
     assert.ok(!shown.includes('s3cret'), 'describeConfig hides the password');
   });

@@ -226,6 +226,7 @@ export async function startEndToEnd(kind: StoreKind, options: EndToEndOptions = 
       'max_time_drift_ms = 2000',
       `state_dir = ${dir}`,
       'log_level = Warning',
+      ...(options.ini ?? []),
       ...(syncDb ? [`db_host = ${syncDb.config.host}`, `db_port = ${syncDb.config.port}`, `db_name = ${syncDb.name}`, `db_user = ${syncDb.config.user}`] : []),
       ...(options.ini ?? []),
     ].join('\n');

@@ -29,11 +29,20 @@ export interface ConnectionContext {
   serverName: string;
   /** message every batch/RPC fails with, or null */
   failStatementsMessage(): string | null;
+  /** how the answer to this statement is to be broken (fault switch), or null */
+  responseFault(sql: string): ResponseFault | null;
   /** a fresh 8-byte transaction descriptor */
   newTransactionDescriptor(): Buffer;
 }
 
 type State = 'prelogin' | 'login' | 'loggedIn' | 'closed';
+
+/**
+ * Broken answers of a misbehaving server or network: `stall` never answers (until the client
+ * cancels or goes away), `cutMidRow` sends the first half of the answer and drops the connection,
+ * `unexpectedToken` answers with a token type TDS does not have.
+ */
+export type ResponseFault = 'stall' | 'cutMidRow' | 'unexpectedToken';
 
 const EMPTY = Buffer.alloc(0);
 const PRODUCT_VERSION: [number, number, number, number] = [16, 0, 0x03, 0xe8];
@@ -84,6 +93,8 @@ export class TdsConnection {
   private busy = false;
   private socketClosed = false;
   private cancelRequested = false;
+  private brokenResponse: ResponseFault | null = null;
+  private releaseStall: (() => void) | null = null;
   private encryptionRequested = false;
   private packetSize = DEFAULT_PACKET_SIZE;
   private session: SqlSession | undefined;
@@ -140,6 +151,7 @@ export class TdsConnection {
     this.log.debug({ busy: this.busy }, 'tds: attention received');
     if (this.busy) {
       this.cancelRequested = true;
+      this.releaseStall?.();
       return;
     }
     // Nothing in flight: the answer went out already (the client read it as the cancelled answer);
@@ -156,6 +168,7 @@ export class TdsConnection {
   private async onClose(): Promise<void> {
     if (this.socketClosed) return;
     this.socketClosed = true;
+    this.releaseStall?.();
     this.state = 'closed';
     const session = this.session;
     this.session = undefined;
@@ -320,6 +333,17 @@ export class TdsConnection {
       this.sendAttentionAck();
       return;
     }
+    const broken = this.brokenResponse;
+    this.brokenResponse = null;
+    if (broken === 'cutMidRow') {
+      const framed = framePackets(PacketType.TABULAR_RESULT, response, this.packetSize, this.spid);
+      this.socket.write(framed.subarray(0, Math.max(9, Math.floor(framed.length / 2))), () => this.socket.destroy());
+      return;
+    }
+    if (broken === 'unexpectedToken') {
+      this.send(Buffer.concat([Buffer.from([0x5a, 0x00, 0x00, 0x00]), response]));
+      return;
+    }
     this.send(response);
   }
 
@@ -356,6 +380,13 @@ export class TdsConnection {
     if (failure !== null && !isSessionHousekeeping(sql)) {
       return { results: [], wasInTransaction, error: { number: 50000, severity: 16, state: 1, lineNumber: 1, message: failure } };
     }
+    const fault = isSessionHousekeeping(sql) ? null : this.ctx.responseFault(sql);
+    if (fault === 'stall') {
+      await new Promise<void>((resolve) => { this.releaseStall = resolve; });
+      this.releaseStall = null;
+      return { results: [], wasInTransaction };
+    }
+    this.brokenResponse = fault;
     try {
       const results = await session.execute(sql, parameters);
       return { results, wasInTransaction };

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { silentLogger, type Logger } from '../../../src/log.ts';
 import type { SqlEngine } from '../engine.ts';
-import { TdsConnection } from './connection.ts';
+import { TdsConnection, type ResponseFault } from './connection.ts';
 
 export interface TdsServerOptions {
   engine: SqlEngine;
@@ -35,6 +35,12 @@ export interface TdsServer {
    * failed connect. Transaction manager requests are not affected. null switches it off.
    */
   failStatements(message: string | null): void;
+  /**
+   * Fault switch: the answers to statements whose SQL contains `match` (any statement when it is
+   * absent; never the session housekeeping) are broken the given way — see ResponseFault. The
+   * statement itself still runs (except for `stall`). null switches it off.
+   */
+  breakResponses(fault: { kind: ResponseFault; match?: string } | null): void;
   /** Connections currently open (logged in or not). */
   readonly connectionCount: number;
   /** The port listened on, or undefined before listen(). */
@@ -47,6 +53,7 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
   const connections = new Set<TdsConnection>();
   let refusing = false;
   let failMessage: string | null = null;
+  let responseFault: { kind: ResponseFault; match?: string } | null = null;
   let nextSpid = 51;
   let nextTransaction = 1n;
   let boundPort: number | undefined;
@@ -56,6 +63,7 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
     logger,
     serverName,
     failStatementsMessage: () => failMessage,
+    responseFault: (sql: string) => (responseFault && (!responseFault.match || sql.includes(responseFault.match)) ? responseFault.kind : null),
     newTransactionDescriptor: () => {
       const descriptor = Buffer.alloc(8);
       descriptor.writeBigUInt64LE(nextTransaction++);
@@ -119,6 +127,11 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
     failStatements(message: string | null): void {
       failMessage = message;
       logger.info({ message }, 'tds: fail statements');
+    },
+
+    breakResponses(fault): void {
+      responseFault = fault;
+      logger.info({ fault }, 'tds: break responses');
     },
 
     get connectionCount(): number {

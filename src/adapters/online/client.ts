@@ -141,7 +141,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
   const typeCache = new Map<string, Promise<FieldTypes>>();
 
   /** One HTTP POST; resolves with the body, rejects with OnlineUnavailableError / OnlineProtocolError. */
-  function post(path: string, body: string, retryOnStaleSocket = true): Promise<string> {
+  function post(path: string, body: string, call: string, retryOnStaleSocket = true): Promise<string> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (err: Error | null, value?: string) => {
@@ -163,7 +163,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => finish(new OnlineUnavailableError(host.url, `answer broke off: ${e.message}`, { cause: e })));
+        res.on('error', (e) => finish(new OnlineUnavailableError(host.url, `answer broke off: ${e.message}`, { cause: e, call })));
         res.on('end', () => {
           const dateHeader = res.headers.date;
           if (dateHeader) {
@@ -173,23 +173,23 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status === 200) return finish(null, text);
-          if (status >= 500) return finish(new OnlineUnavailableError(host.url, `HTTP ${status} on ${path}`));
-          finish(new OnlineProtocolError(host.url, `HTTP ${status} on ${path}`));
+          if (status >= 500) return finish(new OnlineUnavailableError(host.url, `HTTP ${status} on ${path}${bodyHint(text)}`, { call }));
+          finish(new OnlineProtocolError(host.url, `HTTP ${status} on ${path}${bodyHint(text)}`, { call }));
         });
       });
       const timer = setTimeout(() => {
         req.destroy();
-        finish(new OnlineUnavailableError(host.url, `no answer within ${timeoutMs} ms`));
+        finish(new OnlineUnavailableError(host.url, `no answer within ${timeoutMs} ms`, { call, timedOut: true }));
       }, timeoutMs);
       req.on('error', (e: NodeJS.ErrnoException) => {
         // A kept-alive socket the server had already closed: the request never reached it, send again once.
         if (retryOnStaleSocket && req.reusedSocket && e.code === 'ECONNRESET' && !settled) {
           settled = true;
           clearTimeout(timer);
-          post(path, body, false).then(resolve, reject);
+          post(path, body, call, false).then(resolve, reject);
           return;
         }
-        finish(new OnlineUnavailableError(host.url, describeNetworkError(e), { cause: e }));
+        finish(new OnlineUnavailableError(host.url, describeNetworkError(e), { cause: e, call }));
       });
       req.end(payload);
     });
@@ -211,7 +211,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     };
     let body: string;
     try {
-      body = await post(path, wire);
+      body = await post(path, wire, label);
     } catch (err) {
       log.warn({ call: label, err: (err as Error).message }, 'FSO call failed');
       sink?.({ ...exchange });
@@ -223,7 +223,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     try {
       parsed = await parseMethodResponse(body);
     } catch (err) {
-      throw failed(new OnlineProtocolError(host.url, (err as Error).message, { cause: err }));
+      throw failed(new OnlineProtocolError(host.url, `${(err as Error).message}${bodyHint(body)}`, { cause: err, call: label }));
     }
     log.debug({ call: label, ms: Date.now() - started, fault: 'fault' in parsed }, 'FSO call');
     if ('fault' in parsed) {
@@ -283,8 +283,11 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
     return cached;
   }
 
-  async function normalised(model: string, rows: unknown, types: FieldTypes): Promise<OnlineRecord[]> {
-    if (!Array.isArray(rows)) throw new OnlineProtocolError(host.url, `${model}: expected a list of records`);
+  async function normalised(model: string, method: string, rows: unknown, types: FieldTypes): Promise<OnlineRecord[]> {
+    const isRecord = (r: unknown) => typeof r === 'object' && r !== null && !Array.isArray(r) && typeof (r as { id?: unknown }).id === 'number';
+    if (!Array.isArray(rows) || !rows.every(isRecord)) {
+      throw new OnlineProtocolError(host.url, `expected a list of records with ids, got ${JSON.stringify(rows)?.slice(0, 80)}`, { call: `${model}.${method}` });
+    }
     return rows.map((r) => normaliseOdooRecord(r as Record<string, unknown>, types));
   }
 
@@ -316,7 +319,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
         const kw: Record<string, unknown> = {};
         if (fields) kw.fields = fields;
         if (opts?.context) kw.context = opts.context;
-        return normalised(model, await executeKwHere(model, 'read', [asIds(ids)], kw), types);
+        return normalised(model, 'read', await executeKwHere(model, 'read', [asIds(ids)], kw), types);
       },
       async readOne(model, id, fields) {
         const rows = await client.searchRead(model, [['id', '=', id]], {
@@ -331,7 +334,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
         const types = await fieldTypes(model);
         const kw = searchKwargs(opts);
         if (opts?.fields) kw.fields = opts.fields;
-        return normalised(model, await executeKwHere(model, 'search_read', [toOdooValue(domain)], kw), types);
+        return normalised(model, 'search_read', await executeKwHere(model, 'search_read', [toOdooValue(domain)], kw), types);
       },
       async searchCount(model, domain, opts) {
         const kw: Record<string, unknown> = opts?.context ? { context: opts.context } : {};
@@ -340,7 +343,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
       async create(model, values) {
         const id = await executeKwHere(model, 'create', [toOdooValue(values)]);
         const single = Array.isArray(id) ? id[0] : id;
-        if (typeof single !== 'number') throw new OnlineProtocolError(host.url, `${model}.create returned no id`);
+        if (typeof single !== 'number') throw new OnlineProtocolError(host.url, `returned no id but ${JSON.stringify(id)?.slice(0, 80)}`, { call: `${model}.create` });
         return single;
       },
       async write(model, ids, values) {
@@ -366,6 +369,13 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
   }
 
   return view(null);
+}
+
+/** the start of an answer that is not what was expected (a proxy's HTML page), on one line */
+function bodyHint(body: string): string {
+  const text = body.replace(/\s+/g, ' ').trim();
+  if (!text) return ' (empty body)';
+  return ` (answer began: ${JSON.stringify(text.slice(0, 80))})`;
 }
 
 function describeNetworkError(e: NodeJS.ErrnoException): string {

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../log.ts';
 import { dateParam, openStudioConnection, type StudioClientOptions } from './connection.ts';
+import { StudioError } from './errors.ts';
 import { isoToLandId, landIdToIso, readTypenDefault, serverTimeUtc } from './lookups.ts';
 import { readPersonStack, utcToday } from './personStackRead.ts';
 import { deletePersonStack, writePersonStack } from './personStackWrite.ts';
@@ -86,5 +87,31 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
 
     close: () => connection.close(),
   };
+  nameCallsInErrors(client);
   return client;
+}
+
+/** Every failure of a client method names that method, so a job's error text says which FS call failed. */
+function nameCallsInErrors(target: object, prefix = ''): void {
+  const methods = target as Record<string, unknown>;
+  for (const [name, member] of Object.entries(methods)) {
+    const call = `${prefix}${name}`;
+    if (member !== null && typeof member === 'object') {
+      nameCallsInErrors(member, `${call}.`);
+      continue;
+    }
+    if (typeof member !== 'function' || name === 'close') continue;
+    methods[name] = async (...args: unknown[]) => {
+      try {
+        return await (member as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+      } catch (err) {
+        if (err instanceof StudioError && err.call === undefined) {
+          err.call = call;
+          err.message = `${err.message} (in FS call ${call})`;
+          if (err.answer !== undefined) err.answer = err.message;
+        }
+        throw err;
+      }
+    };
+  }
 }

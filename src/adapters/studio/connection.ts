@@ -7,6 +7,7 @@ import sql from 'mssql';
 import type { Logger } from '../../log.ts';
 import { StudioError, StudioInputError, StudioQueryError, StudioUnavailableError } from './errors.ts';
 import { formatHostPort } from '../hostPort.ts';
+import { guardTokenStreams } from './tokenStreamGuard.ts';
 import type { WrittenRow } from './types.ts';
 
 export interface StudioClientOptions {
@@ -123,6 +124,7 @@ export function openStudioConnection(options: StudioClientOptions, logger: Logge
   const port = options.port ?? 1433;
   const address = formatHostPort(options.host, port);
   const log = logger.child({ component: 'studio', host: address, database: options.database });
+  guardTokenStreams(log);
   const config: sql.config = {
     server: options.host,
     port,

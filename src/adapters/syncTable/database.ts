@@ -43,6 +43,10 @@ export interface PostgresOptions {
   user: string;
   password?: string;
   max?: number;
+  /** give up connecting after this long (default 10 000) */
+  connectTimeoutMs?: number;
+  /** the server cancels a statement running longer (default 30 000) */
+  statementTimeoutMs?: number;
 }
 
 export class DatabaseUnavailableError extends Error {
@@ -61,6 +65,11 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
     password: options.password,
     max: options.max ?? 5,
     options: '-c TimeZone=UTC',
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    // a server that went silent (no RST, e.g. a cut network) is noticed by the client too
+    query_timeout: (options.statementTimeoutMs ?? 30_000) + 5_000,
+    keepAlive: true,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -84,6 +93,7 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
     query,
     async transaction(fn) {
       const client = await pool.connect();
+      let failure: Error | undefined;
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -95,10 +105,11 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // a connection that failed mid-transaction may be dead: it is discarded, not pooled again
+        await client.query('ROLLBACK').catch((e: Error) => { failure = e; });
         throw err;
       } finally {
-        client.release();
+        client.release(failure);
       }
     },
     async close() {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { openPglite, openPostgres, type SqlDatabase } from './database.ts';
+import { openPglite, openPostgres, type PostgresOptions, type SqlDatabase } from './database.ts';
 import { migrate, type MigrationReport } from './migrations.ts';
 import { SyncTableStore } from './store.ts';
 
@@ -9,7 +9,7 @@ export { migrate, migrations, syncTableColumns } from './migrations.ts';
 export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
 
 export type SyncTableLocation =
-  | { kind: 'postgres'; host: string; port: number; database: string; user: string; password?: string }
+  | ({ kind: 'postgres' } & PostgresOptions)
   | { kind: 'pglite'; dataDir: string | null };
 
 export interface OpenedSyncTable {

@@ -52,6 +52,8 @@ export const syncTableColumns: ReadonlyArray<readonly [name: string, type: strin
   ['job_fso_id', 'integer'],
   ['job_to_fso_can_sync', 'boolean not null default false'],
   ['job_to_fso_sync_date', 'timestamp without time zone'],
+  ['job_retry_at', 'timestamp without time zone'],
+  ['job_retry_count', 'integer not null default 0'],
 ];
 
 /** `not null` columns added to a table that already has rows need their default to be usable. */
@@ -119,6 +121,17 @@ export const migrations: readonly Migration[] = [
       // finished root jobs old enough to be removed, oldest first
       `CREATE INDEX IF NOT EXISTS sync_table_finished_roots ON sync_table (job_end)
          WHERE parent_job_id IS NULL AND job_state IN ('done', 'skipped')`,
+    ],
+  },
+  {
+    version: 6,
+    name: 'retry after transient failures: next attempt time and attempts so far',
+    sql: [
+      `ALTER TABLE sync_table ADD COLUMN IF NOT EXISTS job_retry_at timestamp without time zone`,
+      `ALTER TABLE sync_table ADD COLUMN IF NOT EXISTS job_retry_count integer not null default 0`,
+      // root jobs waiting for their next attempt, by due time (pickNextJob's second branch)
+      `CREATE INDEX IF NOT EXISTS sync_table_retry_due ON sync_table (job_retry_at)
+         WHERE parent_job_id IS NULL AND job_state = 'error_retry'`,
     ],
   },
 ];

@@ -58,6 +58,10 @@ export interface JobRow {
   job_fso_id: number | null;
   job_to_fso_can_sync: boolean;
   job_to_fso_sync_date: Date | null;
+  /** error_retry: when the next attempt is due */
+  job_retry_at: Date | null;
+  /** attempts that ended in a transient failure so far */
+  job_retry_count: number;
 }
 
 export const jobColumns = syncTableColumns.map(([name]) => name) as ReadonlyArray<keyof JobRow>;
@@ -139,16 +143,29 @@ export const MAX_TREE_DEPTH = 50;
 
 type Queryable = Pick<SqlDatabase, 'query'>;
 
+/** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
+const PICK_ORDER = `(job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id`;
+
 /**
  * The statements that must be served by an index on a production-sized table, as the store runs
  * them; the EXPLAIN tests run these very texts.
  */
 export const syncTableStatements = {
-  /** SPEC §4.1: inprogress before new, higher priority first, newest announcement first, job_id */
-  pickNextJob: `SELECT * FROM sync_table
+  /**
+   * SPEC §4.1: inprogress before new, higher priority first, newest announcement first, job_id; a
+   * root job in error_retry whose next attempt is due ($1 = now) competes as if it were new. Each
+   * branch is served by its own partial index (sync_table_pick_next, sync_table_retry_due).
+   */
+  pickNextJob: `SELECT * FROM (
+      (SELECT * FROM sync_table
         WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
-        ORDER BY (job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id
-        LIMIT 1`,
+        ORDER BY ${PICK_ORDER} LIMIT 1)
+      UNION ALL
+      (SELECT * FROM sync_table
+        WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
+        ORDER BY job_retry_at LIMIT 100)
+    ) AS candidates
+    ORDER BY ${PICK_ORDER} LIMIT 1`,
   countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
   /** $1 closing job, $2 record id, $3 model, $4 system, $5 its write date, $6 log line, $7 now */
   closeSupersededJobs: `UPDATE sync_table
@@ -186,10 +203,18 @@ export class SyncTableStore {
     return result.rows[0] ?? null;
   }
 
-  /** The next open root job in SPEC §4.1 order (served by sync_table_pick_next). */
-  async pickNextJob(): Promise<JobRow | null> {
-    const result = await this.db.query<JobRow>(syncTableStatements.pickNextJob);
+  /** The next root job to run, in SPEC §4.1 order (see syncTableStatements.pickNextJob). */
+  async pickNextJob(at: Date = this.now()): Promise<JobRow | null> {
+    const result = await this.db.query<JobRow>(syncTableStatements.pickNextJob, [at]);
     return result.rows[0] ?? null;
+  }
+
+  /** The earliest next attempt of a root job waiting in error_retry (the worker wakes then). */
+  async nextRetryAt(): Promise<Date | null> {
+    const result = await this.db.query<{ next: Date | null }>(
+      `SELECT min(job_retry_at) AS next FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`,
+    );
+    return result.rows[0]?.next ?? null;
   }
 
   async countOpenRootJobs(): Promise<number> {

@@ -1,0 +1,93 @@
+/**
+ * Broken answers from FS (issue 12 point 4) through the TDS stand-in's fault switch: a statement
+ * that never answers, a result cut off mid-row with the connection dropped, a token TDS does not
+ * have. Each is an error naming FS, the host and the client call; a write cut off inside its
+ * transaction leaves nothing behind; the client works again afterwards.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startStudioStandIn, type StudioStandIn } from '../../sandbox/studio/index.ts';
+import { createStudioClient, StudioError, type StudioClient } from '../../src/adapters/studio/index.ts';
+import { failureTraits } from '../../src/adapters/failure.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+
+const password = 'pw-broken-1';
+let testDb: TestDatabase;
+let pool: pg.Pool;
+let standIn: StudioStandIn;
+let client: StudioClient;
+let accountId: number;
+
+/** The call's error; a call that neither answers nor fails within 10 s fails the test instead of hanging it. */
+async function failure(call: () => Promise<unknown>): Promise<StudioError> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the call neither answered nor failed within 10 s')), 10_000); });
+  try {
+    await Promise.race([call(), hung]);
+  } catch (err) {
+    assert.ok(err instanceof StudioError, `${(err as Error).name}: ${(err as Error).message}`);
+    return err;
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.fail('the call succeeded');
+}
+
+before(async () => {
+  testDb = await createTestDatabase('sosync_studio_broken');
+  pool = new pg.Pool(testDb.config);
+  standIn = await startStudioStandIn({ db: pool, databaseName: 'mdb_test', users: [{ user: 'sosync', password }], logger: silentLogger() });
+  client = createStudioClient({
+    host: '127.0.0.1', port: standIn.port, database: 'mdb_test', user: 'sosync', password,
+    encrypt: false, trustServerCertificate: true, connectTimeoutMs: 3000, requestTimeoutMs: 800,
+  }, silentLogger());
+  accountId = (await client.xBPKAccount.insert({ Name: 'Vorher' }, { sosyncWriteDate: new Date() })).id;
+});
+
+after(async () => {
+  standIn?.server.breakResponses(null);
+  await client?.close();
+  await standIn?.close();
+  await pool?.end();
+  await testDb?.drop();
+});
+
+describe('broken FS answers', () => {
+  it('a statement that never answers hits the request timeout: timeout, transient, naming the call', async () => {
+    standIn.server.breakResponses({ kind: 'stall', match: 'FROM dbo.[xBPKAccount]' });
+    const err = await failure(() => client.xBPKAccount.read(accountId));
+    standIn.server.breakResponses(null);
+    assert.match(err.message, /^FS \(127\.0\.0\.1:\d+\) is unavailable: .*\(in FS call xBPKAccount\.read\)$/);
+    assert.deepEqual(failureTraits(err), { system: 'fs', transient: true, unavailable: true, timeout: true });
+    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+  });
+
+  it('a result cut off mid-row (connection dropped): transient, naming the call; the next call reconnects', async () => {
+    standIn.server.breakResponses({ kind: 'cutMidRow', match: 'FROM dbo.[xBPKAccount]' });
+    const err = await failure(() => client.xBPKAccount.read(accountId));
+    standIn.server.breakResponses(null);
+    assert.match(err.message, /^FS \(127\.0\.0\.1:\d+\) .*\(in FS call xBPKAccount\.read\)$/);
+    assert.equal(failureTraits(err)?.transient, true, err.message);
+    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+  });
+
+  it('an unexpected token: an error naming FS and the call; the client works afterwards', async () => {
+    standIn.server.breakResponses({ kind: 'unexpectedToken', match: 'FROM dbo.[xBPKAccount]' });
+    const err = await failure(() => client.xBPKAccount.read(accountId));
+    standIn.server.breakResponses(null);
+    assert.match(err.message, /^FS \(127\.0\.0\.1:\d+\) .*\(in FS call xBPKAccount\.read\)$/);
+    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+  });
+
+  it('a write cut off inside its transaction is rolled back: the row keeps its old value', async () => {
+    standIn.server.breakResponses({ kind: 'cutMidRow', match: 'UPDATE dbo.[xBPKAccount]' });
+    const err = await failure(() => client.xBPKAccount.update(accountId, { Name: 'Nachher' }, { sosyncWriteDate: new Date() }));
+    standIn.server.breakResponses(null);
+    assert.match(err.message, /\(in FS call xBPKAccount\.update\)$/);
+    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+    const direct = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
+    assert.equal(direct.rows[0].n, 0, 'no transaction left open on the server side');
+  });
+});
