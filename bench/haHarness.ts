@@ -43,7 +43,10 @@ export interface HaResult {
   overlaps: string[];
   duplicateFsoPartners: number;
   duplicateFsPersons: number;
+  /** kill → a standby answers /service/status as active */
   takeoverMs: number[];
+  /** kill → a standby logs that it holds the worker lock */
+  lockTakeoverMs: number[];
   seconds: number;
 }
 
@@ -86,6 +89,12 @@ interface Interval {
   jobId: number;
   start: number;
   end: number;
+}
+
+/** When each run logged that it took the worker lock. */
+function lockTakenAt(run: Incarnation): number[] {
+  const text = fs.existsSync(run.logFile) ? fs.readFileSync(run.logFile, 'utf8') : '';
+  return text.split('\n').filter((l) => l.includes('holding the job worker lock')).map((l) => Date.parse((JSON.parse(l) as { time: string }).time));
 }
 
 /** Root-job intervals of one process from its log: "job started" (first for the job) → outcome line. */
@@ -218,15 +227,23 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
     };
 
     // --- kill the active process again and again ---------------------------------------------------
+    const table = new pg.Client({ ...database.config });
+    await table.connect();
+    const finished = async () => Number((await table.query(`SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ('done', 'error', 'skipped')`)).rows[0].n);
     const takeoverMs: number[] = [];
+    const killTimes: number[] = [];
     const perKill = Math.ceil(options.jobs / Math.max(options.kills, 1));
     for (let k = 0; k < options.kills; k++) {
+      const before = await finished();
       await announce(Math.min(perKill, options.jobs - announced));
       const active = await waitFor('an active process', 60_000, findActive);
-      // let it work a moment: kills land before, during and between jobs
-      await sleep(200 + Math.random() * 800);
+      // the new active process finishes a job first (the one its predecessor left, usually); then the
+      // kill lands at a random moment — before, during or between jobs
+      await waitFor('progress after the takeover', 120_000, async () => { const n = await finished(); return n > before || n >= announced; });
+      await sleep(Math.random() * 1000);
       active.killedAt = Date.now();
       active.child.kill('SIGKILL');
+      killTimes.push(active.killedAt);
       await active.exited;
       start(active.slot);
       const next = await waitFor(`a takeover after kill ${k + 1}`, 60_000, async () => {
@@ -234,13 +251,11 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
         return run && run !== active ? run : null;
       });
       takeoverMs.push(Date.now() - active.killedAt);
-      say(`kill ${k + 1}/${options.kills}: pid ${active.pid} → pid ${next.pid} active after ${takeoverMs.at(-1)} ms`);
+      say(`kill ${k + 1}/${options.kills}: pid ${active.pid} → pid ${next.pid} active after ${takeoverMs.at(-1)} ms; ${await finished()} jobs finished`);
     }
     await announce(options.jobs - announced);
 
     // --- the end: every job finished ---------------------------------------------------------------
-    const table = new pg.Client({ ...database.config });
-    await table.connect();
     const open = async () => Number((await table.query(`SELECT count(*) AS n FROM sync_table WHERE job_state IN ('new', 'inprogress')`)).rows[0].n);
     await waitFor('every job to finish', 600_000, async () => (await open()) === 0).catch(() => undefined);
     const states = await table.query<{ job_state: string; n: string }>(
@@ -275,9 +290,11 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
       }
     }
     say(`${intervals.length} job intervals from ${runs.length} process runs compared`);
+    const taken = runs.flatMap(lockTakenAt).sort((a, b) => a - b);
+    const lockTakeoverMs = killTimes.map((t) => (taken.find((at) => at >= t) ?? NaN) - t);
     return {
       kills: options.kills, jobs: options.jobs, jobStates, unfinished, overlaps,
-      duplicateFsoPartners, duplicateFsPersons, takeoverMs, seconds: (Date.now() - started) / 1000,
+      duplicateFsoPartners, duplicateFsPersons, takeoverMs, lockTakeoverMs, seconds: (Date.now() - started) / 1000,
     };
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
