@@ -237,13 +237,16 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
     const takeoverMs: number[] = [];
     const killTimes: number[] = [];
     const perKill = Math.ceil(options.jobs / Math.max(options.kills, 1));
+    // one batch ahead, so a kill always finds queued work
+    await announce(Math.min(perKill, options.jobs));
     for (let k = 0; k < options.kills; k++) {
       const before = await finished();
       await announce(Math.min(perKill, options.jobs - announced));
       const active = await waitFor('an active process', 60_000, findActive);
-      // the new active process finishes a job first (the one its predecessor left, usually); then the
-      // kill lands at a random moment — before, during or between jobs
-      await waitFor('progress after the takeover', 120_000, async () => { const n = await finished(); return n > before || n >= announced; });
+      // the kills are spread over the run: a batch of jobs finishes (the first of them usually the
+      // one the predecessor left), then the kill lands at a random moment, mostly inside a job
+      const target = Math.min(before + perKill, announced - 1);
+      await waitFor('progress after the takeover', 300_000, async () => (await finished()) >= target);
       await sleep(Math.random() * 1000);
       active.killedAt = Date.now();
       active.child.kill('SIGKILL');
