@@ -178,8 +178,12 @@ describe('the embedded sync table (PGlite) belongs to one process', () => {
       // PGlite's start is slow on a busy machine: a bound, not a speed check
       await waitForHttp(`http://127.0.0.1:${ports[0]}/service/version`, first, 120_000);
       const second = run(['--conf', ini, '--port', String(ports[1])]);
-      const { code } = await second.exit;
-      assert.equal(code, 2);
+      const ended = await Promise.race([second.exit, sleep(120_000).then(() => null)]);
+      if (ended === null) {
+        second.child.kill('SIGKILL');
+        assert.fail(`a second process on the same state directory kept running:\n${second.stdout()}`);
+      }
+      assert.equal(ended.code, 2);
       assert.equal(second.stderr(), `sosync: could not start: state directory ${stateDir} is in use by sosync process ${first.child.pid} `
         + '(the embedded sync table allows one process; use db_host for several)\n');
       await assert.rejects(fetch(`http://127.0.0.1:${ports[1]}/service/version`), 'the second never listened');
