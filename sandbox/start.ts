@@ -4,8 +4,9 @@
  *
  * A fresh sandbox seeds FS with persons and companies, then runs the real flows once for every
  * company and a share of the persons (and bPKs born in FSO), so that share starts out synced.
- * With a data directory, FS's database lives there, FSO's store is written there as JSON (on close
- * and every half minute), and a later start restores both instead of seeding again.
+ * With a data directory, FS's database lives there, FSO's store is kept there as a snapshot plus a
+ * journal fsynced before each answer (sandbox/online/journal.ts), and a later start restores both
+ * instead of seeding again. Every write a stand-in has acknowledged survives a crash of the process.
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -17,29 +18,23 @@ import { startStudioStandIn } from './studio/index.ts';
 import { seedStudio } from './studio/seed.ts';
 import { startOnlineStandIn } from './online/index.ts';
 import { OnlineStore } from './online/store.ts';
+import { OnlineJournal, ONLINE_SNAPSHOT_FILE } from './online/journal.ts';
 import { startNtpStandIn } from './ntp/ntpStandIn.ts';
 import { linkSandbox } from './link.ts';
 
 export const SANDBOX_USER = 'sosync';
 export const SANDBOX_PASSWORD = 'sosync';
-/** FSO's store inside the data directory */
-export const ONLINE_SNAPSHOT_FILE = 'fso-stand-in.json';
-const SNAPSHOT_EVERY_MS = 30_000;
+export { ONLINE_SNAPSHOT_FILE };
 
 export interface Sandbox {
   endpoints: Endpoints;
   /** the first lines sosync prints: where everything is and how to log in */
   banner: string[];
+  /** the stand-ins' lines of the banner (without sosync's API) */
+  standInLines: string[];
   /** tell the stand-ins where sosync's /job/create is; `headers` carry sosync's api_token */
   attach(sosyncUrl: string, headers?: Record<string, string>): void;
   close(): Promise<void>;
-}
-
-/** Writes through a temporary file, so a crash mid-write never leaves half a snapshot. */
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 export async function startSandbox(config: Config, logger: Logger): Promise<Sandbox> {
@@ -54,32 +49,17 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
   };
   try {
     const studioDir = dataDir ? path.join(dataDir, 'studio') : undefined;
-    const snapshotFile = dataDir ? path.join(dataDir, ONLINE_SNAPSHOT_FILE) : undefined;
+    const journal = dataDir ? new OnlineJournal(dataDir) : null;
     const hasStudio = studioDir !== undefined && fs.existsSync(path.join(studioDir, 'PG_VERSION'));
-    const hasOnline = snapshotFile !== undefined && fs.existsSync(snapshotFile);
+    const hasOnline = journal?.exists() ?? false;
     if (hasStudio !== hasOnline) {
       throw new Error(`sandbox data directory ${dataDir} is incomplete (${hasStudio ? `FS data but no ${ONLINE_SNAPSHOT_FILE}` : `${ONLINE_SNAPSHOT_FILE} but no FS data`}; was the first start interrupted?) — delete it to start afresh`);
     }
     const fresh = !hasStudio;
 
-    // FSO's store first: a broken snapshot should stop us before anything listens
+    // FSO's store first: a broken snapshot or journal should stop us before anything listens
     const store = new OnlineStore();
-    if (!fresh) {
-      try {
-        store.restore(JSON.parse(fs.readFileSync(snapshotFile!, 'utf8')));
-      } catch (err) {
-        throw new Error(`cannot restore the FSO stand-in from ${snapshotFile}: ${(err as Error).message}`);
-      }
-    }
-
-    let lastSnapshot = '';
-    const saveSnapshot = () => {
-      if (!snapshotFile) return;
-      const text = JSON.stringify(store.snapshot());
-      if (text === lastSnapshot) return;
-      writeFileAtomic(snapshotFile, text);
-      lastSnapshot = text;
-    };
+    const replayed = !fresh && journal ? journal.restore(store) : 0;
 
     if (studioDir) fs.mkdirSync(studioDir, { recursive: true });
     const studioDb = await PGlite.create(studioDir);
@@ -93,12 +73,14 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       const seconds = ((performance.now() - seedStarted) / 1000).toFixed(1);
       dataLine = `${seeded.personIds.length} FS persons (${linked.partners.length} synced), ${linked.companies.length} companies (all synced), `
         + `${linked.bpks.length} bPKs synced; FSO-only: ${linked.onlineOnlyPartnerIds.length} partners, ${linked.onlineOnlyBpkIds.length} bPKs — seeded in ${seconds} s`;
-      // the seed is complete only once FSO's half is on disk too
-      saveSnapshot();
     } else {
       const partners = store.search('res.partner', [], { activeTest: false }).length;
-      dataLine = `restored: ${partners} FSO partners; FS as it was left`;
-      lastSnapshot = JSON.stringify(store.snapshot());
+      dataLine = `restored: ${partners} FSO partners (${replayed} journalled changes replayed); FS as it was left`;
+    }
+    if (journal) {
+      // the seed is complete only once FSO's half is on disk too; from here every change is journalled
+      journal.attach(store);
+      closers.push(async () => journal.close());
     }
 
     const studio = await startStudioStandIn({
@@ -111,9 +93,6 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     });
     closers.push(() => studio.close());
 
-    // runs after the FSO stand-in has stopped (closers run in reverse), so nothing changes meanwhile
-    if (snapshotFile) closers.push(async () => saveSnapshot());
-
     const online = await startOnlineStandIn({
       port: options.fsoPort,
       host: '127.0.0.1',
@@ -121,6 +100,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       users: [{ login: SANDBOX_USER, password: SANDBOX_PASSWORD }],
       logger: log,
       store,
+      journal: journal ?? undefined,
     });
     closers.push(() => online.close());
 
@@ -142,30 +122,22 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       ntpServers: [`127.0.0.1:${ntp.port}`],
     };
 
-    if (snapshotFile) {
-      const timer = setInterval(() => {
-        try {
-          saveSnapshot();
-        } catch (err) {
-          log.warn({ err }, 'sandbox: could not write the FSO snapshot');
-        }
-      }, SNAPSHOT_EVERY_MS);
-      timer.unref();
-      closers.push(async () => clearInterval(timer));
-    }
-
-    const banner = [
-      'sosync SANDBOX — stand-ins with demo data, nothing here talks to a real system',
-      `  sosync API     http://127.0.0.1:${config.port}/service/status   (live view: /visualizer)`,
+    const standInLines = [
       `  FSO stand-in   ${online.url}/xmlrpc/2/  database "${config.instance}", login ${SANDBOX_USER} / ${SANDBOX_PASSWORD}`,
       `  FS stand-in    TDS (SQL Server) on 127.0.0.1,${studio.port}  database "mdb_${config.instance}", login ${SANDBOX_USER} / ${SANDBOX_PASSWORD}`,
       `  NTP stand-in   udp 127.0.0.1:${ntp.port}`,
       `  demo data      ${dataLine}`,
-      `  kept in        ${dataDir ?? 'memory (gone when sosync stops; --sandbox_data_dir DIR keeps it)'}`,
+      `  kept in        ${dataDir ?? 'memory (gone when the process stops; --sandbox_data_dir DIR keeps it)'}`,
+    ];
+    const banner = [
+      'sosync SANDBOX — stand-ins with demo data, nothing here talks to a real system',
+      `  sosync API     http://127.0.0.1:${config.port}/service/status   (live view: /visualizer)`,
+      ...standInLines,
     ];
     return {
       endpoints,
       banner,
+      standInLines,
       attach(sosyncUrl, headers) {
         studio.engine.setAnnounceUrl(sosyncUrl, headers);
         online.setAnnounceUrl(sosyncUrl, headers);
@@ -176,4 +148,31 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     await close();
     throw err;
   }
+}
+
+export const STANDINS_INI_FILE = 'sosync.ini';
+
+/** The [sosync] section that points a separate sosync at the stand-ins. */
+export function standInsIni(config: Config, endpoints: Endpoints): string {
+  const { studio, online } = endpoints;
+  const lines = [
+    '; written by `npm run standins`: sosync --conf <this file> reaches the stand-ins',
+    '[sosync]',
+    `instance = ${config.instance}`,
+    `port = ${config.port}`,
+    `studio_mssql_host = ${studio.host},${studio.port}`,
+    `studio_mssql_db = ${studio.database}`,
+    `studio_sosync_user = ${studio.user}`,
+    `studio_sosync_pw = ${studio.password}`,
+    'studio_mssql_encrypt = false',
+    'studio_mssql_trust_server_certificate = true',
+    `online_host = ${online.host}`,
+    `online_sosync_user = ${online.user}`,
+    `online_sosync_pw = ${online.password}`,
+    `online_ntp_port = ${online.ntpPort}`,
+    `ntp_servers = ${endpoints.ntpServers.join(',')}`,
+    ...(config.sandboxOptions.dataDir ? [`state_dir = ${path.join(config.sandboxOptions.dataDir, 'sosync-state')}`] : []),
+    '; the sync table: embedded PGlite under state_dir, or set db_host/db_name/db_user for PostgreSQL',
+  ];
+  return `${lines.join('\n')}\n`;
 }

@@ -6,6 +6,7 @@
 import { ConfigError, describeConfig, readConfig, type Config } from './config/index.ts';
 import { createLogger, LogFileError, type Logger } from './log.ts';
 import { startService } from './service.ts';
+import { StateDirectoryInUseError } from './adapters/syncTable/index.ts';
 import { commitId } from './version.ts';
 
 const usage = `usage: sosync [--conf FILE | -c FILE] [--key value | --key=value ...]
@@ -95,7 +96,8 @@ async function main(argv: string[]): Promise<void> {
     logger.fatal({ error: (err as Error).message }, 'sosync could not start');
     process.stderr.write(`sosync: could not start: ${(err as Error).message}\n`);
     await sandbox?.close().catch(() => undefined);
-    process.exit(1);
+    // another process owns the embedded database: a setup mistake, like a configuration error
+    process.exit(err instanceof StateDirectoryInUseError ? 2 : 1);
   }
 }
 

@@ -3,10 +3,13 @@
  * actor system, and the HTTP server. `close()` takes it down in reverse order.
  */
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
-import { FinishedJobCleanup, openSyncTable, type OpenedSyncTable } from './adapters/syncTable/index.ts';
+import {
+  FinishedJobCleanup, openSyncTable, readActiveProcess, wakeActiveProcess, WorkerLock, type OpenedSyncTable, type ProcessIdentity,
+} from './adapters/syncTable/index.ts';
 import { createClock, createDriftSource } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
@@ -14,6 +17,7 @@ import { createFlows } from './flows/index.ts';
 import { FlowRegistry } from './flows/registry.ts';
 import { createWorkerSystem, type WorkerSystem } from './machines/system.ts';
 import { createInspection, type Inspection } from './machines/inspection.ts';
+import type { WorkerControl, WorkerReport } from './machines/workers.ts';
 import { createApp } from './server/app.ts';
 import { attachInspectionSocket, mountVisualizer } from './server/inspection.ts';
 import { tokenCheck } from './server/auth.ts';
@@ -26,12 +30,16 @@ export interface RunningService {
   port: number;
   urls: string[];
   table: OpenedSyncTable;
-  workers: WorkerSystem;
+  /** the job and protocol workers while this process is the active one, else null */
+  workers(): WorkerSystem | null;
   studio: StudioClient;
   online: OnlineClient;
   cleanup: FinishedJobCleanup;
   close(): Promise<void>;
 }
+
+/** How often a standby tries the worker lock and the active process proves it still holds it. */
+const LOCK_RETRY_MS = 1000;
 
 /** Where the two systems and the NTP servers are, after the sandbox (if any) has started. */
 export interface Endpoints {
@@ -61,7 +69,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     logger.info({ sync_table: table.description, migrations_applied: table.migrations.applied, schema_version: table.migrations.current }, 'sync table ready');
 
     // the worker status is read per scrape, once the workers exist
-    let workerControl: WorkerSystem['control'] | null = null;
+    let workerControl: WorkerControl | null = null;
     const metrics = createMetrics({
       store: table.store,
       workers: { status: () => workerControl!.status() },
@@ -91,7 +99,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
 
     const driftSource = createDriftSource({ clock, toleranceMs: config.maxTimeDriftMs, measureFs: () => studio.clockOffsetMs() });
     const inspection: Inspection = createInspection(logger);
-    const workers = createWorkerSystem({
+    const startWorkers = () => createWorkerSystem({
       store: table.store,
       flows,
       drift: {
@@ -113,11 +121,11 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       // one call each: FS answers a SELECT, FSO accepts the login
       probes: { fs: () => studio.serverTimeUtc(), fso: () => online.authenticate() },
     });
-    workerControl = workers.control;
-    cleanups.push(async () => {
-      const clean = await workers.stop(8000);
-      if (!clean) logger.warn('the current job did not finish in time; it stays inprogress and runs again after restart');
-    });
+    const roles = config.db
+      ? await sharedTableRoles(config.db, table, startWorkers, logger, now)
+      : singleProcessRole(startWorkers(), logger);
+    workerControl = roles.control;
+    cleanups.push(() => roles.close());
 
     const cleanup = new FinishedJobCleanup({ store: table.store, keepFinishedDays: config.keepFinishedDays, logger, now });
     cleanup.start();
@@ -127,7 +135,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       store: table.store,
       hasFlow: flows.hasFlow,
       flows,
-      workers: workers.control,
+      workers: roles.control,
       cleanup,
       logger,
       commitId,
@@ -157,13 +165,138 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     const urls = config.listen.map((a) => `http://${a === '0.0.0.0' ? '127.0.0.1' : a}:${port}`);
     logger.info({ urls, flows: flows.models, throttle_ms: config.throttleMs, max_time_drift_ms: config.maxTimeDriftMs }, 'sosync is listening');
 
-    // jobs left open by an earlier run (or a crash) are picked up at once (SPEC §4.7)
-    workers.control.processJobs();
-    workers.control.processProtocol();
-
-    return { port, urls, table, workers, studio, online, cleanup, close: closeAll };
+    return { port, urls, table, workers: roles.workers, studio, online, cleanup, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+interface Roles {
+  control: WorkerControl;
+  workers(): WorkerSystem | null;
+  close(): Promise<void>;
+}
+
+/** Jobs left open by an earlier run (or a crash, or a process that lost the lock) are picked up at once (SPEC §4.7). */
+function resume(workers: WorkerSystem): void {
+  workers.control.processJobs();
+  workers.control.processProtocol();
+}
+
+async function stopWorkers(workers: WorkerSystem, logger: Logger, timeoutMs: number): Promise<void> {
+  const clean = await workers.stop(timeoutMs);
+  if (!clean) logger.warn('the current job did not finish in time; it stays inprogress and runs again after restart');
+}
+
+/** The embedded sync table belongs to this one process (its state directory is locked): always active. */
+function singleProcessRole(workers: WorkerSystem, log: Logger): Roles {
+  resume(workers);
+  return {
+    control: { ...workers.control, status: async () => ({ ...await workers.control.status(), role: 'active' }) },
+    workers: () => workers,
+    close: () => stopWorkers(workers, log, 8000),
+  };
+}
+
+/**
+ * Processes sharing a PostgreSQL sync table: the one holding the worker lock runs the workers,
+ * the others are standbys that answer the API and wake the active one (issue: one job worker).
+ */
+async function sharedTableRoles(
+  db: NonNullable<Config['db']>,
+  table: OpenedSyncTable,
+  startWorkers: () => WorkerSystem,
+  log: Logger,
+  now: () => Date,
+): Promise<Roles> {
+  const me: ProcessIdentity = { host: os.hostname(), pid: process.pid };
+  let workers: WorkerSystem | null = null;
+  let closing = false;
+  let timer: NodeJS.Timeout | null = null;
+  let lastProblem: string | null = null;
+
+  const demote = (reason: string) => {
+    const running = workers;
+    workers = null;
+    log.error({ reason }, 'lost the job worker lock: stopping the workers, this process is a standby now');
+    // the current job cannot be recalled; it is not waited for, so a new active process is not held up
+    if (running) void stopWorkers(running, log, 0);
+  };
+  const lock = new WorkerLock(db, me, {
+    lost: demote,
+    wake: () => workers?.control.processJobs(),
+  }, now);
+
+  const tick = async () => {
+    try {
+      if (lock.isHeld) await lock.heartbeat();
+      else if (await lock.tryAcquire()) {
+        if (closing) return;
+        log.info({ host: me.host, pid: me.pid }, 'holding the job worker lock: this process is the active one');
+        workers = startWorkers();
+        resume(workers);
+      }
+      lastProblem = null;
+    } catch (err) {
+      // the database may be away; say so once per kind of problem, not every second
+      const problem = (err as Error).message;
+      if (problem !== lastProblem) log.warn({ error: problem }, 'cannot reach the sync table for the job worker lock; retrying');
+      lastProblem = problem;
+    }
+    if (!closing) timer = setTimeout(() => void tick(), LOCK_RETRY_MS);
+  };
+  await tick();
+
+  const wake = () => {
+    wakeActiveProcess(table.db).catch((err) => log.warn({ error: (err as Error).message }, 'could not wake the active process'));
+  };
+  const standbyReport = (detail: string): WorkerReport => ({ activity: 'idle', role: 'standby', detail });
+
+  const control: WorkerControl = {
+    async status() {
+      const active = await readActiveProcess(table.db).catch(() => null);
+      const role = workers ? 'active' : 'standby';
+      const base = workers
+        ? await workers.control.status()
+        : {
+            job_worker: standbyReport('standby: the job worker runs in the active process'),
+            protocol_worker: standbyReport('standby: the protocol worker runs in the active process'),
+          };
+      return { ...base, role, this_process: me, active_process: active };
+    },
+    processJobs() {
+      if (workers) return workers.control.processJobs();
+      wake();
+      return standbyReport('standby: the active process was woken');
+    },
+    processProtocol() {
+      if (workers) return workers.control.processProtocol();
+      wake();
+      return standbyReport('standby: the active process was woken');
+    },
+    async forceDriftCheck() {
+      return workers ? workers.control.forceDriftCheck() : standbyReport('standby: the drift gate is the active process\'s');
+    },
+    async drift() {
+      return workers ? workers.control.drift() : { role: 'standby', detail: 'the drift gate is the active process\'s' };
+    },
+    jobCreated(job) {
+      if (workers) workers.control.jobCreated(job);
+      else wake();
+    },
+  };
+
+  return {
+    control,
+    workers: () => workers,
+    async close() {
+      closing = true;
+      if (timer) clearTimeout(timer);
+      const running = workers;
+      workers = null;
+      if (running) await stopWorkers(running, log, 8000);
+      await lock.release();
+    },
+  };
 }

@@ -38,6 +38,8 @@ export interface OnlineStandInOptions {
   seed?: SeedOptions | boolean;
   /** serve this store (e.g. one restored from a snapshot) instead of a new, empty one */
   store?: OnlineStore;
+  /** makes the store's changes durable; called before a call that changed something is answered */
+  journal?: { commit(): void };
 }
 
 export interface OnlineFaults {
@@ -357,6 +359,14 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
         return;
       }
       void answer(path, Buffer.concat(chunks).toString('utf8')).then((xml) => {
+        try {
+          options.journal?.commit();
+        } catch (err) {
+          // a write that is not on disk is not acknowledged
+          log.error({ err }, 'FSO stand-in: cannot write its journal');
+          res.writeHead(500, { 'Content-Type': 'text/plain' }).end('cannot persist the change');
+          return;
+        }
         const payload = Buffer.from(xml, 'utf8');
         res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8', 'Content-Length': payload.length });
         res.end(payload);
@@ -418,6 +428,13 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   };
 
   const userContext: OdooContext = {};
+  const durably = <T,>(change: () => T): T => {
+    try {
+      return change();
+    } finally {
+      options.journal?.commit();
+    }
+  };
   const ids = (v: number | number[]) => (Array.isArray(v) ? v : [v]);
   const [adminUid] = store.search('res.users', [], { limit: 1 });
 
@@ -433,9 +450,9 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     },
     flushAnnouncements: () => announcer.flush(),
     announcements: () => [...announcer.outcomes],
-    userCreate: (model, values) => create(model, values, userContext, adminUid ?? 1),
-    userWrite: (model, v, values) => write(model, ids(v), values, userContext, adminUid ?? 1),
-    userUnlink: (model, v) => unlink(model, ids(v), userContext, adminUid ?? 1),
+    userCreate: (model, values) => durably(() => create(model, values, userContext, adminUid ?? 1)),
+    userWrite: (model, v, values) => durably(() => write(model, ids(v), values, userContext, adminUid ?? 1)),
+    userUnlink: (model, v) => durably(() => unlink(model, ids(v), userContext, adminUid ?? 1)),
     async close() {
       await announcer.close();
       stalling = false;

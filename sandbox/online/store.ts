@@ -47,7 +47,14 @@ export function odooNow(date = new Date()): string {
 
 const isEmpty = (v: unknown) => v === null || v === undefined || v === false;
 
+/** One stored change, as the journal keeps it: the row's whole new state, or its removal. */
+export type StoreChange =
+  | { op: 'put'; model: string; row: Row; nextId: number }
+  | { op: 'drop'; model: string; id: number };
+
 export class OnlineStore implements DomainContext {
+  /** told of every row change (not of res.users: logins come from the stand-in options) */
+  onChange: ((change: StoreChange) => void) | null = null;
   readonly models = new Map<string, ModelDef & { allFields: Record<string, FieldDef> }>();
   private readonly tables = new Map<string, Map<number, Row>>();
   private readonly nextIds = new Map<string, number>();
@@ -256,7 +263,7 @@ export class OnlineStore implements DomainContext {
     Object.assign(row, { create_date: now, write_date: now, create_uid: options.uid ?? null, write_uid: options.uid ?? null });
     this.checkRequired(model, row);
     this.nextIds.set(model, id + 1);
-    this.tables.get(model)!.set(id, row);
+    this.put(model, row);
     return id;
   }
 
@@ -275,7 +282,7 @@ export class OnlineStore implements DomainContext {
       this.checkRequired(model, row);
       return row;
     });
-    for (const row of updated) table.set(row.id as number, row);
+    for (const row of updated) this.put(model, row);
   }
 
   /** delete records, applying the many2one ondelete rules of the models referring to them */
@@ -299,16 +306,36 @@ export class OnlineStore implements DomainContext {
         }
       }
     }
-    for (const id of ids) table.delete(id);
+    for (const id of ids) {
+      table.delete(id);
+      if (model !== 'res.users') this.onChange?.({ op: 'drop', model, id });
+    }
     for (const [otherName, other] of this.models) {
       for (const [field, f] of Object.entries(other.fields)) {
         if (f.type !== 'many2one' || f.relation !== model) continue;
         const refs = [...this.tables.get(otherName)!.values()].filter((r) => typeof r[field] === 'number' && doomed.has(r[field] as number));
         if (refs.length === 0) continue;
         if (f.ondelete === 'cascade') this.remove(otherName, refs.map((r) => r.id as number), options);
-        else for (const r of refs) r[field] = null;
+        else for (const r of refs) this.put(otherName, { ...r, [field]: null });
       }
     }
+  }
+
+  private put(model: string, row: Row): void {
+    this.tables.get(model)!.set(row.id as number, row);
+    if (model !== 'res.users') this.onChange?.({ op: 'put', model, row: { ...row }, nextId: this.nextIds.get(model)! });
+  }
+
+  /** Applies a journalled change as it was recorded (replay after a restart). */
+  apply(change: StoreChange): void {
+    const table = this.tables.get(change.model);
+    if (!table || change.model === 'res.users') throw new Error(`journal: unknown model ${change.model}`);
+    if (change.op === 'drop') {
+      table.delete(change.id);
+      return;
+    }
+    table.set(change.row.id as number, { ...change.row });
+    this.nextIds.set(change.model, Math.max(this.nextIds.get(change.model)!, change.nextId));
   }
 
   // --- users and countries -----------------------------------------------------------------

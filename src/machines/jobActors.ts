@@ -113,7 +113,11 @@ export function createJobLogic(deps: JobDependencies) {
 
   const machine = jobMachine.provide({
     actors: {
-      startJob: fromPromise(async ({ input }) => store.startJob(input.jobId)),
+      startJob: fromPromise(async ({ input }) => {
+        // with the outcome line, the log shows when each job ran in which process (HA harness)
+        deps.logger.debug({ job_id: input.jobId }, 'job started');
+        return store.startJob(input.jobId);
+      }),
 
       readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> =>
         readRecordAndCounterpart(flowOf(flows, input.job), input.job.job_source_system, input.job.job_source_record_id)),

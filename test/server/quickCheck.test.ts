@@ -97,7 +97,7 @@ describe('quick check, flow map and cleanup status of the running service', () =
 
   describe('with the worker stopped, so the changes stay unsynced', () => {
     before(async () => {
-      e.service.workers.supervisor.send({ type: 'STOP' });
+      e.service.workers()!.supervisor.send({ type: 'STOP' });
     });
 
     it('FS newer: direction FS → FSO onto the known target, the changed fields marked, nothing written', async () => {

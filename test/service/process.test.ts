@@ -157,6 +157,53 @@ describe('sosync as a process', () => {
   });
 });
 
+describe('the embedded sync table (PGlite) belongs to one process', () => {
+  test('a second process on the same state directory refuses with one line and exit 2; a dead holder is taken over', async () => {
+    const ntp = await startNtpStandIn();
+    const unused = await freePort();
+    const stateDir = path.join(tmp, 'pglite-state');
+    const ini = path.join(tmp, 'pglite.ini');
+    fs.writeFileSync(ini, [
+      '[sosync]',
+      'instance = pglite_test',
+      'listen = 127.0.0.1',
+      `state_dir = ${stateDir}`,
+      `studio_mssql_host = 127.0.0.1,${unused}`,
+      `online_host = http://127.0.0.1:${unused}`,
+      `ntp_servers = 127.0.0.1:${ntp.port}`,
+    ].join('\n'));
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const first = run(['--conf', ini, '--port', String(ports[0])]);
+    try {
+      // PGlite's start is slow on a busy machine: a bound, not a speed check
+      await waitForHttp(`http://127.0.0.1:${ports[0]}/service/version`, first, 120_000);
+      const second = run(['--conf', ini, '--port', String(ports[1])]);
+      const ended = await Promise.race([second.exit, sleep(120_000).then(() => null)]);
+      if (ended === null) {
+        second.child.kill('SIGKILL');
+        assert.fail(`a second process on the same state directory kept running:\n${second.stdout()}`);
+      }
+      assert.equal(ended.code, 2);
+      assert.equal(second.stderr(), `sosync: could not start: state directory ${stateDir} is in use by sosync process ${first.child.pid} `
+        + '(the embedded sync table allows one process; use db_host for several)\n');
+      await assert.rejects(fetch(`http://127.0.0.1:${ports[1]}/service/version`), 'the second never listened');
+      // the first is untouched and still answers
+      assert.equal((await fetch(`http://127.0.0.1:${ports[0]}/service/version`)).status, 200);
+
+      first.child.kill('SIGKILL');
+      await first.exit;
+      const third = run(['--conf', ini, '--port', String(ports[2])]);
+      await waitForHttp(`http://127.0.0.1:${ports[2]}/service/version`, third, 120_000);
+      third.child.kill('SIGTERM');
+      assert.equal((await third.exit).code, 0);
+      assert.equal(fs.existsSync(path.join(stateDir, 'sosync.lock')), false, 'a clean stop removes the lock file');
+    } finally {
+      if (first.child.exitCode === null) first.child.kill('SIGKILL');
+      await ntp.close();
+    }
+  });
+});
+
 test('an install without .git reports the commit the build wrote to dist/version.txt', () => {
   const install = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-install-'));
   fs.cpSync(path.join(root, 'dist'), path.join(install, 'dist'), { recursive: true });

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import sql from 'mssql';
-import { readConfig } from '../../src/config/index.ts';
+import { readConfig, type Config } from '../../src/config/index.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import type { JobRow } from '../../src/adapters/syncTable/index.ts';
@@ -129,6 +129,8 @@ export interface EndToEnd {
   service: RunningService;
   /** http://127.0.0.1:port of sosync */
   base: string;
+  /** the configuration the service was started with */
+  config: Config;
   fsStandIn: StudioStandIn;
   fso: OnlineStandIn;
   ntp: NtpStandIn;
@@ -253,6 +255,7 @@ export async function startEndToEnd(kind: StoreKind, options: EndToEndOptions = 
       kind,
       service,
       base,
+      config,
       fsStandIn,
       fso,
       ntp,

@@ -2,10 +2,13 @@ import path from 'node:path';
 import { openPglite, openPostgres, type PostgresOptions, type SqlDatabase } from './database.ts';
 import { migrate, type MigrationReport } from './migrations.ts';
 import { SyncTableStore } from './store.ts';
+import { lockStateDirectory } from './stateLock.ts';
 
 export * from './store.ts';
 export { FinishedJobCleanup, type FinishedJobCleanupOptions, type FinishedJobCleanupStatus } from './cleanup.ts';
 export { migrate, migrations, syncTableColumns } from './migrations.ts';
+export { StateDirectoryInUseError } from './stateLock.ts';
+export { WorkerLock, readActiveProcess, wakeActiveProcess, type ActiveProcess, type ProcessIdentity } from './leadership.ts';
 export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
 
 export type SyncTableLocation =
@@ -22,9 +25,18 @@ export interface OpenedSyncTable {
 
 /** Opens (and migrates) sync_table on a PostgreSQL server or in PGlite. */
 export async function openSyncTable(location: SyncTableLocation, now?: () => Date): Promise<OpenedSyncTable> {
-  const db = location.kind === 'postgres'
-    ? await openPostgres(location)
-    : await openPglite(location.dataDir ? path.join(location.dataDir, 'sync_table') : undefined);
+  // one process per embedded database: a second one is refused before it opens the files
+  const unlock = location.kind === 'pglite' && location.dataDir ? lockStateDirectory(location.dataDir) : null;
+  let db: SqlDatabase;
+  try {
+    const opened = location.kind === 'postgres'
+      ? await openPostgres(location)
+      : await openPglite(location.dataDir ? path.join(location.dataDir, 'sync_table') : undefined);
+    db = unlock ? { ...opened, close: () => opened.close().finally(unlock) } : opened;
+  } catch (err) {
+    unlock?.();
+    throw err;
+  }
   try {
     const report = await migrate(db);
     const description = location.kind === 'postgres'

@@ -5,6 +5,7 @@
  * added, rows are kept.
  */
 import type { SqlDatabase } from './database.ts';
+import { activeWorkerTableSql } from './leadership.ts';
 
 export interface Migration {
   version: number;
@@ -134,6 +135,11 @@ export const migrations: readonly Migration[] = [
          WHERE parent_job_id IS NULL AND job_state = 'error_retry'`,
     ],
   },
+  {
+    version: 7,
+    name: 'which process holds the job worker (processes sharing one PostgreSQL sync table)',
+    sql: [activeWorkerTableSql],
+  },
 ];
 
 export interface MigrationReport {
@@ -143,15 +149,19 @@ export interface MigrationReport {
 
 /** Applies every migration not yet recorded, each in its own transaction. */
 export async function migrate(db: SqlDatabase): Promise<MigrationReport> {
-  await db.query(`CREATE TABLE IF NOT EXISTS sosync_schema_migrations (
-    version integer primary key,
-    name text not null,
-    applied_at timestamp without time zone not null default (now() at time zone 'utc'))`);
+  // serialise concurrent starts on a shared server; PGlite has one connection anyway
+  const serialise = (tx: Pick<SqlDatabase, 'query'>) => (db.kind === 'postgres' ? tx.query(`SELECT pg_advisory_xact_lock(5050)`) : null);
+  await db.transaction(async (tx) => {
+    await serialise(tx);
+    await tx.query(`CREATE TABLE IF NOT EXISTS sosync_schema_migrations (
+      version integer primary key,
+      name text not null,
+      applied_at timestamp without time zone not null default (now() at time zone 'utc'))`);
+  });
   const applied: number[] = [];
   for (const migration of migrations) {
     const done = await db.transaction(async (tx) => {
-      // serialise concurrent starts on a shared server; PGlite has one connection anyway
-      if (db.kind === 'postgres') await tx.query(`SELECT pg_advisory_xact_lock(5050)`);
+      await serialise(tx);
       const seen = await tx.query(`SELECT 1 FROM sosync_schema_migrations WHERE version = $1`, [migration.version]);
       if (seen.rows.length > 0) return false;
       for (const statement of migration.sql) await tx.query(statement);
