@@ -49,6 +49,18 @@ export interface OnlineFaults {
   failNext(message: string, faultCode?: number): void;
   /** answer every call with a Fault carrying this message; null switches it off */
   failAll(message: string | null, faultCode?: number): void;
+  /**
+   * awaited with each model call before it runs: throwing fails that call as a Fault, and a change
+   * made here (to FSO or FS) lands between two calls of the client; null switches it off
+   */
+  onCall(hook: ((call: ModelCall) => void | Promise<void>) | null): void;
+}
+
+/** One execute_kw call as the stand-in received it. */
+export interface ModelCall {
+  model: string;
+  method: string;
+  args: unknown[];
 }
 
 export interface OnlineStandIn {
@@ -284,6 +296,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   let failNextFault: { message: string; code: number } | null = null;
   let failAllFault: { message: string; code: number } | null = null;
   let stalling = false;
+  let callHook: ((call: ModelCall) => void | Promise<void>) | null = null;
   const sockets = new Set<Socket>();
 
   function faultBody(e: OdooException, where: string): string {
@@ -303,6 +316,14 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     if (injected) {
       failNextFault = null;
       return serializeFault({ faultCode: injected.code, faultString: new OdooException(injected.message, 'odoo.exceptions.UserError').faultString(where) });
+    }
+    if (callHook && (call.method === 'execute_kw' || call.method === 'execute')) {
+      const [, , , model, modelMethod, ...rest] = call.params;
+      try {
+        await callHook({ model: String(model), method: String(modelMethod), args: Array.isArray(rest[0]) ? rest[0] : rest });
+      } catch (err) {
+        return faultBody(err instanceof OdooException ? err : new OdooException((err as Error).message, 'odoo.exceptions.UserError'), where);
+      }
     }
     try {
       return serializeMethodResponse(forWire(service(call.method, call.params)));
@@ -385,6 +406,9 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     },
     failAll(message, faultCode = 2) {
       failAllFault = message === null ? null : { message, code: faultCode };
+    },
+    onCall(hook) {
+      callHook = hook;
     },
   };
 
