@@ -29,17 +29,21 @@ export interface JobScenario {
   /** per child job, in order: how its run ends */
   children: Array<'done' | 'fails' | 'requeued' | 'aborted'>;
   childListFails: boolean;
-  childOpenFails: boolean;
+  /** the model of the child whose row the sync table refuses, if any */
+  childOpenFails: string | null;
 }
 
 export const emptyJobScenario = (): JobScenario => ({
   flow: 'company', announcer: 'fs', delete: false, priorRuns: 0, records: 'fsNewer', tableRefuses: null,
   readFails: false, sourceChangesBeforeWrite: false, sourceUnreadable: false, writeFails: false, deleteFails: false,
-  superseded: false, children: [], childListFails: false, childOpenFails: false,
+  superseded: false, children: [], childListFails: false, childOpenFails: null,
 });
 
 type Snap = AnyMachineSnapshot & { context: any };
 type Row = CaseRow<JobScenario, Snap>;
+
+/** the bPK's child jobs, in the order its flow lists them */
+export const childModels = ['res.company', 'res.partner'] as const;
 
 const T1 = new Date('2026-05-01T10:00:00Z');
 const T2 = new Date('2026-05-01T11:00:00Z');
@@ -57,7 +61,8 @@ const facts = (announced: unknown, other: unknown) => () => ({ announced, other,
 const childOutcome = (outcome: string) => (s: Snap) => ({ jobId: 100 + s.context.childIndex, outcome, message: outcome, endedAt: T2 });
 /** an older job can be queued for the record only when the record exists before the job does */
 const recordKnownEarly = (s: Snap) => !(s.context.facts?.announced && s.context.facts.other === null);
-const refuse = (check: string) => (sc: JobScenario) => { sc.tableRefuses = check; };
+/** the sync table refuses this for the root job's row (child rows are left alone) */
+const refuse = (check: string) => (sc: JobScenario) => { sc.tableRefuses = `parent_job_id IS NOT NULL OR (${check})`; };
 
 const rows: Row[] = [
   // step 1
@@ -86,7 +91,7 @@ const rows: Row[] = [
   },
   { on: 'error:listChildJobs', case: 'bpkUnreadable', when: (s) => s.context.direction?.source.system === 'fso' && job(s).job_source_system === 'fso', arrange: (sc) => { sc.flow = 'bpk'; sc.childListFails = true; } },
   { on: 'done:openChildJob', case: 'new', output: (s) => ({ ...modelJob, job_id: 100 + s.context.childIndex, job_state: 'new', parent_job_id: 1 }), arrange: (sc) => { sc.children.push('done'); } },
-  { on: 'error:openChildJob', case: 'syncTableRefusesChild', arrange: (sc) => { sc.childOpenFails = true; sc.tableRefuses = 'parent_job_id IS NULL'; } },
+  { on: 'error:openChildJob', case: 'syncTableRefusesChild', arrange: (sc) => { sc.childOpenFails = childModels[sc.children.length]; } },
   { on: 'done:childJob', case: 'done', output: childOutcome('done'), arrange: () => {} },
   { on: 'done:childJob', case: 'fails', output: childOutcome('error'), arrange: (sc) => { sc.children[sc.children.length - 1] = 'fails'; } },
   { on: 'done:childJob', case: 'requeued', output: childOutcome('requeued'), arrange: (sc) => { sc.children[sc.children.length - 1] = 'requeued'; } },
@@ -102,11 +107,11 @@ const rows: Row[] = [
   { on: 'error:deleteCounterpart', case: 'targetRefuses', arrange: (sc) => { sc.deleteFails = true; } },
   // steps 7–9
   { on: 'done:recordOutcome', case: 'recorded', output: (s) => ({ ...job(s), job_end: T2 }), arrange: () => {} },
-  { on: 'error:recordOutcome', case: 'syncTableRefusesOutcome', when: (s) => s.matches('finishing'), arrange: (sc) => { sc.tableRefuses = `job_state NOT IN ('done', 'error')`; } },
+  { on: 'error:recordOutcome', case: 'syncTableRefusesOutcome', when: (s) => s.matches('finishing'), arrange: refuse(`job_state NOT IN ('done', 'error')`) },
   { on: 'error:recordOutcome', case: 'syncTableRefusesRequeue', when: (s) => s.matches('requeueing'), arrange: refuse(`job_log IS NULL OR job_log NOT LIKE '%runs again%'`) },
   { on: 'done:closeSuperseded', case: 'none', output: () => [], arrange: () => {} },
   { on: 'done:closeSuperseded', case: 'closedOlderJob', when: recordKnownEarly, output: () => [2], arrange: (sc) => { sc.superseded = true; } },
-  { on: 'error:closeSuperseded', case: 'syncTableRefusesSkip', when: recordKnownEarly, arrange: (sc) => { sc.superseded = true; sc.tableRefuses = `job_state <> 'skipped'`; } },
+  { on: 'error:closeSuperseded', case: 'syncTableRefusesSkip', when: recordKnownEarly, arrange: (sc) => { sc.superseded = true; refuse(`job_state <> 'skipped'`)(sc); } },
   { on: 'done:markProtocolReady', case: 'marked', arrange: () => {} },
   { on: 'error:markProtocolReady', case: 'syncTableRefusesMark', arrange: refuse('NOT job_to_fso_can_sync') },
 ];
@@ -130,7 +135,5 @@ export const jobModel: MachineModel<JobScenario, Snap> = {
       'the child runs through this machine, which ends with an output even when a step fails',
     'children.opened --always [childFailed]--> finishing':
       'a child row already in error is found only by a rerun of its parent, which a failed child ends in error first',
-    'children.opened --always [else]--> children.next':
-      'a child row already done is found only by a rerun of its parent; not arranged yet',
   },
 };
