@@ -21,6 +21,12 @@ const recorder = new Recorder();
 const paths = selectedPaths(jobModel);
 const workerModels = [supervisorModel, protocolModel];
 const workerPaths = workerModels.map((model) => ({ model, paths: selectedPaths(model) }));
+/** A failure that names its path, how to run it alone, and where its inspection events are. */
+function failedPath(err: unknown, path: ModelPath, file: string): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`${message}\n  path ${path.id}: ${path.name}\n  replay alone: SOSYNC_MBT_PATH=${path.id}\n  inspection events: ${file}`, { cause: err });
+}
+
 const dedup = (values: string[]) => values.filter((v, i) => v !== values[i - 1]);
 
 /**
@@ -299,8 +305,7 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
         await clearFaults(e).catch(() => undefined);
         await e.service.table.db.query(`UPDATE sync_table SET job_state = 'error', job_error_text = 'left by a failed model-based path' WHERE job_state IN ('new', 'inprogress')`).catch(() => undefined);
         const file = recorder.saveMessages(path.id);
-        (err as Error).message += `\n  path ${path.id}: ${path.name}\n  replay alone: SOSYNC_MBT_PATH=${path.id}\n  inspection events: ${file}`;
-        throw err;
+        throw failedPath(err, path, file);
       }
     });
   }
@@ -315,8 +320,7 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
           await runWorkerPath(e, model, path);
         } catch (err) {
           const file = recorder.saveMessages(path.id);
-          (err as Error).message += `\n  path ${path.id}: ${path.name}\n  replay alone: SOSYNC_MBT_PATH=${path.id}\n  inspection events: ${file}`;
-          throw err;
+          throw failedPath(err, path, file);
         } finally {
           await clearWorkerFaults(e);
           await e.get('/service/processjobs');
