@@ -61,11 +61,17 @@ async function queueSlowJob(e: EndToEnd): Promise<void> {
 const supervisorRows: Row[] = [
   { on: 'START', case: 'processJobs', when: settledIn('idle', 'locked', 'faulted', 'pass.running'), arrange: step({ act: get('/service/processjobs') }) },
   { on: 'FORCE_DRIFT_CHECK', case: 'forceDriftCheck', when: settledIn('idle', 'locked', 'pass.running'), arrange: step({ act: get('/service/forcedriftcheck') }) },
-  { on: 'done:pickNextJob', case: 'found', output: () => ({ job: { job_id: 1 }, at: T }), arrange: step({ prepare: queueSlowJob, early: true }) },
+  // a pick that finds out needs a sync table that works
+  { on: 'done:pickNextJob', case: 'found', output: () => ({ job: { job_id: 1 }, at: T }), arrange: step({ prepare: async (e) => { await tableBack(e); await queueSlowJob(e); }, early: true }) },
   {
     on: 'done:pickNextJob', case: 'noneOpen', output: () => ({ job: null, at: T }),
     // a job a drift lock or a fault left open is closed as an operator would, so that none is open
-    arrange: step({ prepare: async (e) => { await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state IN ('new', 'inprogress')`).catch(() => undefined); } }),
+    arrange: step({
+      prepare: async (e) => {
+        await tableBack(e);
+        await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state IN ('new', 'inprogress')`);
+      },
+    }),
   },
   {
     // only before the path's first job: after one, picking follows at once and leaves no moment to break the table
@@ -92,7 +98,8 @@ export const supervisorModel: MachineModel<WorkerScenario, Snap> = {
   rows: supervisorRows,
   abstract: (s) => [s.context.restartRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0],
   edgeContext: (s) => [s.context.restartRequested, s.context.forceDriftCheck],
-  rests: (s) => ['idle', 'locked', 'faulted'].some((v) => s.matches(v)),
+  // every path goes back to idle: a lock or a fault is followed until the worker works again
+  rests: (s) => s.matches('idle'),
   unreachable: {
     'pass.gate --error:checkDrift [else]--> faulted': 'the drift actor turns a failed measurement into a closed gate; it does not throw',
     'pass.running --error:job [else]--> faulted': 'the job machine ends with an output even when a step fails',
@@ -178,7 +185,8 @@ export const protocolModel: MachineModel<WorkerScenario, Snap> = {
   rows: protocolRows,
   abstract: (s) => [s.context.restartRequested, s.context.stopRequested, morePending(s)],
   edgeContext: (s) => [s.context.restartRequested],
-  rests: (s) => ['idle', 'faulted'].some((v) => s.matches(v)),
+  // every path goes back to idle: FSO down is followed until it is back
+  rests: (s) => s.matches('idle'),
   unreachable: {
     '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
     'running --STOP [else]--> (self)': 'STOP: see above',
