@@ -15,6 +15,7 @@ import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineC
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
 import { createFlows } from './flows/index.ts';
 import { FlowRegistry } from './flows/registry.ts';
+import type { InspectionEvent } from 'xstate';
 import { createWorkerSystem, type WorkerSystem } from './machines/system.ts';
 import { createInspection, type Inspection } from './machines/inspection.ts';
 import type { WorkerControl, WorkerReport } from './machines/workers.ts';
@@ -48,7 +49,15 @@ export interface Endpoints {
   ntpServers: string[];
 }
 
-export async function startService(config: Config, logger: Logger, endpoints: Endpoints = config): Promise<RunningService> {
+/** What a test harness may add: a second inspection observer and shorter worker retry timings. */
+export interface ServiceOptions {
+  inspect?: (event: InspectionEvent) => void;
+  driftLockMs?: number;
+  faultRetryMs?: number;
+  protocolRetryMs?: number;
+}
+
+export async function startService(config: Config, logger: Logger, endpoints: Endpoints = config, options: ServiceOptions = {}): Promise<RunningService> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -114,7 +123,15 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       now,
       logger,
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
-      inspect: inspection.observer,
+      inspect: options.inspect
+        ? (event: InspectionEvent) => {
+            inspection.observer.next?.(event);
+            options.inspect!(event);
+          }
+        : inspection.observer,
+      driftLockMs: options.driftLockMs,
+      faultRetryMs: options.faultRetryMs,
+      protocolRetryMs: options.protocolRetryMs,
       onJobEnded: metrics.jobEnded,
       retry: config.retry,
       probeIntervalMs: config.outageProbeIntervalMs,

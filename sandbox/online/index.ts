@@ -1,4 +1,4 @@
-export { startOnlineStandIn, type OnlineStandIn, type OnlineStandInOptions, type OnlineFaults, type RawAnswer } from './standIn.ts';
+export { startOnlineStandIn, type OnlineStandIn, type OnlineStandInOptions, type OnlineFaults, type ModelCall, type RawAnswer } from './standIn.ts';
 export { OnlineStore, odooNow, type Row, type StoreSearchOptions } from './store.ts';
 export { seedOnline, type SeedOptions, type SeededOnline } from './seed.ts';
 export { modelDefs, type ModelDef, type FieldDef } from './models.ts';

@@ -58,6 +58,11 @@ export interface OnlineFaults {
    * connection. null switches it off.
    */
   answerRaw(answer: RawAnswer | null): void;
+  /**
+   * awaited with each model call before it runs: throwing fails that call as a Fault, and a change
+   * made here (to FSO or FS) lands between two calls of the client; null switches it off
+   */
+  onCall(hook: ((call: ModelCall) => void | Promise<void>) | null): void;
 }
 
 export interface RawAnswer {
@@ -65,6 +70,13 @@ export interface RawAnswer {
   contentType?: string;
   body: string;
   truncate?: boolean;
+}
+
+/** One execute_kw call as the stand-in received it. */
+export interface ModelCall {
+  model: string;
+  method: string;
+  args: unknown[];
 }
 
 export interface OnlineStandIn {
@@ -301,6 +313,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   let failAllFault: { message: string; code: number } | null = null;
   let stalling = false;
   let rawAnswer: RawAnswer | null = null;
+  let callHook: ((call: ModelCall) => void | Promise<void>) | null = null;
   const sockets = new Set<Socket>();
 
   function faultBody(e: OdooException, where: string): string {
@@ -320,6 +333,14 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     if (injected) {
       failNextFault = null;
       return serializeFault({ faultCode: injected.code, faultString: new OdooException(injected.message, 'odoo.exceptions.UserError').faultString(where) });
+    }
+    if (callHook && (call.method === 'execute_kw' || call.method === 'execute')) {
+      const [, , , model, modelMethod, ...rest] = call.params;
+      try {
+        await callHook({ model: String(model), method: String(modelMethod), args: Array.isArray(rest[0]) ? rest[0] : rest });
+      } catch (err) {
+        return faultBody(err instanceof OdooException ? err : new OdooException((err as Error).message, 'odoo.exceptions.UserError'), where);
+      }
     }
     try {
       return serializeMethodResponse(forWire(service(call.method, call.params)));
@@ -424,6 +445,9 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
     },
     answerRaw(answer) {
       rawAnswer = answer;
+    },
+    onCall(hook) {
+      callHook = hook;
     },
   };
 

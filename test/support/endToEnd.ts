@@ -14,7 +14,7 @@ import pg from 'pg';
 import sql from 'mssql';
 import { readConfig, type Config } from '../../src/config/index.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
-import { startService, type RunningService } from '../../src/service.ts';
+import { startService, type RunningService, type ServiceOptions } from '../../src/service.ts';
 import type { JobRow } from '../../src/adapters/syncTable/index.ts';
 import { startStudioStandIn, type StudioStandIn } from '../../sandbox/studio/index.ts';
 import { startOnlineStandIn, type OnlineStandIn } from '../../sandbox/online/index.ts';
@@ -156,7 +156,7 @@ function testLogger(): Logger {
   return level ? createLogger({ level: level as 'debug' }) : silentLogger();
 }
 
-export interface EndToEndOptions {
+export interface EndToEndOptions extends ServiceOptions {
   /** lines added to the INI (after the defaults, so they win) */
   ini?: string[];
   /** FSO's password for sosync's login (default E2E_PASSWORD, which FS uses) */
@@ -238,7 +238,7 @@ export async function startEndToEnd(kind: StoreKind, options: EndToEndOptions = 
     if (warnings.length > 0) throw new Error(`unexpected configuration warnings: ${warnings.join('; ')}`);
     if (config.sandbox) throw new Error('the end-to-end configuration must not start the sandbox');
     // PGlite in memory: nothing of the test is left on disk
-    const service = await startService(kind === 'pglite' ? { ...config, stateDir: null } : config, logger);
+    const service = await startService(kind === 'pglite' ? { ...config, stateDir: null } : config, logger, config, options);
     closers.push(() => service.close());
     const base = service.urls[0];
     fsStandIn.engine.setAnnounceUrl(`${base}/job/create`, auth);

@@ -1,0 +1,196 @@
+/**
+ * The tables of the two worker machines. Their paths are event sequences over one long-lived actor,
+ * so each row adds one step to the scenario: `prepare` runs before the step that leads into the
+ * row's source state (an actor's outcome must be set up before the actor starts), `act` runs once
+ * the real actor is in the row's source state (an outside event through the HTTP API, or what a
+ * delayed retry needs).
+ */
+import type { AnyMachineSnapshot } from 'xstate';
+import { supervisorMachine } from '../../src/machines/supervisor.ts';
+import { protocolMachine } from '../../src/machines/protocol.ts';
+import type { EndToEnd } from '../support/endToEnd.ts';
+import type { CaseRow, MachineModel } from './model.ts';
+
+export interface WorkerStep {
+  prepare?: (e: EndToEnd) => Promise<void>;
+  /** prepare at the last step the test controls (an act), for outcomes that follow others at once */
+  early?: boolean;
+  act?: (e: EndToEnd) => Promise<void>;
+}
+export interface WorkerScenario { steps: WorkerStep[] }
+
+type Snap = AnyMachineSnapshot & { context: any };
+type Row = CaseRow<WorkerScenario, Snap>;
+
+const step = (s: WorkerStep) => (sc: WorkerScenario) => { sc.steps.push(s); };
+const T = new Date('2026-05-01T10:00:00Z');
+const get = (path: string) => async (e: EndToEnd) => { await e.get(path); };
+
+const fault = (check: string) => async (e: EndToEnd) => {
+  await e.service.table.db.query(`ALTER TABLE sync_table ADD CONSTRAINT mbt_fault CHECK (${check}) NOT VALID`);
+};
+/** every fault a worker step may have set, undone */
+export async function clearWorkerFaults(e: EndToEnd): Promise<void> {
+  const db = e.service.table.db;
+  await db.query('ALTER TABLE IF EXISTS sync_table_away RENAME TO sync_table');
+  await db.query('ALTER TABLE sync_table DROP CONSTRAINT IF EXISTS mbt_fault');
+  e.ntp.setSilent(false);
+  e.fso.faults.onCall(null);
+  await e.fso.faults.refuseConnections(false);
+}
+const healthy = clearWorkerFaults;
+const ntpAnswers = async (e: EndToEnd) => e.ntp.setSilent(false);
+/** the sync table works again (the slow FSO of a queued job stays) */
+const tableBack = async (e: EndToEnd) => {
+  const db = e.service.table.db;
+  await db.query('ALTER TABLE IF EXISTS sync_table_away RENAME TO sync_table');
+  await db.query('ALTER TABLE sync_table DROP CONSTRAINT IF EXISTS mbt_fault');
+  e.ntp.setSilent(false);
+};
+/** outside events are sent only where the worker stays long enough for them to arrive there */
+const settledIn = (...states: string[]) => (s: Snap) => states.some((v) => s.matches(v));
+
+/** A root job that takes a moment (FSO answers its reads slowly), so that events can reach a pass. */
+async function queueSlowJob(e: EndToEnd): Promise<void> {
+  e.fso.faults.onCall(async (call) => {
+    if (call.model === 'res.company') await new Promise((resolve) => setTimeout(resolve, 400));
+  });
+  await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: 876_543, job_source_sosync_write_date: new Date() });
+}
+
+const supervisorRows: Row[] = [
+  { on: 'START', case: 'processJobs', when: settledIn('idle', 'locked', 'faulted', 'pass.running'), arrange: step({ act: get('/service/processjobs') }) },
+  { on: 'FORCE_DRIFT_CHECK', case: 'forceDriftCheck', when: settledIn('idle', 'locked', 'pass.running'), arrange: step({ act: get('/service/forcedriftcheck') }) },
+  // a pick that finds out needs a sync table that works
+  { on: 'done:pickNextJob', case: 'found', output: () => ({ job: { job_id: 1 }, at: T }), arrange: step({ prepare: async (e) => { await tableBack(e); await queueSlowJob(e); }, early: true }) },
+  {
+    on: 'done:pickNextJob', case: 'noneOpen', output: () => ({ job: null, at: T }),
+    // a job a drift lock or a fault left open is closed as an operator would, so that none is open
+    arrange: step({
+      prepare: async (e) => {
+        await tableBack(e);
+        await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state IN ('new', 'inprogress')`);
+      },
+    }),
+  },
+  {
+    // only before the path's first job: after one, picking follows at once and leaves no moment to break the table
+    on: 'error:pickNextJob', case: 'syncTableGone', when: (s) => s.context.jobsRun === 0,
+    arrange: step({ prepare: async (e) => { await e.service.table.db.query('ALTER TABLE sync_table RENAME TO sync_table_away'); } }),
+  },
+  { on: 'done:checkDrift', case: 'notDue', when: (s) => !s.context.forceDriftCheck, output: () => ({ checked: false }), arrange: step({ prepare: ntpAnswers }) },
+  { on: 'done:checkDrift', case: 'withinTolerance', when: (s) => s.context.forceDriftCheck, output: () => ({ checked: true, ok: true, at: T, summary: '{}' }), arrange: step({ prepare: ntpAnswers }) },
+  {
+    on: 'done:checkDrift', case: 'noNtpAnswer', when: (s) => s.context.forceDriftCheck, output: () => ({ checked: true, ok: false, at: T, reason: 'no NTP answer' }),
+    arrange: step({ prepare: async (e) => e.ntp.setSilent(true) }),
+  },
+  { on: 'done:job', case: 'ended', output: () => ({ jobId: 1, outcome: 'error' }), arrange: step({}) },
+  { on: 'done:job', case: 'notRecorded', output: () => ({ jobId: 1, outcome: 'aborted' }), arrange: step({ prepare: fault(`job_state NOT IN ('done', 'error')`) }) },
+  { on: 'done:throttle', case: 'waited', arrange: step({}) },
+  // delays: what makes the retry work is put right once the worker waits for it
+  { on: 'after:driftLock', case: 'lockExpired', arrange: step({ act: tableBack }) },
+  { on: 'after:faultRetry', case: 'retried', arrange: step({ act: tableBack }) },
+];
+
+export const supervisorModel: MachineModel<WorkerScenario, Snap> = {
+  machine: supervisorMachine,
+  input: { throttleMs: 0 },
+  rows: supervisorRows,
+  abstract: (s) => [s.context.restartRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0],
+  edgeContext: (s) => [s.context.restartRequested, s.context.forceDriftCheck],
+  // every path goes back to idle: a lock or a fault is followed until the worker works again
+  rests: (s) => s.matches('idle'),
+  unreachable: {
+    'pass.gate --error:checkDrift [else]--> faulted': 'the drift actor turns a failed measurement into a closed gate; it does not throw',
+    'pass.running --error:job [else]--> faulted': 'the job machine ends with an output even when a step fails',
+    'pass.throttling --error:throttle [else]--> pass.picking': 'the throttle only sleeps',
+    '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
+    'pass --STOP [else]--> (self)': 'STOP: see above',
+    'pass.picking --STOP [else]--> stopped': 'STOP: see above',
+    'pass.gate --STOP [else]--> stopped': 'STOP: see above',
+    'pass.throttling --STOP [else]--> stopped': 'STOP: see above',
+    'pass.throttling --always [stopRequested]--> stopped': 'STOP: see above',
+    'pass.passEnd --always [stopRequested]--> stopped': 'STOP: see above',
+  },
+};
+
+async function pendingRows(e: EndToEnd, count: number): Promise<void> {
+  const store = e.service.table.store;
+  for (let i = 0; i < count; i++) {
+    const job = await store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.xBPKAccount', job_source_record_id: 900_000 + i });
+    await store.updateJob(job.job_id, { job_state: 'done', job_end: new Date(), job_to_fso_can_sync: true });
+  }
+}
+
+/** FSO answers its first sosync.job call only when the test lets it, so that START can reach a running batch. */
+function holdFirstCopy(e: EndToEnd): { release: () => void } {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  let first = true;
+  e.fso.faults.onCall(async (call) => {
+    if (call.model === 'sosync.job' && first) {
+      first = false;
+      await held;
+    }
+  });
+  return { release: () => release() };
+}
+let holding: { release: () => void } | null = null;
+
+const morePending = (s: Snap) => s.context.lastBatch?.copied > 0 && s.context.lastBatch?.remaining > 0;
+
+const protocolRows: Row[] = [
+  { on: 'START', case: 'processProtocol', when: settledIn('idle', 'faulted'), arrange: step({ act: get('/service/processprotocol') }) },
+  {
+    on: 'START', case: 'duringABatch', when: (s) => s.matches('running'),
+    arrange: step({
+      prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
+      act: async (e) => { await e.get('/service/processprotocol'); holding?.release(); },
+    }),
+  },
+  {
+    on: 'done:copyBatch', case: 'copied', output: () => ({ copied: 1, failed: 0, remaining: 0 }),
+    // a row held in a running batch is the one it copies
+    arrange: step({ prepare: async (e) => { await healthy(e); if ((await e.service.table.store.countProtocolPending()) === 0) await pendingRows(e, 1); } }),
+  },
+  { on: 'done:copyBatch', case: 'nothingPending', output: () => ({ copied: 0, failed: 0, remaining: 0 }), arrange: step({ prepare: healthy }) },
+  {
+    on: 'done:copyBatch', case: 'morePending', output: () => ({ copied: 100, failed: 0, remaining: 1 }),
+    arrange: step({ prepare: async (e) => { await healthy(e); await pendingRows(e, 101); } }),
+  },
+  // the failures below replace FSO's call hook, which a batch held for START still waits in
+  {
+    on: 'done:copyBatch', case: 'fsoRefusesRows', when: (s) => !morePending(s) && !s.context.restartRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'refused' }),
+    arrange: step({
+      prepare: async (e) => {
+        await pendingRows(e, 1);
+        e.fso.faults.onCall((call) => { if (call.model === 'sosync.job') throw new Error('FSO: sosync.job refused (model-based test)'); });
+      },
+    }),
+  },
+  {
+    on: 'done:copyBatch', case: 'fsoDown', when: (s) => !morePending(s) && !s.context.restartRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'down' }),
+    arrange: step({ prepare: async (e) => { await pendingRows(e, 1); await e.fso.faults.refuseConnections(true); } }),
+  },
+  {
+    on: 'error:copyBatch', case: 'syncTableGone', when: (s) => !morePending(s) && !s.context.restartRequested,
+    arrange: step({ prepare: async (e) => { await e.service.table.db.query('ALTER TABLE sync_table RENAME TO sync_table_away'); } }),
+  },
+  { on: 'after:retry', case: 'retried', arrange: step({ act: healthy }) },
+];
+
+export const protocolModel: MachineModel<WorkerScenario, Snap> = {
+  machine: protocolMachine,
+  input: {},
+  rows: protocolRows,
+  abstract: (s) => [s.context.restartRequested, s.context.stopRequested, morePending(s)],
+  edgeContext: (s) => [s.context.restartRequested],
+  // every path goes back to idle: FSO down is followed until it is back
+  rests: (s) => s.matches('idle'),
+  unreachable: {
+    '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
+    'running --STOP [else]--> (self)': 'STOP: see above',
+    'batchDone --always [stopRequested]--> stopped': 'STOP: see above',
+  },
+};
+
