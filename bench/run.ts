@@ -10,7 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/server/app.ts';
-import { createInspection } from '../src/machines/inspection.ts';
+import { createInspection } from '../src/inspection/index.ts';
 import { createWorkerSystem } from '../src/machines/system.ts';
 import { FlowRegistry } from '../src/flows/registry.ts';
 import { silentLogger } from '../src/log.ts';

@@ -15,9 +15,9 @@ import { FlowRegistry } from './flows/registry.ts';
 import { createDriftSource } from './machines/drift.ts';
 import { createProtocolCopier } from './machines/protocolCopier.ts';
 import { createWorkerSystem, type WorkerSystem } from './machines/system.ts';
-import { createInspection, type Inspection } from './machines/inspection.ts';
+import { createInspection } from './inspection/index.ts';
 import { createApp } from './server/app.ts';
-import { attachInspectionSocket, mountVisualizer } from './server/inspection.ts';
+import { attachInspectionSocket, mountInspectionOff, mountVisualizer } from './server/inspection.ts';
 import { commitId } from './version.ts';
 
 export interface RunningService {
@@ -81,7 +81,8 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     });
     for (const server of endpoints.ntpServers) parseServer(server);
 
-    const inspection: Inspection = createInspection(logger);
+    // inspect = false: no observer on any actor, no stream, no page
+    const inspection = config.inspect ? createInspection(logger) : null;
     const workers = createWorkerSystem({
       store: table.store,
       flows,
@@ -91,7 +92,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       now,
       logger,
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
-      inspect: inspection.observer,
+      inspect: inspection?.observer,
     });
     cleanups.push(async () => {
       const clean = await workers.stop(8000);
@@ -104,14 +105,14 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       workers: workers.control,
       logger,
       commitId,
-      extend: (a) => mountVisualizer(a, inspection),
+      extend: (a) => (inspection ? mountVisualizer(a, inspection) : mountInspectionOff(a)),
     });
 
     const servers: http.Server[] = [];
     let port = config.port;
     for (const address of config.listen) {
       const server = http.createServer(app);
-      attachInspectionSocket(server, inspection, logger);
+      if (inspection) attachInspectionSocket(server, inspection, logger);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) =>
           reject(new Error(`cannot listen on ${address}:${port}: ${err.code ?? err.message}`)));

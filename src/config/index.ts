@@ -53,6 +53,8 @@ export interface Config {
   ntpServers: string[];
   ntpTimeoutMs: number;
   protocolBatchSize: number;
+  /** live inspection (page and WebSocket); false → no inspect observer on the actors at all */
+  inspect: boolean;
   sandboxOptions: {
     fsoPort: number;
     fsPort: number;
@@ -303,6 +305,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     ntpServers,
     ntpTimeoutMs: integer('ntp_timeout_ms'),
     protocolBatchSize: integer('protocol_batch_size'),
+    inspect: bool('inspect'),
     sandboxOptions: {
       fsoPort: port('sandbox_fso_port'),
       fsPort: port('sandbox_fs_port'),

@@ -47,6 +47,7 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'online_ntp_port', type: 'port', default: '123', description: 'NTP port asked on the FSO host for the drift gate' },
   { key: 'ntp_servers', type: 'list', default: 'at.pool.ntp.org,ptbtime1.ptb.de,bevtime1.metrologie.at,0.europe.pool.ntp.org', description: 'comma-separated NTP servers (host[:port])' },
   { key: 'ntp_timeout_ms', type: 'integer', default: '2000', description: 'how long one NTP server may take to answer' },
+  { key: 'inspect', type: 'boolean', default: 'true', description: 'live inspection: the page under /visualizer/ and the /inspect WebSocket; false = actors run uninspected and those routes answer 404' },
   { key: 'protocol_batch_size', type: 'integer', default: '100', description: 'job rows the protocol worker copies to FSO per batch' },
   { key: 'sandbox', type: 'boolean', default: 'false', description: 'run the built-in stand-ins for FS, FSO and NTP (always on without --conf)' },
   { key: 'sandbox_fso_port', type: 'port', default: '8069', description: 'sandbox: FSO stand-in port', sandboxOnly: true },

@@ -1,7 +1,9 @@
 /**
  * The inspection page and its stream (SPEC §8): `GET /visualizer/` serves the bundled page,
  * `GET /inspect/machines` the shapes of the machines it draws, and a WebSocket on `/inspect`
- * sends each client the replay buffer and then every inspection message as it happens.
+ * sends each client the replay buffer and then every inspection message as it happens. The
+ * stream is subscribed to only while a client is connected, so nothing is serialized for nobody.
+ * With `inspect = false` none of this exists and the routes say that inspection is off.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -10,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
-import { describeMachine, type Inspection, type MachineShape } from '../machines/inspection.ts';
+import { send } from './negotiate.ts';
+import { describeMachine, type Inspection, type MachineShape } from '../inspection/index.ts';
 import { jobMachine } from '../machines/job.ts';
 import { supervisorMachine } from '../machines/supervisor.ts';
 import { protocolMachine } from '../machines/protocol.ts';
@@ -58,6 +61,14 @@ export function mountVisualizer(app: express.Express, inspection: Inspection): v
   });
 }
 
+/** With `inspect = false`: the page and the inspection routes answer 404 saying why; no WebSocket is attached. */
+export function mountInspectionOff(app: express.Express): void {
+  app.get('/', (_req, res) => res.redirect(302, `${VISUALIZER_PATH}/`));
+  app.use([VISUALIZER_PATH, INSPECT_PATH], (req, res) => {
+    send(req, res, 404, 'error', { error: 'inspection is off', detail: 'this service runs with inspect = false in its configuration: no live page, no inspection stream', path: req.originalUrl });
+  });
+}
+
 /**
  * Browsers let any site open a WebSocket anywhere; only pages of this service may read the stream.
  * Clients that are not browsers send no Origin and are let in, like the rest of the HTTP API.
@@ -91,15 +102,27 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
     ws.send(message);
   };
 
-  const unsubscribe = inspection.subscribe((message) => {
-    for (const ws of wss.clients) deliver(ws, message);
-  });
+  // subscribed only while somebody watches: without a subscriber the stream serializes nothing
+  let unsubscribe: (() => void) | null = null;
+  const watch = () => {
+    unsubscribe ??= inspection.subscribe((message) => {
+      for (const ws of wss.clients) deliver(ws, message);
+    });
+  };
+  const unwatch = () => {
+    unsubscribe?.();
+    unsubscribe = null;
+  };
 
   wss.on('connection', (ws, req) => {
     log.debug({ remote: req.socket.remoteAddress, clients: wss.clients.size }, 'inspection client connected');
     ws.on('error', (err) => log.debug({ err }, 'inspection client error'));
     ws.on('message', () => {});
+    ws.on('close', () => {
+      if (wss.clients.size === 0) unwatch();
+    });
     for (const message of inspection.replay()) deliver(ws, message);
+    watch();
   });
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -127,7 +150,7 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
   // first, or the service could not shut down while a page is open
   const close = server.close.bind(server);
   server.close = ((callback?: (err?: Error) => void) => {
-    unsubscribe();
+    unwatch();
     for (const ws of wss.clients) ws.terminate();
     wss.close();
     return close(callback);

@@ -13,7 +13,7 @@ import express from 'express';
 import WebSocket from 'ws';
 import { createActor, fromPromise, setup, createMachine } from 'xstate';
 import { createWebSocketReceiver, type StatelyInspectionEvent } from '@statelyai/inspect';
-import { createInspection, describeMachine, toInspectable } from '../../src/machines/inspection.ts';
+import { createInspection, describeMachine, toInspectable } from '../../src/inspection/index.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { jobMachine } from '../../src/machines/job.ts';
 import { silentLogger } from '../../src/log.ts';

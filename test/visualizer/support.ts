@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createApp } from '../../src/server/app.ts';
-import { createInspection, type Inspection } from '../../src/machines/inspection.ts';
+import { createInspection, type Inspection } from '../../src/inspection/index.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startHarness, type Harness } from '../support/engine.ts';
