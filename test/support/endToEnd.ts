@@ -154,7 +154,8 @@ function testLogger(): Logger {
   return level ? createLogger({ level: level as 'debug' }) : silentLogger();
 }
 
-export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
+/** `ini`: extra configuration lines (e.g. `inspect = false`), after the harness's own. */
+export async function startEndToEnd(kind: StoreKind, options: { ini?: string[] } = {}): Promise<EndToEnd> {
   const logger = testLogger();
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {
@@ -215,6 +216,7 @@ export async function startEndToEnd(kind: StoreKind): Promise<EndToEnd> {
       `state_dir = ${dir}`,
       'log_level = Warning',
       ...(syncDb ? [`db_host = ${syncDb.config.host}`, `db_port = ${syncDb.config.port}`, `db_name = ${syncDb.name}`, `db_user = ${syncDb.config.user}`] : []),
+      ...(options.ini ?? []),
     ].join('\n');
     const iniFile = path.join(dir, 'e2e.ini');
     fs.writeFileSync(iniFile, `${ini}\n`);
