@@ -12,5 +12,5 @@
  */
 export { createInspection, type Inspection, type InspectionOptions, type LiveActor } from './stream.ts';
 export { toInspectable } from './serialize.ts';
-export { describeMachine, guardName, INLINE_GUARD, type MachineShape, type StateShape, type TransitionShape } from './chart.ts';
+export { describeMachine, INLINE_GUARD, type MachineShape, type StateShape, type TransitionShape } from './chart.ts';
 export { recordInspection, type InspectionRecorder } from './recording.ts';

@@ -514,6 +514,26 @@ test('a child that ends without a final snapshot is announced as stopped to a wa
   actor.stop();
 });
 
+test('a child stopped before it started (its state left in the same step) is no live actor, and a watching client is told', async () => {
+  const inspection = createInspection(silentLogger());
+  const messages: Array<Record<string, any>> = [];
+  inspection.subscribe((m) => messages.push(JSON.parse(m)));
+  const never = fromPromise(() => new Promise<void>(() => {}));
+  const parent = setup({ actors: { never } }).createMachine({
+    id: 'passing',
+    initial: 'a',
+    states: { a: { invoke: { src: 'never' }, always: 'b' }, b: {} },
+  });
+  const actor = createActor(parent, { inspect: inspection.observer }).start();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const registered = messages.filter((m) => m.type === '@xstate.actor').map((m) => m.sessionId);
+  assert.equal(registered.length, 2, 'XState registered the child it never started');
+  assert.deepEqual(inspection.liveActors().map((a) => a.name), ['passing']);
+  const child = registered.find((id) => id !== actor.sessionId);
+  assert.ok(messages.some((m) => m.type === '@xstate.snapshot' && m.sessionId === child && m.snapshot.status === 'stopped'), 'its end was published');
+  actor.stop();
+});
+
 // ---------- recordings ----------
 
 test('a recorder saves every message of a run as JSONL, the format the page replays', async () => {

@@ -282,10 +282,20 @@ test('a recording named by ?replay= plays as an animation through the states the
       new MutationObserver(() => {
         if (node.textContent && node.textContent !== '–' && node.textContent !== shown.at(-1)) shown.push(node.textContent);
       }).observe(node, { childList: true, characterData: true, subtree: true });
+      const bar = document.getElementById('replay');
+      window.playedFrom = performance.now();
+      new MutationObserver(() => {
+        if (bar.dataset.state === 'done') window.playedMs ??= performance.now() - window.playedFrom;
+      }).observe(bar, { attributes: true });
     })()`);
     await p.click('#replay-play');
     await p.waitForSelector('#replay[data-state="done"]', { timeout: 120_000 });
     assert.deepEqual(await p.evaluate('window.shownStates'), recordedJobStates());
+    // paced, not dumped: every snapshot stays at least 300 ms / speed on screen. A lower bound only,
+    // so a slow machine cannot fail it
+    const snapshots = recorded.messages.filter((m) => m.type === '@xstate.snapshot').length;
+    const playedMs = Number(await p.evaluate('window.playedMs'));
+    assert.ok(playedMs >= ((snapshots - 1) * 300) / 2, `played ${snapshots} snapshots in ${playedMs.toFixed(0)} ms`);
     assert.deepEqual(errors, []);
   } finally {
     await p.close();
