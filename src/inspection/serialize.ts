@@ -185,7 +185,7 @@ function toMessage(captured: CapturedEvent, boot: string): StatelyInspectionEven
   }
 }
 
-/** The message text of a captured event, within the size cap. Never throws. */
+/** The message text of a captured event, within the size cap (values are made safe; a machine definition is read as written). */
 export function serialize(captured: CapturedEvent, options: SerializeOptions): string {
   const bytes = (text: string) => Buffer.byteLength(text);
   const message = toMessage(captured, options.boot);

@@ -158,7 +158,13 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
 
   function publish(captured: CapturedEvent): void {
     if (!listeners.size) return;
-    const text = textOf(captured);
+    let text: string;
+    try {
+      text = textOf(captured);
+    } catch (err) {
+      logger.warn({ err }, 'inspection event dropped');
+      return;
+    }
     for (const listener of listeners) {
       try {
         listener(text);
