@@ -4,7 +4,8 @@
  *   1. job engine: N jobs through the job machine and supervisor vs the bare sync-table writes one
  *      job needs (start, outcome, protocol flag) — what the actor machinery costs per job;
  *   2. /job/create over HTTP (validation, negotiation) vs store.createJob directly;
- *   3. live inspection on vs off for the same jobs;
+ *   3. live inspection on (nobody watching, and with a viewer) vs off for the same jobs
+ *      (bench/inspection.ts);
  *   4. /job/bulk-create of 10,000 announcements over HTTP (validation, one multi-row insert) vs
  *      the same 10,000 rows stored directly by one store.createJobs call.
  * Runs on PGlite and, when reachable, on the local PostgreSQL server.
@@ -12,7 +13,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/server/app.ts';
-import { createInspection } from '../src/machines/inspection.ts';
+import { formatInspectionCost, measureInspectionCost } from './inspection.ts';
 import { createWorkerSystem } from '../src/machines/system.ts';
 import { FlowRegistry } from '../src/flows/registry.ts';
 import { silentLogger } from '../src/log.ts';
@@ -28,7 +29,7 @@ async function time(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-async function engineRun(kind: StoreKind, inspect: boolean): Promise<{ baseline: number; engine: number }> {
+async function engineRun(kind: StoreKind): Promise<{ baseline: number; engine: number }> {
   const { table, drop } = await openTable(kind);
   try {
     const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
@@ -43,11 +44,9 @@ async function engineRun(kind: StoreKind, inspect: boolean): Promise<{ baseline:
       }
     });
     await table.db.query('DELETE FROM sync_table');
-    const inspection = inspect ? createInspection(logger) : null;
     const workers = createWorkerSystem({
       store: table.store, flows: new FlowRegistry([flow]), logger, protocol: null, throttleMs: 0, toleranceMs: 30,
       drift: { measure: async () => ({ at: new Date(), sources: {}, ok: true }) },
-      inspect: inspection?.observer,
     });
     const engine = await time(async () => {
       for (const r of records) {
@@ -154,11 +153,11 @@ async function main() {
   for (const kind of kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
-      const plain = await engineRun(kind, false);
-      const inspected = await engineRun(kind, true);
+      const plain = await engineRun(kind);
+      const inspection = await measureInspectionCost(kind);
       const create = await createRun(kind);
       console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
-      console.log(`  inspection     off ${fmt(plain.engine)}, on ${fmt(inspected.engine)}  ratio ${(inspected.engine / plain.engine).toFixed(2)}`);
+      console.log(formatInspectionCost(inspection));
       console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
     }
     const bulk = await bulkRun(kind);

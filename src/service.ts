@@ -17,10 +17,10 @@ import { createFlows } from './flows/index.ts';
 import { FlowRegistry } from './flows/registry.ts';
 import type { InspectionEvent } from 'xstate';
 import { createWorkerSystem, type WorkerSystem } from './machines/system.ts';
-import { createInspection, type Inspection } from './machines/inspection.ts';
+import { createInspection } from './inspection/index.ts';
 import type { WorkerControl, WorkerReport } from './machines/workers.ts';
 import { createApp } from './server/app.ts';
-import { attachInspectionSocket, mountVisualizer } from './server/inspection.ts';
+import { attachInspectionSocket, mountInspectionOff, mountVisualizer } from './server/inspection.ts';
 import { tokenCheck } from './server/auth.ts';
 import { createMetrics } from './server/metrics.ts';
 import { observeCalls } from './adapters/callObserver.ts';
@@ -107,7 +107,9 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     });
 
     const driftSource = createDriftSource({ clock, toleranceMs: config.maxTimeDriftMs, measureFs: () => studio.clockOffsetMs() });
-    const inspection: Inspection = createInspection(logger);
+    // inspect = false: no observer on any actor, no stream, no page
+    const inspection = config.inspect ? createInspection(logger) : null;
+    const observer = inspection?.observer;
     const startWorkers = () => createWorkerSystem({
       store: table.store,
       flows,
@@ -125,10 +127,10 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
       inspect: options.inspect
         ? (event: InspectionEvent) => {
-            inspection.observer.next?.(event);
+            observer?.next?.(event);
             options.inspect!(event);
           }
-        : inspection.observer,
+        : observer,
       driftLockMs: options.driftLockMs,
       faultRetryMs: options.faultRetryMs,
       protocolRetryMs: options.protocolRetryMs,
@@ -158,7 +160,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       commitId,
       apiToken: config.apiToken,
       metrics,
-      extend: (a) => mountVisualizer(a, inspection),
+      extend: (a) => (inspection ? mountVisualizer(a, inspection) : mountInspectionOff(a)),
     });
     const tokens = config.apiToken ? tokenCheck(config.apiToken) : null;
 
@@ -166,7 +168,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     let port = config.port;
     for (const address of config.listen) {
       const server = http.createServer(app);
-      attachInspectionSocket(server, inspection, logger, tokens);
+      if (inspection) attachInspectionSocket(server, inspection, logger, tokens);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) =>
           reject(new Error(`cannot listen on ${address}:${port}: ${err.code ?? err.message}`)));

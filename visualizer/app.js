@@ -1,6 +1,8 @@
 // The live inspection page: reads Stately-format inspection events from the service's WebSocket
 // (/inspect), keeps the live actors and their states, draws the selected actor's machine and
-// logs what happens. Everything it needs comes from the service itself.
+// logs what happens. Everything it needs comes from the service itself. It also replays a
+// recording of such events (a JSONL file or JSON array, chosen in the file input or named by
+// `?replay=<url>` on this origin) as an animation, instead of the live stream.
 import { layoutMachine } from './layout.js';
 import { askToken, authHeaders, sendToken, UNAUTHORIZED_CLOSE } from './token.js';
 
@@ -22,6 +24,14 @@ const ui = {
   diagramNotes: $('diagram-notes'),
   svg: $('machine'),
   log: $('log'),
+  replayFile: $('replay-file'),
+  replayBar: $('replay'),
+  replayName: $('replay-name'),
+  replayPlay: $('replay-play'),
+  replayStep: $('replay-step'),
+  replayRestart: $('replay-restart'),
+  replaySpeed: $('replay-speed'),
+  replayPosition: $('replay-position'),
 };
 
 const state = {
@@ -376,14 +386,21 @@ function drawMachine(machineId) {
   const placedLabels = [];
   for (const e of layout.edges) {
     const t = e.transition;
-    const g = el('g', { class: `edge kind-${t.kind}`, 'data-source': e.source, 'data-target': e.target, 'data-event': t.event }, edgesLayer);
+    const attrs = { class: `edge kind-${t.kind}${t.guard ? ' guarded' : ''}`, 'data-source': e.source, 'data-target': e.target, 'data-event': t.event };
+    if (t.guard) attrs['data-guard'] = t.guard;
+    const g = el('g', attrs, edgesLayer);
     el('title', {}, g).textContent = `${e.source} → ${e.target}: ${t.label || 'always'}${t.guard ? ` [${t.guard}]` : ''}`;
     el('path', { d: e.d, 'marker-end': `url(#${t.kind === 'error' ? 'arrow-error' : 'arrow'})` }, g);
-    // events and timers are few and worth reading; guards show on the way out of the current state
-    const label = t.kind === 'event' || t.kind === 'after' ? t.label : t.guard && t.guard !== 'condition' ? `[${t.guard}]` : '';
-    if (label) {
-      const at = freeSpot(placedLabels, e.mid.x, e.mid.y - 4, label.length * 6.6, 14);
-      el('text', { class: t.kind === 'event' || t.kind === 'after' ? 'event' : 'guard', x: at.x, y: at.y, 'text-anchor': 'middle' }, g).textContent = label;
+    // events and timers are few and worth reading (a done edge's source already shows in its state);
+    // a guarded edge says which guard lets it through, by the name the machine gives it
+    const named = t.kind === 'event' || t.kind === 'after' ? t.label : '';
+    const guard = t.guard ? `[${t.guard}]` : '';
+    if (named || guard) {
+      const text = `${named}${named && guard ? ' ' : ''}${guard}`;
+      const at = freeSpot(placedLabels, e.mid.x, e.mid.y - 4, text.length * 6.6, 14);
+      const label = el('text', { class: 'label', x: at.x, y: at.y, 'text-anchor': 'middle' }, g);
+      if (named) el('tspan', { class: 'event' }, label).textContent = named;
+      if (guard) el('tspan', { class: 'guard' }, label).textContent = `${named ? ' ' : ''}${guard}`;
     }
   }
 
@@ -474,7 +491,6 @@ function setConnection(status, text) {
   ui.connection.textContent = text;
 }
 
-let retryMs = 1000;
 async function loadMachines() {
   let response = await fetch('/inspect/machines', { cache: 'no-store', headers: authHeaders() });
   if (response.status === 401 && askToken('sosync asks for its API token.')) {
@@ -486,26 +502,32 @@ async function loadMachines() {
   state.drawn = null;
 }
 
+const live = { on: true, socket: null, retryTimer: null, retryMs: 1000 };
+
 async function connect() {
+  if (!live.on) return;
   setConnection('connecting', 'connecting…');
   try {
     if (!Object.keys(state.machines).length) await loadMachines();
   } catch {
     return retry();
   }
+  if (!live.on) return;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/inspect`;
   const socket = new WebSocket(url);
+  live.socket = socket;
   let opened = false;
   socket.addEventListener('open', () => {
     sendToken(socket);
     opened = true;
-    retryMs = 1000;
+    live.retryMs = 1000;
     // the replay that follows rebuilds the live actors from scratch
     state.actors.clear();
     setConnection('open', 'live');
     scheduleRender();
   });
   socket.addEventListener('message', (e) => {
+    if (!live.on) return;
     try {
       onMessage(JSON.parse(e.data));
     } catch (err) {
@@ -514,6 +536,7 @@ async function connect() {
     scheduleRender();
   });
   socket.addEventListener('close', (e) => {
+    if (!live.on) return;
     if (e.code === UNAUTHORIZED_CLOSE && askToken('sosync refused the API token.')) return connect();
     if (opened) log('system', Date.now(), 'page', 'connection lost; reconnecting');
     retry();
@@ -521,11 +544,189 @@ async function connect() {
 }
 
 function retry() {
-  const seconds = Math.round(retryMs / 1000);
+  const seconds = Math.round(live.retryMs / 1000);
   setConnection('closed', `disconnected — retrying in ${seconds} s`);
-  setTimeout(connect, retryMs);
-  retryMs = Math.min(retryMs * 2, 10000);
+  live.retryTimer = setTimeout(connect, live.retryMs);
+  live.retryMs = Math.min(live.retryMs * 2, 10000);
 }
 
-connect();
+function stopLive() {
+  live.on = false;
+  clearTimeout(live.retryTimer);
+  if (live.socket) live.socket.close();
+}
+
+// ---------- replaying a recording ----------
+
+// each snapshot shows for at least this long (at 1×), longer when the recorded gap was longer
+const STEP_MS = 300;
+const MAX_STEP_MS = 2000;
+const replay = { name: '', messages: [], index: 0, playing: false, timer: null, speed: 1 };
+
+function parseRecording(text) {
+  const trimmed = text.trim();
+  if (!trimmed) throw new Error('it is empty');
+  let items;
+  if (trimmed.startsWith('[')) {
+    try {
+      items = JSON.parse(trimmed);
+    } catch (err) {
+      throw new Error(`it is not a JSON array: ${err.message}`);
+    }
+  } else {
+    items = trimmed.split('\n').filter((line) => line.trim()).map((line, i) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        throw new Error(`line ${i + 1} is not JSON`);
+      }
+    });
+  }
+  items.forEach((m, i) => {
+    if (!m || typeof m.type !== 'string' || !m.type.startsWith('@xstate.')) throw new Error(`message ${i + 1} is not an inspection event`);
+  });
+  return items;
+}
+
+function resetView() {
+  state.actors.clear();
+  state.ended = [];
+  state.boot = null;
+  state.lastSeq = 0;
+  state.received = 0;
+  state.selected = null;
+  state.follow = true;
+  ui.log.replaceChildren();
+}
+
+function showReplayState(status) {
+  ui.replayBar.dataset.state = status;
+  ui.replayPlay.textContent = status === 'playing' ? 'pause' : 'play';
+  ui.replayPosition.dataset.index = String(replay.index);
+  ui.replayPosition.dataset.total = String(replay.messages.length);
+  ui.replayPosition.textContent = `event ${replay.index} of ${replay.messages.length}`;
+  const what = { playing: 'replaying', paused: 'replay paused', done: 'replay finished' }[status];
+  setConnection('replay', `${what}: ${replay.name}`);
+}
+
+function delayBefore(index) {
+  const message = replay.messages[index];
+  if (!message || message.type !== '@xstate.snapshot') return 0;
+  const previous = replay.messages[index - 1];
+  const gap = previous ? Number(message.createdAt) - Number(previous.createdAt) : 0;
+  return Math.min(MAX_STEP_MS, Math.max(STEP_MS, Number.isFinite(gap) ? gap : 0)) / replay.speed;
+}
+
+function applyNext() {
+  const message = replay.messages[replay.index];
+  if (!message) return false;
+  replay.index++;
+  try {
+    onMessage(message);
+  } catch (err) {
+    console.warn('recorded message not understood', err);
+  }
+  scheduleRender();
+  return true;
+}
+
+function tick() {
+  replay.timer = null;
+  if (!replay.playing) return;
+  applyNext();
+  if (replay.index >= replay.messages.length) {
+    replay.playing = false;
+    showReplayState('done');
+    return;
+  }
+  showReplayState('playing');
+  replay.timer = setTimeout(tick, delayBefore(replay.index));
+}
+
+function play() {
+  if (replay.index >= replay.messages.length) restartReplay();
+  replay.playing = true;
+  clearTimeout(replay.timer);
+  replay.timer = setTimeout(tick, delayBefore(replay.index));
+  showReplayState('playing');
+}
+
+function pause() {
+  replay.playing = false;
+  clearTimeout(replay.timer);
+  showReplayState(replay.index >= replay.messages.length ? 'done' : 'paused');
+}
+
+// one step: everything up to and including the next snapshot
+function step() {
+  pause();
+  while (applyNext()) {
+    if (replay.messages[replay.index - 1].type === '@xstate.snapshot') break;
+  }
+  showReplayState(replay.index >= replay.messages.length ? 'done' : 'paused');
+}
+
+function restartReplay() {
+  resetView();
+  replay.index = 0;
+  scheduleRender();
+}
+
+async function startReplay(name, text) {
+  stopLive();
+  pause();
+  ui.replayBar.hidden = false;
+  replay.name = name;
+  ui.replayName.textContent = name;
+  try {
+    replay.messages = parseRecording(text);
+    if (!Object.keys(state.machines).length) await loadMachines();
+  } catch (err) {
+    replay.messages = [];
+    ui.replayBar.dataset.state = 'failed';
+    setConnection('closed', `cannot replay ${name}: ${err.message}`);
+    return;
+  }
+  restartReplay();
+  play();
+}
+
+ui.replayFile.addEventListener('change', async () => {
+  const file = ui.replayFile.files && ui.replayFile.files[0];
+  if (file) await startReplay(file.name, await file.text());
+});
+ui.replayPlay.addEventListener('click', () => (replay.playing ? pause() : play()));
+ui.replayStep.addEventListener('click', step);
+// back to the start, playing on only if it was playing
+ui.replayRestart.addEventListener('click', () => {
+  const playing = replay.playing;
+  pause();
+  restartReplay();
+  if (playing) play();
+  else showReplayState('paused');
+});
+ui.replaySpeed.addEventListener('change', () => {
+  replay.speed = Number(ui.replaySpeed.value) || 1;
+  if (replay.playing) play();
+});
+
+async function replayFromUrl(url) {
+  const name = url.split('/').pop() || url;
+  try {
+    const response = await fetch(url, { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    await startReplay(name, await response.text());
+  } catch (err) {
+    stopLive();
+    setConnection('closed', `cannot replay ${name}: ${err.message}`);
+  }
+}
+
+const params = new URLSearchParams(location.search);
+if (params.has('speed')) {
+  ui.replaySpeed.value = params.get('speed');
+  replay.speed = Number(params.get('speed')) || 1;
+}
+if (params.get('replay')) replayFromUrl(params.get('replay'));
+else connect();
 scheduleRender();

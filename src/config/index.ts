@@ -58,6 +58,8 @@ export interface Config {
   protocolBatchSize: number;
   /** finished root jobs older than this are removed; 0 = never */
   keepFinishedDays: number;
+  /** live inspection (page and WebSocket); false → no inspect observer on the actors at all */
+  inspect: boolean;
   sandboxOptions: {
     fsoPort: number;
     fsPort: number;
@@ -390,6 +392,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     outageProbeIntervalMs: integer('outage_probe_interval_ms'),
     protocolBatchSize: integer('protocol_batch_size'),
     keepFinishedDays,
+    inspect: bool('inspect'),
     sandboxOptions: {
       fsoPort: port('sandbox_fso_port'),
       fsPort: port('sandbox_fs_port'),

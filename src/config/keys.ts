@@ -55,6 +55,7 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'retry_max_ms', type: 'integer', default: '600000', description: 'longest wait between two attempts of a job' },
   { key: 'retry_max_attempts', type: 'integer', default: '10', description: 'attempts of a transiently failing job before it ends in error' },
   { key: 'outage_probe_interval_ms', type: 'integer', default: '30000', description: 'while FS or FSO is down the job worker pauses and probes it with one call this often' },
+  { key: 'inspect', type: 'boolean', default: 'true', description: 'live inspection: the page under /visualizer/ and the /inspect WebSocket; false = actors run uninspected and those routes answer 404' },
   { key: 'protocol_batch_size', type: 'integer', default: '100', description: 'job rows the protocol worker copies to FSO per batch' },
   { key: 'keep_finished_days', type: 'integer', default: '90', description: 'done and skipped root jobs (with their child jobs) older than this many days are removed by a background cleanup in small batches; 0 = keep them forever' },
   { key: 'sandbox', type: 'boolean', default: 'false', description: 'run the built-in stand-ins for FS, FSO and NTP (always on without --conf)' },

@@ -1,7 +1,9 @@
 /**
  * The inspection page and its stream (SPEC §8): `GET /visualizer/` serves the bundled page,
  * `GET /inspect/machines` the shapes of the machines it draws, and a WebSocket on `/inspect`
- * sends each client the replay buffer and then every inspection message as it happens.
+ * sends each client the replay buffer and then every inspection message as it happens. The
+ * stream is subscribed to only while a client is connected, so nothing is serialized for nobody.
+ * With `inspect = false` none of this exists and the routes say that inspection is off.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -11,7 +13,8 @@ import express from 'express';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
 import type { TokenCheck } from './auth.ts';
-import { describeMachine, type Inspection, type MachineShape } from '../machines/inspection.ts';
+import { send } from './negotiate.ts';
+import { describeMachine, type Inspection, type MachineShape } from '../inspection/index.ts';
 import { jobMachine } from '../machines/job.ts';
 import { supervisorMachine } from '../machines/supervisor.ts';
 import { protocolMachine } from '../machines/protocol.ts';
@@ -63,6 +66,14 @@ export function mountVisualizer(app: express.Express, inspection: Inspection): v
   });
   app.get(`${INSPECT_PATH}/actors`, (_req, res) => {
     res.json({ actors: inspection.liveActors() });
+  });
+}
+
+/** With `inspect = false`: the page and the inspection routes answer 404 saying why; no WebSocket is attached. */
+export function mountInspectionOff(app: express.Express): void {
+  app.get('/', (_req, res) => res.redirect(302, `${VISUALIZER_PATH}/`));
+  app.use([VISUALIZER_PATH, INSPECT_PATH], (req, res) => {
+    send(req, res, 404, 'error', { error: 'inspection is off', detail: 'this service runs with inspect = false in its configuration: no live page, no inspection stream', path: req.originalUrl });
   });
 }
 
@@ -118,18 +129,30 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
     ws.send(message);
   };
 
-  const unsubscribe = inspection.subscribe((message) => {
-    for (const ws of wss.clients) if (admitted.has(ws)) deliver(ws, message);
-  });
+  // subscribed only while somebody watches: without a subscriber the stream serializes nothing
+  let unsubscribe: (() => void) | null = null;
+  const watch = () => {
+    unsubscribe ??= inspection.subscribe((message) => {
+      for (const ws of wss.clients) if (admitted.has(ws)) deliver(ws, message);
+    });
+  };
+  const unwatch = () => {
+    unsubscribe?.();
+    unsubscribe = null;
+  };
 
   const admit = (ws: WebSocket) => {
     admitted.add(ws);
     for (const message of inspection.replay()) deliver(ws, message);
+    watch();
   };
 
   wss.on('connection', (ws, req) => {
     log.debug({ remote: req.socket.remoteAddress, clients: wss.clients.size }, 'inspection client connected');
     ws.on('error', (err) => log.debug({ err }, 'inspection client error'));
+    ws.on('close', () => {
+      if (wss.clients.size === 0) unwatch();
+    });
     if (!tokens || req.headers.authorization !== undefined) {
       // a header was checked before the upgrade
       ws.on('message', () => {});
@@ -180,7 +203,7 @@ export function attachInspectionSocket(server: http.Server, inspection: Inspecti
   // first, or the service could not shut down while a page is open
   const close = server.close.bind(server);
   server.close = ((callback?: (err?: Error) => void) => {
-    unsubscribe();
+    unwatch();
     for (const ws of wss.clients) ws.terminate();
     wss.close();
     return close(callback);

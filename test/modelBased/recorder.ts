@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
-import { createInspection } from '../../src/machines/inspection.ts';
+import { createInspection } from '../../src/inspection/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { transitionKey, valueText, type TransitionLike } from './model.ts';
 

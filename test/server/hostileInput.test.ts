@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { FlowRegistry } from '../../src/flows/registry.ts';
 import { XMLParser } from 'fast-xml-parser';
 import { createApp, MAX_PARAMETERS } from '../../src/server/app.ts';
-import { createInspection } from '../../src/machines/inspection.ts';
+import { createInspection } from '../../src/inspection/index.ts';
 import { mountVisualizer } from '../../src/server/inspection.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { commitId } from '../../src/version.ts';

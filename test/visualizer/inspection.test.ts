@@ -9,15 +9,17 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import express from 'express';
 import WebSocket from 'ws';
-import { createActor, fromPromise, setup, createMachine } from 'xstate';
+import { and, createActor, createMachine, fromPromise, not, or, setup, stateIn } from 'xstate';
 import { createWebSocketReceiver, type StatelyInspectionEvent } from '@statelyai/inspect';
-import { createInspection, describeMachine, toInspectable } from '../../src/machines/inspection.ts';
+import { createInspection, describeMachine, INLINE_GUARD, toInspectable } from '../../src/inspection/index.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { jobMachine } from '../../src/machines/job.ts';
 import { silentLogger } from '../../src/log.ts';
-import { connectStream, gate, startInspectedService, type InspectedService, type StreamClient } from './support.ts';
+import { connectStream, gate, recordOneJob, startInspectedService, type InspectedService, type StreamClient } from './support.ts';
 
 // the format version the Stately tools check (the package does not export its package.json)
 const inspectVersion = (JSON.parse(fs.readFileSync(new URL('../../node_modules/@statelyai/inspect/package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -362,4 +364,194 @@ test('closing the HTTP server ends connected inspection clients instead of waiti
   // http.Server.close resolves only once every socket is gone, upgraded ones included
   await close();
   assert.equal(typeof (await client.closed), 'number', 'the client saw its connection end');
+});
+
+// ---------- the chart shape names guards ----------
+
+test('the chart shape names every guard as setup() does, higher-order guards spelled out', () => {
+  const machine = setup({
+    types: { context: {} as { count: number } },
+    guards: {
+      isReady: ({ context }) => context.count > 0,
+      hasAtLeast: ({ context }, params: { n: number }) => context.count >= params.n,
+    },
+  }).createMachine({
+    id: 'guarded',
+    context: { count: 0 },
+    initial: 'a',
+    states: {
+      a: {
+        on: {
+          NAMED: { guard: 'isReady', target: 'b' },
+          PARAMS: { guard: { type: 'hasAtLeast', params: { n: 2 } }, target: 'b' },
+          NOT: { guard: not('isReady'), target: 'b' },
+          AND: { guard: and(['isReady', not({ type: 'hasAtLeast', params: { n: 3 } })]), target: 'b' },
+          OR: { guard: or(['isReady', and(['isReady', 'isReady'])]), target: 'b' },
+          IN: { guard: stateIn('b'), target: 'b' },
+          INLINE: { guard: ({ context }) => context.count > 5, target: 'b' },
+          PLAIN: 'b',
+        },
+        always: { guard: 'isReady', target: 'b' },
+      },
+      b: { after: { 100: { guard: 'isReady', target: 'a' } } },
+    },
+  });
+  const shape = describeMachine(machine);
+  const guardOf = (event: string) => shape.transitions.find((t) => t.event === event)?.guard;
+  assert.equal(guardOf('NAMED'), 'isReady');
+  assert.equal(guardOf('PARAMS'), 'hasAtLeast');
+  assert.equal(guardOf('NOT'), '!isReady');
+  assert.equal(guardOf('AND'), 'isReady && !hasAtLeast');
+  assert.equal(guardOf('OR'), 'isReady || (isReady && isReady)');
+  assert.equal(guardOf('IN'), 'in "b"');
+  assert.equal(guardOf('INLINE'), INLINE_GUARD);
+  assert.equal(guardOf('PLAIN'), null);
+  assert.deepEqual(shape.transitions.filter((t) => t.kind === 'always').map((t) => [t.source, t.guard, t.targets]), [['a', 'isReady', ['b']]]);
+  assert.deepEqual(shape.transitions.filter((t) => t.kind === 'after').map((t) => [t.source, t.label, t.guard]), [['b', 'after 100 ms', 'isReady']]);
+});
+
+test("the job machine's guarded transitions carry the names of the guards it implements", () => {
+  const shape = describeMachine(jobMachine);
+  const guarded = shape.transitions.filter((t) => t.guard !== null);
+  assert.ok(guarded.length >= 5, `guarded transitions: ${guarded.length}`);
+  const implemented = Object.keys(jobMachine.implementations.guards);
+  const named = guarded.map((t) => t.guard!).filter((g) => /^[A-Za-z_$][\w$]*$/.test(g));
+  assert.ok(named.length > 0, 'some guards are named');
+  for (const name of named) assert.ok(implemented.includes(name), `${name} is a guard of setup()`);
+  // every guard named in setup() and used by a transition reaches the chart
+  const used = new Set(named);
+  const definition = JSON.stringify(jobMachine.definition);
+  for (const name of implemented) {
+    if (definition.includes(`"guard":"${name}"`) || definition.includes(`"type":"${name}"`)) assert.ok(used.has(name), `${name} shows on the chart`);
+  }
+});
+
+// ---------- nothing is serialized while nobody watches ----------
+
+/** A machine whose context counts how often anything serializes it. */
+function countingMachine() {
+  const reads = { count: 0 };
+  const watched = { toJSON: () => ({ reads: ++reads.count }) };
+  const machine = createMachine({
+    id: 'counted',
+    context: { watched },
+    initial: 'even',
+    states: { even: { on: { TICK: 'odd' } }, odd: { on: { TICK: 'even' } } },
+  });
+  return { machine, reads };
+}
+
+test('without a subscriber nothing is serialized; a client connecting later still gets the replay, in order', async () => {
+  const inspection = createInspection(silentLogger(), { historySize: 50 });
+  const { machine, reads } = countingMachine();
+  const actor = createActor(machine, { inspect: inspection.observer }).start();
+  for (let i = 0; i < 9; i++) actor.send({ type: 'TICK' });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(reads.count, 0, 'no snapshot was serialized for nobody');
+  assert.deepEqual(inspection.liveActors().map((a) => [a.name, a.value]), [['counted', 'odd']]);
+
+  const replay = inspection.replay().map((t) => JSON.parse(t));
+  assert.ok(reads.count > 0, 'the replay serializes what it sends');
+  assert.equal(replay[0].type, '@xstate.actor');
+  const values = replay.filter((m) => m.type === '@xstate.snapshot').map((m) => m.snapshot.value);
+  assert.deepEqual(values.slice(0, 10), ['even', 'odd', 'even', 'odd', 'even', 'odd', 'even', 'odd', 'even', 'odd']);
+  const sequences = replay.slice(0, -2).map((m) => Number(m.id.split(':')[1]));
+  assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b), 'history in the order it happened');
+  // a second client gets the same texts, serialized once
+  const before = reads.count;
+  assert.deepEqual(inspection.replay().map((t) => JSON.parse(t).id), replay.map((m) => m.id));
+  assert.equal(reads.count, before, 'texts are kept, not serialized again');
+  actor.stop();
+});
+
+test('the WebSocket subscribes only while a client is connected', async () => {
+  const inspection = createInspection(silentLogger());
+  const { url, close } = await serve(inspection);
+  const { machine, reads } = countingMachine();
+  const actor = createActor(machine, { inspect: inspection.observer }).start();
+  try {
+    actor.send({ type: 'TICK' });
+    assert.equal(reads.count, 0, 'no client yet: nothing serialized');
+    const client = await connectStream(url);
+    await client.waitFor('the replayed state', (m) => m.type === '@xstate.snapshot' && m.snapshot.value === 'odd');
+    actor.send({ type: 'TICK' });
+    await client.waitFor('the live step', (m) => m.type === '@xstate.snapshot' && m.snapshot.value === 'even' && m.event.type === 'TICK');
+    client.close();
+    await client.closed;
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the server sees the close after the client
+    const afterClose = reads.count;
+    for (let i = 0; i < 5; i++) actor.send({ type: 'TICK' });
+    assert.equal(reads.count, afterClose, 'the last client gone: nothing serialized any more');
+    const expected = inspection.replay().length;
+    const again = await connectStream(url);
+    await again.waitFor('the whole replay', () => again.messages.length >= expected);
+    const last = again.messages.filter((m) => m.type === '@xstate.snapshot').at(-1)!;
+    assert.equal(last.snapshot.value, 'odd', 'caught up with the steps taken while nobody watched');
+    again.close();
+  } finally {
+    actor.stop();
+    await close();
+  }
+});
+
+test('a child that ends without a final snapshot is announced as stopped to a watching client', async () => {
+  const inspection = createInspection(silentLogger());
+  const messages: Array<Record<string, any>> = [];
+  inspection.subscribe((m) => messages.push(JSON.parse(m)));
+  const broken = createMachine({ id: 'broken', initial: 'a', states: { a: { on: { BREAK: { actions: () => { throw new Error('thrown in a transition'); } } } } } });
+  const parent = setup({ actors: { broken } }).createMachine({
+    id: 'holder',
+    initial: 'holding',
+    states: { holding: { invoke: { id: 'child', src: 'broken', onError: 'recovered' } }, recovered: {} },
+  });
+  const actor = createActor(parent, { inspect: inspection.observer }).start();
+  const child = actor.getSnapshot().children.child!;
+  child.send({ type: 'BREAK' });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(inspection.liveActors().map((a) => a.name), ['holder']);
+  const end = messages.find((m) => m.type === '@xstate.snapshot' && m.sessionId === child.sessionId && m.snapshot.status !== 'active');
+  assert.ok(end, `the child's end was published: ${messages.filter((m) => m.sessionId === child.sessionId).map((m) => m.snapshot?.status).join(',')}`);
+  actor.stop();
+});
+
+test('a child stopped before it started (its state left in the same step) is no live actor, and a watching client is told', async () => {
+  const inspection = createInspection(silentLogger());
+  const messages: Array<Record<string, any>> = [];
+  inspection.subscribe((m) => messages.push(JSON.parse(m)));
+  const never = fromPromise(() => new Promise<void>(() => {}));
+  const parent = setup({ actors: { never } }).createMachine({
+    id: 'passing',
+    initial: 'a',
+    states: { a: { invoke: { src: 'never' }, always: 'b' }, b: {} },
+  });
+  const actor = createActor(parent, { inspect: inspection.observer }).start();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const registered = messages.filter((m) => m.type === '@xstate.actor').map((m) => m.sessionId);
+  assert.equal(registered.length, 2, 'XState registered the child it never started');
+  assert.deepEqual(inspection.liveActors().map((a) => a.name), ['passing']);
+  const child = registered.find((id) => id !== actor.sessionId);
+  assert.ok(messages.some((m) => m.type === '@xstate.snapshot' && m.sessionId === child && m.snapshot.status === 'stopped'), 'its end was published');
+  actor.stop();
+});
+
+// ---------- recordings ----------
+
+test('a recorder saves every message of a run as JSONL, the format the page replays', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-recording-'));
+  try {
+    const file = path.join(dir, 'nested', 'run.jsonl');
+    const { jobId, messages } = await recordOneJob(file);
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines.at(-1), '', 'ends with a newline');
+    const parsed = lines.slice(0, -1).map((line) => JSON.parse(line));
+    assert.deepEqual(parsed, messages);
+    assert.ok(parsed.every((m) => ['@xstate.actor', '@xstate.event', '@xstate.snapshot'].includes(m.type)));
+    assert.ok(parsed.some((m) => m.type === '@xstate.actor' && m.name === 'supervisor'));
+    const done = parsed.find((m) => m.type === '@xstate.snapshot' && m.snapshot.status === 'done' && m.snapshot.context?.job?.job_id === jobId);
+    assert.equal(done?.snapshot.value, 'synced');
+    const sequences = parsed.map((m) => Number(m.id.split(':')[1]));
+    assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

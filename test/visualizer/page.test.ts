@@ -1,14 +1,18 @@
 /**
  * The inspection page in a real browser (Debian's Chromium through playwright-core), served by
  * the real app with a running worker system: it draws the job machine, shows the running job
- * actor and its state as the job moves, loads nothing from elsewhere, and reconnects when its
- * WebSocket drops. Leaves a screenshot at /tmp/visualizer.png.
+ * actor and its state as the job moves, labels guarded edges with their guards' names, loads
+ * nothing from elsewhere, reconnects when its WebSocket drops, and replays a recorded run as an
+ * animation. Leaves a screenshot at /tmp/visualizer.png.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
-import { gate, startInspectedService, type InspectedService } from './support.ts';
+import os from 'node:os';
+import path from 'node:path';
+import express from 'express';
+import { chromium, type Browser, type Page, type WebSocket, type WebSocketRoute } from 'playwright-core';
+import { gate, recordOneJob, startInspectedService, type InspectedService } from './support.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/visualizer.png';
@@ -22,18 +26,21 @@ const sockets: WebSocketRoute[] = [];
 const hold = gate();
 let reading: () => void = () => {};
 const readingStarted = new Promise<void>((resolve) => (reading = resolve));
+const recordings = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-recordings-'));
+let recorded: Awaited<ReturnType<typeof recordOneJob>>;
 
 before(async () => {
   assert.ok(
     fs.existsSync(CHROMIUM),
     `Chromium is missing at ${CHROMIUM}: the page test needs it (apt-get install -y chromium; .ci/run installs it)`,
   );
+  recorded = await recordOneJob(path.join(recordings, 'run.jsonl'));
   service = await startInspectedService({
     onRead: async () => {
       reading();
       await hold.wait;
     },
-  });
+  }, { extraRoutes: (app) => app.use('/recordings', express.static(recordings)) });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -53,6 +60,7 @@ after(async () => {
   hold.open();
   await browser?.close();
   await service?.close();
+  fs.rmSync(recordings, { recursive: true, force: true });
 });
 
 const actorItem = (jobId: number, list = '#live-actors') => `${list} .actor[data-machine="job"][data-job-id="${jobId}"]`;
@@ -86,6 +94,25 @@ test('the page connects and draws every state of the job machine', async () => {
   assert.ok((await page.locator('svg#machine g.edge').count()) > 30, 'the transitions are drawn');
   // the supervisor is listed, idle
   await page.waitForSelector('#live-actors .actor[data-machine="supervisor"][data-state="idle"]');
+});
+
+test("every guarded edge is labelled with its guard's name, as the machine names it", async () => {
+  const shapes = (await (await fetch(`${service.baseUrl}/inspect/machines`)).json()) as {
+    machines: { job: { transitions: Array<{ source: string; targets: string[]; guard: string | null; label: string; kind: string }> } };
+  };
+  // the page draws transitions out of the machine's root as notes, the others as edges
+  const guarded = shapes.machines.job.transitions.filter((t) => t.guard && t.source !== '' && t.targets.length);
+  assert.ok(guarded.length >= 5, `guarded transitions: ${guarded.length}`);
+  for (const t of guarded) {
+    for (const target of t.targets) {
+      const edge = page.locator(`svg#machine[data-machine="job"] g.edge[data-source=${JSON.stringify(t.source)}][data-target=${JSON.stringify(target)}][data-guard=${JSON.stringify(t.guard)}]`);
+      assert.ok(await edge.count() >= 1, `an edge ${t.source} → ${target} guarded by ${t.guard}`);
+      const labels = await edge.locator('tspan.guard').allTextContents();
+      assert.ok(labels.some((l) => l.trim() === `[${t.guard}]`), `${t.source} → ${target} reads [${t.guard}]; has ${labels.join(', ')}`);
+    }
+  }
+  const first = page.locator(`svg#machine g.edge[data-guard=${JSON.stringify(guarded[0].guard)}] tspan.guard`).first();
+  assert.ok(await first.isVisible(), 'guard labels are shown, not only in tooltips');
 });
 
 let jobId: number;
@@ -185,5 +212,126 @@ test("the Stately bridge relays the stream to Stately's inspector in a frame", a
     assert.deepEqual(outside, []);
   } finally {
     await bridge.close();
+  }
+});
+
+// ---------- replaying a recorded run ----------
+
+/** The page's way of writing a state value (`direction.reading`). */
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return Object.entries(value as Record<string, unknown>).map(([k, v]) => (v && typeof v === 'object' && !Object.keys(v).length ? k : `${k}.${formatValue(v)}`)).join(', ');
+}
+
+/** The states the recorded job passed, in order, as the page writes them. */
+function recordedJobStates(): string[] {
+  const job = recorded.messages.find((m) => m.type === '@xstate.snapshot' && m.snapshot.context?.job?.job_id === recorded.jobId)!;
+  const values = recorded.messages.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId).map((m) => formatValue(m.snapshot.value));
+  return values.filter((v, i) => v !== values[i - 1]);
+}
+
+async function replayPage(): Promise<{ page: Page; sockets: WebSocket[]; errors: string[] }> {
+  const p = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+  const opened: WebSocket[] = [];
+  const errors: string[] = [];
+  p.on('websocket', (ws) => opened.push(ws));
+  p.on('pageerror', (err) => errors.push(err.message));
+  return { page: p, sockets: opened, errors };
+}
+
+// the page draws on animation frames: two of them and the last step is on screen
+const rendered = (p: Page) => p.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+
+test('a recording named by ?replay= plays as an animation through the states the job passed, without the live stream', async () => {
+  const { page: p, sockets: opened, errors } = await replayPage();
+  try {
+    await p.goto(`${service.baseUrl}/visualizer/?replay=/recordings/run.jsonl&speed=100`);
+    await p.waitForSelector('#replay[data-state="done"]');
+    assert.equal(await p.locator('#connection').getAttribute('data-status'), 'replay');
+    assert.match((await p.locator('#connection').textContent()) ?? '', /replay finished: run\.jsonl/);
+    const position = p.locator('#replay-position');
+    assert.equal(await position.getAttribute('data-total'), String(recorded.messages.length));
+    assert.equal(await position.getAttribute('data-index'), String(recorded.messages.length));
+    await p.locator(`${actorItem(recorded.jobId, '#ended-actors')}[data-state="synced"]`).waitFor();
+    assert.match((await p.locator('#log').textContent()) ?? '', new RegExp(`job #${recorded.jobId}.*ended in synced`));
+    assert.deepEqual(opened, [], 'a replay opens no WebSocket');
+
+    // back to the start, then step by step: the drawing passes every state of the recorded job in order
+    await p.click('#replay-restart');
+    await p.waitForSelector('#replay[data-state="paused"]');
+    assert.equal(await position.getAttribute('data-index'), '0');
+    await rendered(p);
+    assert.equal(await p.locator('#ended-actors .actor').count(), 0, 'restarting clears what was shown');
+    const seen: string[] = [];
+    for (let steps = 0; steps < recorded.messages.length && (await p.locator('#replay').getAttribute('data-state')) !== 'done'; steps++) {
+      await p.click('#replay-step');
+      await rendered(p);
+      const shown = (await p.locator('#diagram-state').textContent()) ?? '';
+      // '–': the job registered, its first state not yet arrived
+      if (shown && shown !== '–' && shown !== seen.at(-1)) seen.push(shown);
+    }
+    assert.deepEqual(seen, recordedJobStates());
+    await p.waitForSelector('svg#machine g.state.active.ended-ok[data-state="synced"]');
+
+    // played at a readable pace, the drawing shows each state in turn on its own
+    await p.click('#replay-restart');
+    await p.selectOption('#replay-speed', '2');
+    await p.evaluate(`(() => {
+      const shown = (window.shownStates = []);
+      const node = document.getElementById('diagram-state');
+      new MutationObserver(() => {
+        if (node.textContent && node.textContent !== '–' && node.textContent !== shown.at(-1)) shown.push(node.textContent);
+      }).observe(node, { childList: true, characterData: true, subtree: true });
+      const bar = document.getElementById('replay');
+      window.playedFrom = performance.now();
+      new MutationObserver(() => {
+        if (bar.dataset.state === 'done') window.playedMs ??= performance.now() - window.playedFrom;
+      }).observe(bar, { attributes: true });
+    })()`);
+    await p.click('#replay-play');
+    await p.waitForSelector('#replay[data-state="done"]', { timeout: 120_000 });
+    // in the order they happened (each drawn on its own is what the steps above check: a frame the
+    // browser drops under load may merge two here)
+    const shown = (await p.evaluate('window.shownStates')) as string[];
+    const expected = recordedJobStates();
+    let at = 0;
+    for (const state of shown) {
+      at = expected.indexOf(state, at);
+      assert.ok(at >= 0, `${state} shown out of order: ${shown.join(' → ')}`);
+    }
+    assert.equal(shown.at(-1), 'synced');
+    assert.ok(shown.length >= 3, `states shown while playing: ${shown.join(' → ')}`);
+    // paced, not dumped: every snapshot stays at least 300 ms / speed on screen. A lower bound only,
+    // so a slow machine cannot fail it
+    const snapshots = recorded.messages.filter((m) => m.type === '@xstate.snapshot').length;
+    const playedMs = Number(await p.evaluate('window.playedMs'));
+    assert.ok(playedMs >= ((snapshots - 1) * 300) / 2, `played ${snapshots} snapshots in ${playedMs.toFixed(0)} ms`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a recording chosen in the file input replaces the live stream; a file that is not one is refused, naming the line', async () => {
+  const { page: p, sockets: opened, errors } = await replayPage();
+  try {
+    await p.goto(`${service.baseUrl}/visualizer/`);
+    await p.waitForSelector('#connection[data-status="open"]');
+    assert.equal(opened.length, 1, 'live first');
+    const liveClosed = opened[0].isClosed() ? Promise.resolve() : opened[0].waitForEvent('close');
+    await p.setInputFiles('#replay-file', path.join(recordings, 'run.jsonl'));
+    await liveClosed;
+    await p.waitForSelector('#replay[data-state="done"]');
+    await p.locator(`${actorItem(recorded.jobId, '#ended-actors')}[data-state="synced"]`).waitFor();
+    assert.equal(await p.locator('#live-actors .actor').count(), 0, 'the recorded run ended with its workers stopped; nothing of the live service shows');
+    assert.match((await p.locator('#replay-name').textContent()) ?? '', /run\.jsonl/);
+
+    await p.setInputFiles('#replay-file', { name: 'bad.jsonl', mimeType: 'text/plain', buffer: Buffer.from('{"type":"@xstate.actor","id":"a:1","sessionId":"x"}\nnot json\n') });
+    await p.waitForSelector('#connection[data-status="closed"]');
+    assert.equal(await p.locator('#connection').textContent(), 'cannot replay bad.jsonl: line 2 is not JSON');
+    assert.equal(opened.length, 1, 'no reconnect to the live stream');
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
   }
 });

@@ -4,10 +4,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type express from 'express';
 import WebSocket from 'ws';
 import { createApp } from '../../src/server/app.ts';
 import { FlowRegistry } from '../../src/flows/registry.ts';
-import { createInspection, type Inspection } from '../../src/machines/inspection.ts';
+import { createInspection, recordInspection, type Inspection } from '../../src/inspection/index.ts';
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { silentLogger } from '../../src/log.ts';
 import { tokenCheck } from '../../src/server/auth.ts';
@@ -27,7 +28,7 @@ export interface InspectedService {
   close(): Promise<void>;
 }
 
-export async function startInspectedService(hooks: MemoryFlowHooks = {}, options: { apiToken?: string } = {}): Promise<InspectedService> {
+export async function startInspectedService(hooks: MemoryFlowHooks = {}, options: { apiToken?: string; extraRoutes?: (app: express.Express) => void } = {}): Promise<InspectedService> {
   const logger = silentLogger();
   const inspection = createInspection(logger);
   let workers: Harness['workers'] | null = null;
@@ -45,7 +46,10 @@ export async function startInspectedService(hooks: MemoryFlowHooks = {}, options
     commitId: () => null,
     apiToken: options.apiToken,
     metrics,
-    extend: (a) => mountVisualizer(a, inspection),
+    extend: (a) => {
+      options.extraRoutes?.(a);
+      mountVisualizer(a, inspection);
+    },
   });
   const server = http.createServer(app);
   attachInspectionSocket(server, inspection, logger, options.apiToken ? tokenCheck(options.apiToken) : null);
@@ -138,6 +142,30 @@ export async function connectStream(url: string, options: { headers?: Record<str
       ws.close();
     },
   };
+}
+
+/**
+ * Runs one job (an FS record announced and synced to FSO) on its own harness with a recorder
+ * attached from the start, and saves the recording to `file`. Returns the job id and the
+ * messages recorded.
+ */
+export async function recordOneJob(file: string): Promise<{ jobId: number; messages: Array<Record<string, any>> }> {
+  const recorder = recordInspection();
+  const harness = await startHarness('pglite', { inspect: recorder.observer });
+  let jobId: number;
+  try {
+    const record = harness.flow.fs.insert({ name: 'Recorded' });
+    const job = await harness.table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: record.id, job_source_sosync_write_date: record.sosyncWriteDate });
+    harness.workers.control.processJobs();
+    await harness.workers.whenIdle();
+    jobId = job.job_id;
+    const row = await harness.table.store.getJob(jobId);
+    if (row?.job_state !== 'done') throw new Error(`the recorded job ended ${row?.job_state}`);
+  } finally {
+    await harness.close();
+  }
+  recorder.save(file);
+  return { jobId, messages: recorder.messages().map((m) => JSON.parse(m)) };
 }
 
 /** A promise a test resolves when it wants a held step to go on. */
