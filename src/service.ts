@@ -10,7 +10,7 @@ import type { Logger } from './log.ts';
 import {
   FinishedJobCleanup, openSyncTable, readActiveProcess, wakeActiveProcess, WorkerLock, type OpenedSyncTable, type ProcessIdentity,
 } from './adapters/syncTable/index.ts';
-import { createClock, createDriftSource } from './adapters/clock/index.ts';
+import { createClock, createDriftSource, systemNow } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
 import { createStudioClient, type StudioClient } from './adapters/studio/index.ts';
 import { createFlows } from './flows/index.ts';
@@ -69,7 +69,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     }
   };
   try {
-    const now = () => new Date();
+    const now = systemNow;
     const table = await openSyncTable(
       config.db ? { kind: 'postgres', ...config.db } : { kind: 'pglite', dataDir: config.stateDir },
       now,

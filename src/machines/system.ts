@@ -4,7 +4,7 @@
  * clock, plus the WorkerControl the HTTP routes use. Nothing here decides what a job does.
  */
 import { createActor, fromPromise, waitFor, type InspectionEvent, type Observer } from 'xstate';
-import type { DriftSource } from '../adapters/clock/index.ts';
+import { systemNow, type DriftSource } from '../adapters/clock/index.ts';
 import type { ProtocolCopier } from '../adapters/online/index.ts';
 import type { JobRow, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
@@ -66,7 +66,7 @@ function systemsStatus(outage: SystemOutage | null): Record<SystemName, Record<s
 
 export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   const { store, logger } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? systemNow;
 
   const jobLogic = createJobLogic({ store, flows: options.flows, now, logger, retry: options.retry });
 

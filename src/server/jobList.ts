@@ -77,7 +77,7 @@ export function parseListFilter(query: Record<string, unknown>): FilterParse {
   const parent = text('parent_job_id');
   if (parent) {
     if (parent === 'none') filter.parentJobId = null;
-    else if (/^\d{1,10}$/.test(parent) && Number(parent) <= 2147483647) filter.parentJobId = Number(parent);
+    else if (/^\d{1,10}$/.test(parent) && Number(parent) <= INT32_MAX) filter.parentJobId = Number(parent);
     else detail.parent_job_id = `"${parent}" is not a job id or "none"`;
   }
   if (filter.offset !== undefined && filter.cursor !== undefined) {

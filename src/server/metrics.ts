@@ -5,6 +5,7 @@
  */
 import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { systemNow } from '../adapters/clock/index.ts';
 import type { SyncTableStore } from '../adapters/syncTable/index.ts';
 import type { ObservedCall } from '../adapters/callObserver.ts';
 import type { WorkerControl } from '../machines/workers.ts';
@@ -47,7 +48,7 @@ const jobBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
-  const now = sources.now ?? (() => new Date());
+  const now = sources.now ?? systemNow;
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
 

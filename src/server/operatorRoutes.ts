@@ -6,6 +6,7 @@
 import express, { type Request, type Response } from 'express';
 import type { JobErrorCode, JobState, NewJob, NewJobTree, RetryFilter } from '../adapters/syncTable/index.ts';
 import { jobErrorCodes, MAX_TREE_DEPTH } from '../adapters/syncTable/index.ts';
+import { systemNow } from '../adapters/clock/index.ts';
 import { quickCheck } from '../flows/quickCheck.ts';
 import type { AppDependencies } from './app.ts';
 import { ErrorCode, errorBody, parseJobCreate, parseJobId } from './jobRequest.ts';
@@ -159,7 +160,7 @@ export function operatorRoutes(deps: OperatorDependencies): express.Router {
       return;
     }
     const from = req.socket.remoteAddress ?? 'an unknown address';
-    const ids = await deps.store.retryFailedJobs(parsed.filter, `retry requested at ${new Date().toISOString()} from ${from}`);
+    const ids = await deps.store.retryFailedJobs(parsed.filter, `retry requested at ${systemNow().toISOString()} from ${from}`);
     deps.logger.info({ count: ids.length, from, filter: parsed.filter }, 'failed jobs set back to new');
     const worker = ids.length > 0 ? deps.workers.processJobs() : null;
     send(req, res, 200, 'retry_result', { count: ids.length, job_ids: ids, job_worker: worker });
@@ -189,7 +190,7 @@ export function operatorRoutes(deps: OperatorDependencies): express.Router {
       byModel.set(key, entry);
     }
     // 24 hourly buckets up to the current hour, empty hours included
-    const firstHour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
+    const firstHour = Math.floor(systemNow().getTime() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
     const hours = Array.from({ length: 24 }, (_, i) => ({
       hour: new Date(firstHour + i * HOUR_MS), total: 0, ...Object.fromEntries(finishedStates.map((s) => [s, 0])),
     })) as Array<Record<string, number | Date>>;

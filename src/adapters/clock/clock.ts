@@ -11,6 +11,7 @@
  * offset — enough on a distant server to trip a 30 ms gate. Here each exchange is judged and measured
  * by RFC 5905: offset θ = ((T2 − T1) + (T3 − T4)) / 2, round trip δ = (T4 − T1) − (T3 − T2).
  */
+import { systemNow } from './now.ts';
 import { NtpTimeSync } from 'ntp-time-sync';
 import type { Logger } from '../../log.ts';
 import { formatHostPort, HostPortError, parseHostPort } from '../hostPort.ts';
@@ -227,13 +228,13 @@ export function createClock(options: ClockOptions): Clock {
   }
 
   return {
-    now: () => new Date(),
+    now: systemNow,
     async measureDrift() {
       const [ntp, fso] = await Promise.all([
         measureNtp(),
         fsoServer === undefined ? Promise.resolve(undefined) : measureFso(fsoServer),
       ]);
-      return { ntp, fso, measuredAt: new Date() };
+      return { ntp, fso, measuredAt: systemNow() };
     },
   };
 }

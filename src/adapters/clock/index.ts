@@ -21,3 +21,4 @@ export type {
   NtpServerAddress,
 } from './clock.ts';
 export { createDriftSource, type DriftSource, type DriftMeasurement, type DriftSourceOptions } from './drift.ts';
+export { systemNow } from './now.ts';

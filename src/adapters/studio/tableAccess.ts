@@ -4,15 +4,15 @@
  * PersonBPK). Every row written carries noSyncJobSwitch = 1 so FS does not announce sosync's own
  * change back (SPEC 4.3); deletes set FS's session flag for the same reason.
  */
+import { INT32_MAX } from '../ids.ts';
 import { StudioInputError, StudioQueryError } from './errors.ts';
 import type { Param, Runner, StudioConnection, WriteScope } from './connection.ts';
 import { rowOf, type StudioTable, type TableOf } from './tables.ts';
 import type { DeleteResult, RecordWriteResult, WriteMeta } from './types.ts';
 
-const maxId = 2_147_483_647;
 
 export function checkId(what: string, id: number): void {
-  if (!Number.isInteger(id) || id <= 0 || id > maxId) throw new StudioInputError(`${what}: ${String(id)} is not a valid id`);
+  if (!Number.isInteger(id) || id <= 0 || id > INT32_MAX) throw new StudioInputError(`${what}: ${String(id)} is not a valid id`);
 }
 
 /** The sync columns a write sets besides the data. */

@@ -4,6 +4,7 @@
  * with a pause between them, so the job worker's statements always get in between and no lock
  * is held for long. Its counters are read by /service/status and the metrics.
  */
+import { systemNow } from '../clock/now.ts';
 import type { Logger } from '../../log.ts';
 import type { SyncTableStore } from './store.ts';
 
@@ -57,7 +58,7 @@ export class FinishedJobCleanup {
   private readonly firstRunMs: number;
 
   constructor(private readonly options: FinishedJobCleanupOptions) {
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
     this.batchSize = options.batchSize ?? 200;
     this.pauseMs = options.pauseMs ?? 50;
     this.intervalMs = options.intervalMs ?? 60 * 60 * 1000;

@@ -9,6 +9,7 @@
  * while the backend named in it still holds the lock (pg_locks), so a stale row never shows.
  * Standbys wake the active process with NOTIFY on WAKE_CHANNEL; it LISTENs on its lock session.
  */
+import { systemNow } from '../clock/now.ts';
 import pg from 'pg';
 import { toUtcTimestamp, type PostgresOptions, type SqlDatabase } from './database.ts';
 
@@ -83,7 +84,7 @@ export class WorkerLock {
     private readonly options: PostgresOptions,
     private readonly me: ProcessIdentity,
     private readonly events: WorkerLockEvents,
-    private readonly now: () => Date = () => new Date(),
+    private readonly now: () => Date = systemNow,
   ) {}
 
   get isHeld(): boolean {

@@ -2,6 +2,7 @@
  * sync_table: every query sosync runs against it, in one place. Rows use the column names of
  * SPEC §3 (they are also the API's field names).
  */
+import { systemNow } from '../clock/now.ts';
 import { toUtcTimestamp, type SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
 
@@ -16,8 +17,7 @@ export const openStates = ['new', 'inprogress'] as const satisfies readonly JobS
 /** The same list as SQL, for every query that selects open jobs (the partial indexes of migration 2 use this text). */
 const OPEN_STATES_SQL = `(${openStates.map((s) => `'${s}'`).join(', ')})`;
 
-/** Ids are PostgreSQL `int` (and SQL Server's / Odoo's): positive and at most this. */
-export const INT32_MAX = 2_147_483_647;
+export { INT32_MAX } from '../ids.ts';
 
 export interface JobRow {
   job_id: number;
@@ -179,7 +179,7 @@ export const syncTableStatements = {
 } as const;
 
 export class SyncTableStore {
-  constructor(readonly db: SqlDatabase, private readonly now: () => Date = () => new Date()) {}
+  constructor(readonly db: SqlDatabase, private readonly now: () => Date = systemNow) {}
 
   async createJob(job: NewJob): Promise<JobRow> {
     const now = this.now();
