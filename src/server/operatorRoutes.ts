@@ -66,9 +66,11 @@ const MAX_RETRY_IDS = 10_000;
 function parseRetryFilter(query: Record<string, unknown>): { ok: true; filter: RetryFilter } | { ok: false; detail: Record<string, string> } {
   const detail: Record<string, string> = {};
   const filter: RetryFilter = {};
-  for (const key of Object.keys(query)) {
-    // a misspelt filter must not widen the retry to every failed job
-    if (!retryParameters.has(key)) detail[key] = `is not a filter (use ${[...retryParameters].join(', ')})`;
+  // a misspelt filter must not widen the retry to every failed job; the unknown names are quoted in
+  // the message, never used as field names (they are the caller's text: an XML element name must not be)
+  const unknown = Object.keys(query).filter((key) => !retryParameters.has(key));
+  if (unknown.length > 0) {
+    detail.query = `${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length === 1 ? 'is not a filter' : 'are not filters'} (use ${[...retryParameters].join(', ')})`;
   }
   const text = (key: string) => queryText(query, key, detail);
   const model = text('model');

@@ -215,11 +215,15 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
 
       test('bad filters: 400 naming them, nothing changed', async () => {
         const ids = await arrange();
-        for (const [query, field] of [['modle=x', 'modle'], ['error_code=oops', 'error_code'], ['since=soon', 'since'], ['ids=1,x', 'ids']]) {
+        for (const [query, field] of [['modle=x', 'query'], ['error_code=oops', 'error_code'], ['since=soon', 'since'], ['ids=1,x', 'ids']]) {
           const r = await api.get(`/job/retryfailed?${query}`);
           assert.equal(r.status, 400, query);
           assert.ok(r.json.error_detail[field], `${query}: ${r.text}`);
         }
+        // an unknown filter is quoted in the message, never made a field name (XML element names are not the caller's)
+        const x = await api.get('/job/retryfailed?constructor=0', { accept: 'application/xml' });
+        assert.equal(x.status, 400, x.text);
+        assert.match(x.text, /<query>&quot;constructor&quot; is not a filter/);
         assert.equal((await row(ids[0])).job_state, 'error');
       });
     });
