@@ -275,7 +275,8 @@ export async function startEndToEnd(kind: StoreKind, options: EndToEndOptions = 
           if (stable >= 2) return;
           if (Date.now() > deadline) {
             const openJobs = (await jobs()).filter((j) => j.job_state === 'new' || j.job_state === 'inprogress');
-            throw new Error(`jobs still open after ${timeoutMs} ms (FS announcements pending: ${pending}): ${JSON.stringify(openJobs.map((j) => ({ id: j.job_id, state: j.job_state, model: j.job_source_model, log: j.job_log })))}`);
+            const latest = (await jobs()).slice(-5).map((j) => ({ id: j.job_id, state: j.job_state, model: j.job_source_model, system: j.job_source_system, record: j.job_source_record_id }));
+            throw new Error(`jobs still open after ${timeoutMs} ms (FS announcements pending: ${pending}, open root jobs: ${open}, rows: ${total}): ${JSON.stringify(openJobs.map((j) => ({ id: j.job_id, state: j.job_state, model: j.job_source_model, log: j.job_log })))}; the latest rows: ${JSON.stringify(latest)}`);
           }
           await sleep(open > 0 ? 20 : 40);
         }

@@ -19,6 +19,7 @@ import { createInspection, describeMachine, INLINE_GUARD, toInspectable } from '
 import { attachInspectionSocket, mountVisualizer } from '../../src/server/inspection.ts';
 import { jobMachine } from '../../src/machines/job.ts';
 import { silentLogger } from '../../src/log.ts';
+import { until } from '../support/wait.ts';
 import { connectStream, gate, recordOneJob, startInspectedService, type InspectedService, type StreamClient } from './support.ts';
 
 // the format version the Stately tools check (the package does not export its package.json)
@@ -98,8 +99,14 @@ test('a client connecting mid-job gets the current state at once, from the repla
   const late = await connectStream(service.wsUrl);
   try {
     const job = await late.waitFor('the held job', (m) => m.type === '@xstate.actor' && m.sessionId === jobSession);
+    // the replay ends with each live actor's registration and latest snapshot, the supervisor's
+    // before its job's: once the job's second registration and a snapshot after it are in, all is
+    const registrations = () => late.messages.flatMap((m, i) => (m.type === '@xstate.actor' && m.sessionId === job.sessionId ? [i] : []));
+    await until(() => {
+      const [, live] = registrations();
+      return live !== undefined && late.messages.slice(live).some((m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId);
+    }, 'the live part of the replay');
     // the last snapshot of the job in the replay is its current state
-    await late.waitFor('its snapshot', (m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId);
     const last = late.messages.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId).at(-1)!;
     assert.deepEqual(last.snapshot.value, { direction: 'reading' });
     const lastSupervisor = late.messages.filter((m) => m.sessionId === job.parentId && m.snapshot).at(-1)!;
