@@ -8,6 +8,7 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { supervisorMachine } from '../../src/machines/supervisor.ts';
 import { protocolMachine } from '../../src/machines/protocol.ts';
+import { OdooException } from '../../sandbox/online/faults.ts';
 import type { EndToEnd } from '../support/endToEnd.ts';
 import type { CaseRow, MachineModel } from './model.ts';
 
@@ -50,28 +51,59 @@ const tableBack = async (e: EndToEnd) => {
 /** outside events are sent only where the worker stays long enough for them to arrive there */
 const settledIn = (...states: string[]) => (s: Snap) => states.some((v) => s.matches(v));
 
-/** A root job that takes a moment (FSO answers its reads slowly), so that events can reach a pass. */
+/** Root jobs in error_retry (a job of a path that found a system down, or one a row put there). */
+async function retryRows(e: EndToEnd): Promise<number[]> {
+  const rows = await e.service.table.db.query<{ job_id: number }>(`SELECT job_id FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
+  return rows.rows.map((r) => r.job_id);
+}
+
+/** Each slow job its own record: a later job of the same record would close the earlier one (SPEC §4.2 step 8). */
+let slowRecord = 876_543;
+
+/**
+ * A root job that takes a moment (FSO answers its reads slowly), so that events can reach a pass.
+ * A job waiting in error_retry is made due instead: it is the one the next pick finds.
+ */
 async function queueSlowJob(e: EndToEnd): Promise<void> {
   e.fso.faults.onCall(async (call) => {
     if (call.model === 'res.company') await new Promise((resolve) => setTimeout(resolve, 400));
   });
-  await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: 876_543, job_source_sosync_write_date: new Date() });
+  const waiting = await retryRows(e);
+  if (waiting.length > 0) {
+    await e.service.table.db.query(`UPDATE sync_table SET job_retry_at = $1 WHERE job_id = ANY($2::int[])`, [new Date(Date.now() - 1000), waiting]);
+    return;
+  }
+  await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: slowRecord++, job_source_sosync_write_date: new Date() });
+}
+
+/** Nothing open, one root job in error_retry due in a few seconds (long enough to reach it with START). */
+async function queueRetryLater(e: EndToEnd): Promise<void> {
+  await tableBack(e);
+  await closeOpenJobs(e);
+  const job = await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: slowRecord++, job_source_sosync_write_date: new Date() });
+  await e.service.table.store.updateJob(job.job_id, { job_state: 'error_retry', job_retry_at: new Date(Date.now() + 4000), job_error_code: 'sync_source', job_error_text: 'model-based test: waits for its retry' });
+}
+
+/** What a drift lock, a fault or a system outage left open or waiting is closed, as an operator would. */
+async function closeOpenJobs(e: EndToEnd): Promise<void> {
+  await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state IN ('new', 'inprogress', 'error_retry')`);
 }
 
 const supervisorRows: Row[] = [
-  { on: 'START', case: 'processJobs', when: settledIn('idle', 'locked', 'faulted', 'pass.running'), arrange: step({ act: get('/service/processjobs') }) },
+  { on: 'START', case: 'processJobs', when: settledIn('idle', 'locked', 'faulted', 'pass.running', 'waitingForRetry', 'outage.waiting'), arrange: step({ act: get('/service/processjobs') }) },
   { on: 'FORCE_DRIFT_CHECK', case: 'forceDriftCheck', when: settledIn('idle', 'locked', 'pass.running'), arrange: step({ act: get('/service/forcedriftcheck') }) },
   // a pick that finds out needs a sync table that works
   { on: 'done:pickNextJob', case: 'found', output: () => ({ job: { job_id: 1 }, at: T }), arrange: step({ prepare: async (e) => { await tableBack(e); await queueSlowJob(e); }, early: true }) },
   {
     on: 'done:pickNextJob', case: 'noneOpen', output: () => ({ job: null, at: T }),
-    // a job a drift lock or a fault left open is closed as an operator would, so that none is open
-    arrange: step({
-      prepare: async (e) => {
-        await tableBack(e);
-        await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state IN ('new', 'inprogress')`);
-      },
-    }),
+    // a job a drift lock, a fault or an outage left open or waiting is closed, so that none is open
+    arrange: step({ prepare: async (e) => { await tableBack(e); await closeOpenJobs(e); } }),
+  },
+  {
+    // prepared at the last act: the pick that follows a job's end comes at once
+    // not with a restart requested: that pass would pick at once, before the retry is due (restarts are covered without it)
+    on: 'done:pickNextJob', case: 'noneOpenRetryLater', when: (s) => !s.context.restartRequested, output: () => ({ job: null, at: T, nextRetryAt: new Date(T.getTime() + 4000) }),
+    arrange: step({ prepare: queueRetryLater, early: true }),
   },
   {
     // only before the path's first job: after one, picking follows at once and leaves no moment to break the table
@@ -86,17 +118,32 @@ const supervisorRows: Row[] = [
   },
   { on: 'done:job', case: 'ended', output: () => ({ jobId: 1, outcome: 'error' }), arrange: step({}) },
   { on: 'done:job', case: 'notRecorded', output: () => ({ jobId: 1, outcome: 'aborted' }), arrange: step({ prepare: fault(`job_state NOT IN ('done', 'error')`) }) },
+  // FSO refuses connections before the pass starts: the job finds it down and opens the breaker
+  {
+    on: 'done:job', case: 'fsoDown', output: () => ({ jobId: 1, outcome: 'error', downSystem: 'fso', endedAt: T }),
+    arrange: step({ prepare: async (e) => { await e.fso.faults.refuseConnections(true); }, early: true }),
+  },
+  // the job that found FSO down waits in error_retry; it is closed while the worker waits to probe,
+  // since the pick that follows the probe comes at once
+  {
+    on: 'done:probeSystem', case: 'fsoBack', output: () => ({ up: true, at: T }),
+    arrange: step({ prepare: async (e) => { await healthy(e); await e.service.table.db.query(`UPDATE sync_table SET job_state = 'skipped' WHERE job_state = 'error_retry'`); } }),
+  },
+  { on: 'done:probeSystem', case: 'stillDown', output: () => ({ up: false, at: T, reason: 'connection refused' }), arrange: step({}) },
   { on: 'done:throttle', case: 'waited', arrange: step({}) },
   // delays: what makes the retry work is put right once the worker waits for it
   { on: 'after:driftLock', case: 'lockExpired', arrange: step({ act: tableBack }) },
   { on: 'after:faultRetry', case: 'retried', arrange: step({ act: tableBack }) },
+  { on: 'after:probeInterval', case: 'probed', arrange: step({ act: async () => {} }) },
+  // an act that does nothing: what the next pick needs is prepared here, once the worker waits
+  { on: 'after:retryDue', case: 'due', arrange: step({ act: async () => {} }) },
 ];
 
 export const supervisorModel: MachineModel<WorkerScenario, Snap> = {
   machine: supervisorMachine,
   input: { throttleMs: 0 },
   rows: supervisorRows,
-  abstract: (s) => [s.context.restartRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0],
+  abstract: (s) => [s.context.restartRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0, s.context.retryWaitMs !== null, s.context.outage !== null],
   edgeContext: (s) => [s.context.restartRequested, s.context.forceDriftCheck],
   // every path goes back to idle: a lock or a fault is followed until the worker works again
   rests: (s) => s.matches('idle'),
@@ -104,6 +151,7 @@ export const supervisorModel: MachineModel<WorkerScenario, Snap> = {
     'pass.gate --error:checkDrift [else]--> faulted': 'the drift actor turns a failed measurement into a closed gate; it does not throw',
     'pass.running --error:job [else]--> faulted': 'the job machine ends with an output even when a step fails',
     'pass.throttling --error:throttle [else]--> pass.picking': 'the throttle only sleeps',
+    'outage.probing --error:probeSystem [else]--> outage.waiting': 'the probe actor turns a failed call into up: false; it does not throw',
     '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
     'pass --STOP [else]--> (self)': 'STOP: see above',
     'pass.picking --STOP [else]--> stopped': 'STOP: see above',
@@ -140,7 +188,7 @@ let holding: { release: () => void } | null = null;
 const morePending = (s: Snap) => s.context.lastBatch?.copied > 0 && s.context.lastBatch?.remaining > 0;
 
 const protocolRows: Row[] = [
-  { on: 'START', case: 'processProtocol', when: settledIn('idle', 'faulted'), arrange: step({ act: get('/service/processprotocol') }) },
+  { on: 'START', case: 'processProtocol', when: settledIn('idle', 'faulted', 'modelMissing'), arrange: step({ act: get('/service/processprotocol') }) },
   {
     on: 'START', case: 'duringABatch', when: (s) => s.matches('running'),
     arrange: step({
@@ -171,6 +219,17 @@ const protocolRows: Row[] = [
   {
     on: 'done:copyBatch', case: 'fsoDown', when: (s) => !morePending(s) && !s.context.restartRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'down' }),
     arrange: step({ prepare: async (e) => { await pendingRows(e, 1); await e.fso.faults.refuseConnections(true); } }),
+  },
+  {
+    // FSO answers as Odoo does for a model it does not have
+    on: 'done:copyBatch', case: 'sosyncJobMissing', when: (s) => !morePending(s) && !s.context.restartRequested,
+    output: () => ({ copied: 0, failed: 1, remaining: 1, modelMissing: true, lastError: 'FSO has no model sosync.job' }),
+    arrange: step({
+      prepare: async (e) => {
+        await pendingRows(e, 1);
+        e.fso.faults.onCall((call) => { if (call.model === 'sosync.job') throw new OdooException(`Object ${call.model} doesn't exist`, 'KeyError'); });
+      },
+    }),
   },
   {
     on: 'error:copyBatch', case: 'syncTableGone', when: (s) => !morePending(s) && !s.context.restartRequested,
