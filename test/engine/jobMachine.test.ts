@@ -129,6 +129,28 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(r.sync_source_system, 'fs', 'no link: the announced record is the source');
     });
 
+    // a create that was cut off before the source learned its counterpart's id: the counterpart
+    // already points back. The test flow creates whenever no target id is given, as production's
+    // flows do, so only sosync's own lookup (flows/direction.ts) stands between this and a duplicate.
+    for (const [label, counterpartSecond] of [['older', 1], ['newer', 9]] as const) {
+      test(`an interrupted create, the counterpart pointing back is ${label}: it is found, nothing is created twice`, async () => {
+        const fs = h.flow.fs.insert({ name: 'Berta' }, { sosyncWriteDate: t(5) });
+        const fso = h.flow.fso.insert({ name: 'Berta (copy)' }, { sosyncWriteDate: t(counterpartSecond) }, fs.id);
+        const job = await announce('fs', fs.id);
+        await run();
+        const r = await row(job.job_id);
+        assert.equal(r.job_state, 'done', r.job_error_text ?? '');
+        assert.equal(h.flow.fso.records.size, 1, 'no second FSO record');
+        assert.equal(h.flow.fs.records.size, 1, 'no second FS record');
+        assert.equal(h.flow.fs.creates + h.flow.fso.creates, 0, 'nothing created');
+        const newer = counterpartSecond > 5 ? 'fso' : 'fs';
+        assert.equal(r.sync_source_system, newer, 'the newer side is the source');
+        assert.equal(r.sync_target_record_id, newer === 'fs' ? fso.id : fs.id);
+        assert.equal(fs.foreignId, fso.id, 'the link is completed');
+        assert.deepEqual(fs.data, fso.data, 'both hold the newer data');
+      });
+    }
+
     test('announced record missing: error sync_source', async () => {
       const job = await announce('fso', 4242);
       await run();

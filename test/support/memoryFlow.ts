@@ -102,9 +102,9 @@ export class MemoryFlow implements Flow {
     const source = this.system(direction.source.system).records.get(direction.source.recordId);
     if (!source) throw new FlowError(`source ${direction.source.recordId} vanished`);
     const target = this.system(direction.target.system);
-    const existing = direction.target.recordId !== null
-      ? target.records.get(direction.target.recordId)
-      : [...target.records.values()].find((r) => r.foreignId === source.id);
+    // like the production flows: the target is the one the direction step found, or a new record —
+    // finding an earlier counterpart by its foreign id is sosync's job (flows/direction.ts), not this double's
+    const existing = direction.target.recordId !== null ? target.records.get(direction.target.recordId) : undefined;
     target.writes++;
     if (existing) {
       const before = { ...existing.data };
