@@ -674,10 +674,14 @@ function restartReplay() {
 
 async function startReplay(name, text) {
   stopLive();
-  pause();
+  // stop an earlier replay without showing its state: until this one is loaded the bar says so
+  replay.playing = false;
+  clearTimeout(replay.timer);
   ui.replayBar.hidden = false;
   replay.name = name;
   ui.replayName.textContent = name;
+  ui.replayBar.dataset.state = 'loading';
+  setConnection('replay', `loading the replay: ${name}`);
   try {
     replay.messages = parseRecording(text);
     if (!Object.keys(state.machines).length) await loadMachines();
