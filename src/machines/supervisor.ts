@@ -250,6 +250,16 @@ export const supervisorMachine = setup({
             systemId: 'current-job',
             input: ({ context }) => ({ job: context.currentJob!, ancestors: [] }),
             onDone: [
+              // STOP came while the job ran: it has reached its end, so the worker ends now (SPEC §4.7),
+              // whatever the outcome says about the systems or the sync table
+              {
+                guard: 'stopRequested',
+                target: '#supervisor.stopped',
+                actions: [
+                  assign({ lastOutcome: ({ event }) => event.output, jobsRun: ({ context }) => context.jobsRun + 1 }),
+                  { type: 'reportOutcome', params: ({ event }) => ({ outcome: event.output }) },
+                ],
+              },
               // a job whose row could not be written points at a broken sync table
               {
                 guard: { type: 'jobNotRecorded', params: ({ event }) => ({ outcome: event.output }) },
@@ -301,7 +311,6 @@ export const supervisorMachine = setup({
         },
         /** SPEC §4.6 */
         throttling: {
-          always: [{ guard: 'stopRequested', target: '#supervisor.stopped' }],
           on: { STOP: { target: '#supervisor.stopped' } },
           invoke: {
             src: 'throttle',

@@ -13,7 +13,7 @@ import { startEndToEnd, jobDate, type EndToEnd } from '../support/endToEnd.ts';
 import type { JobRow } from '../../src/adapters/syncTable/index.ts';
 import { coverageGaps, scenarioOf, selectedPaths, statesAlong, type MachineModel, type ModelPath } from './model.ts';
 import { childModels, emptyJobScenario, jobModel, type JobScenario } from './jobModel.ts';
-import { clearWorkerFaults, protocolModel, supervisorModel, type WorkerScenario } from './workerModels.ts';
+import { clearWorkerFaults, protocolModel, STOP_THROTTLE_MS, stopsTheWorker, supervisorModel, type WorkerScenario } from './workerModels.ts';
 import { Recorder } from './recorder.ts';
 import { sleep, until } from '../support/wait.ts';
 
@@ -312,7 +312,7 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
   }
 
   for (const { model, paths: list } of workerPaths) {
-    for (const path of list) {
+    for (const path of list.filter((p) => !stopsTheWorker(p))) {
       it(`${model.machine.id} ${path.id}: ${path.name}`, async () => {
         recorder.startPath();
         try {
@@ -329,6 +329,29 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
           await until(async () => ['idle', 'locked'].includes(recorder.valuesOf('supervisor').at(-1) ?? 'idle'), 'the supervisor to rest', 10_000).catch(() => undefined);
           if (recorder.valuesOf('supervisor').at(-1) === 'locked') await e.get('/service/forcedriftcheck');
           await e.waitForJobs();
+        }
+      });
+    }
+  }
+
+  // STOP ends a worker for good: each such path gets a service of its own, after every other path
+  // (the recorder follows the newest worker of each machine)
+  for (const { model, paths: list } of workerPaths) {
+    for (const path of list.filter(stopsTheWorker)) {
+      it(`${model.machine.id} ${path.id}: ${path.name}`, async () => {
+        recorder.startPath();
+        const own = await startEndToEnd('pglite', {
+          inspect: recorder.inspect, faultRetryMs: 1000, protocolRetryMs: 1000, driftLockMs: 2500,
+          ini: ['outage_probe_interval_ms = 1000', `throttle_ms = ${STOP_THROTTLE_MS}`],
+        });
+        try {
+          await until(() => recorder.valuesOf(model.machine.id).at(-1) === 'idle', `${model.machine.id} of the new service idle`, 10_000);
+          await runWorkerPath(own, model, path);
+        } catch (err) {
+          throw failedPath(err, path, recorder.saveMessages(path.id));
+        } finally {
+          await clearWorkerFaults(own).catch(() => undefined);
+          await own.close();
         }
       });
     }

@@ -69,9 +69,9 @@ export class Recorder {
     return [...this.runs.values()].filter((r) => r.machine === 'job' && r.parentMachine === 'supervisor' && r.jobId === jobId).map((r) => r.values);
   }
 
-  /** The states the one actor of this machine went through so far (the workers live as long as the service). */
+  /** The states the newest actor of this machine went through so far (a worker lives as long as its service). */
   valuesOf(machine: string): string[] {
-    return [...this.runs.values()].find((r) => r.machine === machine)?.values ?? [];
+    return [...this.runs.values()].reverse().find((r) => r.machine === machine)?.values ?? [];
   }
 
   /** Starts a fresh record of messages (one path's). */

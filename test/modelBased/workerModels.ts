@@ -48,6 +48,17 @@ const tableBack = async (e: EndToEnd) => {
   await db.query('ALTER TABLE sync_table DROP CONSTRAINT IF EXISTS mbt_fault');
   e.ntp.setSilent(false);
 };
+/**
+ * STOP as the service sends it when it shuts down (SPEC §4.7; `workers.stop()` sends it, then
+ * waits), to one worker so that the other's path stays its own. It ends the worker for good, so a
+ * path with STOP runs on a service of its own (machinePaths.test.ts), with a throttle long enough to
+ * be caught in.
+ */
+export const STOP_THROTTLE_MS = 1500;
+export const stopsTheWorker = (path: { rows: string[] }) => path.rows.some((r) => r.startsWith('STOP('));
+const stopSupervisor = async (e: EndToEnd) => { e.service.workers()!.supervisor.send({ type: 'STOP' }); };
+const stopProtocol = async (e: EndToEnd) => { e.service.workers()!.protocol!.send({ type: 'STOP' }); };
+
 /** outside events are sent only where the worker stays long enough for them to arrive there */
 const settledIn = (...states: string[]) => (s: Snap) => states.some((v) => s.matches(v));
 
@@ -76,10 +87,9 @@ async function queueSlowJob(e: EndToEnd): Promise<void> {
   await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: slowRecord++, job_source_sosync_write_date: new Date() });
 }
 
-/** Nothing open, one root job in error_retry due in a few seconds (long enough to reach it with START). */
+/** One root job in error_retry, due in a few seconds (long enough to reach it with START). */
 async function queueRetryLater(e: EndToEnd): Promise<void> {
   await tableBack(e);
-  await closeOpenJobs(e);
   const job = await e.service.table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'res.company', job_source_record_id: slowRecord++, job_source_sosync_write_date: new Date() });
   await e.service.table.store.updateJob(job.job_id, { job_state: 'error_retry', job_retry_at: new Date(Date.now() + 4000), job_error_code: 'sync_source', job_error_text: 'model-based test: waits for its retry' });
 }
@@ -90,8 +100,17 @@ async function closeOpenJobs(e: EndToEnd): Promise<void> {
 }
 
 const supervisorRows: Row[] = [
-  { on: 'START', case: 'processJobs', when: settledIn('idle', 'locked', 'faulted', 'pass.running', 'waitingForRetry', 'outage.waiting'), arrange: step({ act: get('/service/processjobs') }) },
-  { on: 'FORCE_DRIFT_CHECK', case: 'forceDriftCheck', when: settledIn('idle', 'locked', 'pass.running'), arrange: step({ act: get('/service/forcedriftcheck') }) },
+  // (after STOP nothing but the job's end matters)
+  { on: 'START', case: 'processJobs', when: (s) => !s.context.stopRequested && settledIn('idle', 'locked', 'faulted', 'pass.running', 'waitingForRetry', 'outage.waiting')(s), arrange: step({ act: get('/service/processjobs') }) },
+  {
+    // once per way of stopping, where the worker stays long enough (a forced drift check waits for
+    // NTP, which is silent for it); locked, faulted and the others stop by the same transition as idle
+    on: 'STOP', case: 'serviceStops',
+    when: (s) => !s.context.restartRequested && (s.matches('pass.gate') ? s.context.forceDriftCheck
+      : !s.context.forceDriftCheck && (settledIn('pass.running', 'pass.throttling')(s) || (s.matches('idle') && s.context.jobsRun === 0))),
+    arrange: step({ prepare: async (e) => e.ntp.setSilent(true), early: true, act: stopSupervisor }),
+  },
+  { on: 'FORCE_DRIFT_CHECK', case: 'forceDriftCheck', when: (s) => !s.context.stopRequested && settledIn('idle', 'locked', 'pass.running')(s), arrange: step({ act: get('/service/forcedriftcheck') }) },
   // a pick that finds out needs a sync table that works
   { on: 'done:pickNextJob', case: 'found', output: () => ({ job: { job_id: 1 }, at: T }), arrange: step({ prepare: async (e) => { await tableBack(e); await queueSlowJob(e); }, early: true }) },
   {
@@ -143,22 +162,18 @@ export const supervisorModel: MachineModel<WorkerScenario, Snap> = {
   machine: supervisorMachine,
   input: { throttleMs: 0 },
   rows: supervisorRows,
-  abstract: (s) => [s.context.restartRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0, s.context.retryWaitMs !== null, s.context.outage !== null],
+  abstract: (s) => [s.context.restartRequested, s.context.stopRequested, s.context.forceDriftCheck, s.context.driftLock !== null, s.context.jobsRun === 0, s.context.retryWaitMs !== null, s.context.outage !== null],
   edgeContext: (s) => [s.context.restartRequested, s.context.forceDriftCheck],
-  // every path goes back to idle: a lock or a fault is followed until the worker works again
-  rests: (s) => s.matches('idle'),
+  // every path goes back to idle (a lock or a fault is followed until the worker works again) or stops
+  rests: (s) => s.matches('idle') || s.status === 'done',
   unreachable: {
     'pass.gate --error:checkDrift [else]--> faulted': 'the drift actor turns a failed measurement into a closed gate; it does not throw',
     'pass.running --error:job [else]--> faulted': 'the job machine ends with an output even when a step fails',
     'pass.throttling --error:throttle [else]--> pass.picking': 'the throttle only sleeps',
     'outage.probing --error:probeSystem [else]--> outage.waiting': 'the probe actor turns a failed call into up: false; it does not throw',
-    '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
-    'pass --STOP [else]--> (self)': 'STOP: see above',
-    'pass.picking --STOP [else]--> stopped': 'STOP: see above',
-    'pass.gate --STOP [else]--> stopped': 'STOP: see above',
-    'pass.throttling --STOP [else]--> stopped': 'STOP: see above',
-    'pass.throttling --always [stopRequested]--> stopped': 'STOP: see above',
-    'pass.passEnd --always [stopRequested]--> stopped': 'STOP: see above',
+    'pass.picking --STOP [else]--> stopped': 'picking is one indexed query; nothing outside holds it long enough for STOP to arrive there',
+    'pass.passEnd --always [stopRequested]--> stopped':
+      'stopRequested is set only while a job runs, and a job that ends with it set stops the worker at once',
   },
 };
 
@@ -188,9 +203,19 @@ let holding: { release: () => void } | null = null;
 const morePending = (s: Snap) => s.context.lastBatch?.copied > 0 && s.context.lastBatch?.remaining > 0;
 
 const protocolRows: Row[] = [
+  { on: 'STOP', case: 'serviceStops', when: (s) => s.matches('idle') && !s.context.restartRequested, arrange: step({ act: stopProtocol }) },
+  {
+    // a batch held at FSO's first answer: STOP is noted, the batch ends, then the worker stops
+    on: 'STOP', case: 'duringABatch', when: (s) => s.matches('running') && !s.context.restartRequested && !s.context.stopRequested,
+    arrange: step({
+      prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
+      act: async (e) => { await stopProtocol(e); holding?.release(); },
+    }),
+  },
   { on: 'START', case: 'processProtocol', when: settledIn('idle', 'faulted', 'modelMissing'), arrange: step({ act: get('/service/processprotocol') }) },
   {
-    on: 'START', case: 'duringABatch', when: (s) => s.matches('running'),
+    // one batch held at a time: not after STOP, which holds one too
+    on: 'START', case: 'duringABatch', when: (s) => s.matches('running') && !s.context.stopRequested,
     arrange: step({
       prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
       act: async (e) => { await e.get('/service/processprotocol'); holding?.release(); },
@@ -244,12 +269,7 @@ export const protocolModel: MachineModel<WorkerScenario, Snap> = {
   rows: protocolRows,
   abstract: (s) => [s.context.restartRequested, s.context.stopRequested, morePending(s)],
   edgeContext: (s) => [s.context.restartRequested],
-  // every path goes back to idle: FSO down is followed until it is back
-  rests: (s) => s.matches('idle'),
-  unreachable: {
-    '(root) --STOP [else]--> stopped': 'STOP ends the worker for good: it needs a service of its own per path (not run yet)',
-    'running --STOP [else]--> (self)': 'STOP: see above',
-    'batchDone --always [stopRequested]--> stopped': 'STOP: see above',
-  },
+  // every path goes back to idle (FSO down is followed until it is back) or stops
+  rests: (s) => s.matches('idle') || s.status === 'done',
 };
 
