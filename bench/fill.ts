@@ -1,11 +1,11 @@
 /**
- * A production-shaped sync_table on the local PostgreSQL server, grown in steps (10 thousand,
- * 1 million, 10 million rows) with one INSERT … SELECT generate_series per step. The rows are
+ * A production-shaped sync_table on the local PostgreSQL server (10 thousand, 1 million,
+ * 10 million rows), filled or grown with one INSERT … SELECT generate_series. The rows are
  * finished history as a long-running installation keeps it: mostly done, some skipped and failed,
  * a tenth child jobs, a few waiting for a later retry, with the evidence texts a job leaves.
  * Open root jobs are added separately (addOpenJobs), as the newest rows.
  *
- * While a step inserts, the secondary indexes (exactly those the migrations made) are dropped and
+ * While it inserts, the secondary indexes (exactly those the migrations made) are dropped and
  * then built again from their own definitions, which is much faster than maintaining them row by
  * row; ANALYZE follows, as autovacuum would do after such a load.
  */
@@ -41,7 +41,7 @@ const fillSql = `
       timestamp '${FILL_BASE_DATE}' + g * interval '1 second' AS d,
       CASE WHEN g % 2 = 0 THEN 'fs' ELSE 'fso' END AS sys,
       (ARRAY['dbo.Person', 'res.partner', 'dbo.PersonEmail', 'dbo.PersonBPK', 'res.company'])[1 + g % 5] AS model,
-      1 + (g * 7919) % 500000 AS rec,
+      (1 + (g::bigint * 7919) % 500000)::integer AS rec,
       CASE WHEN g % 10000 = 17 THEN 'error_retry' WHEN g % 500 = 7 THEN 'error' WHEN g % 100 = 3 THEN 'skipped' ELSE 'done' END AS state
     FROM generate_series($1::integer + 1, $2::integer) AS g
   ) AS s`;
@@ -93,7 +93,7 @@ export async function addOpenJobs(client: pg.Client, open: number): Promise<numb
       `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
          job_source_sosync_write_date, job_source_type, job_fetched, job_run_count, job_state, job_last_change)
        SELECT now()::timestamp - g * interval '1 millisecond', CASE g % 20 WHEN 0 THEN 2000 ELSE 1000 END, 'fs', 'dbo.Person',
-              1 + (g * 104729) % 500000, now()::timestamp - g * interval '1 millisecond', '', now()::timestamp, 0, 'new', now()::timestamp
+              (1 + (g::bigint * 104729) % 500000)::integer, now()::timestamp - g * interval '1 millisecond', '', now()::timestamp, 0, 'new', now()::timestamp
          FROM generate_series(1, $1::integer) AS g`,
       [open - have],
     );

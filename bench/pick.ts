@@ -2,15 +2,15 @@
  * Pick-up at scale (issue 14 point 3): how long the job worker takes to claim the next open job
  * — the store's own pickNextJob (syncTableStatements.pickNextJob) and startJob, as the worker runs
  * them — with 10 thousand, 1 million and 10 million rows in sync_table on the local PostgreSQL
- * server, mostly finished history (bench/fill.ts). After each timed claim the job is finished
- * (done, as the worker leaves it), so every pick faces the same kind of queue. The baseline is the
+ * server, mostly finished history (bench/fill.ts), one database per size. After each timed claim
+ * the job is finished (done, as the worker leaves it), so every pick faces the same kind of queue. The baseline is the
  * smallest size in the same run. Target: the largest ≤ 1.5 × the smallest.
  *
  * BENCH_PICK_ROWS (e.g. "10000,1000000") changes the sizes, BENCH_PICKS the picks per size.
- * The database is created fresh and dropped afterwards.
+ * The databases are created fresh and dropped afterwards.
  */
 import pg from 'pg';
-import { openSyncTable, syncTableStatements, toUtcTimestamp } from '../src/adapters/syncTable/index.ts';
+import { openSyncTable, syncTableStatements, toUtcTimestamp, type OpenedSyncTable } from '../src/adapters/syncTable/index.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { addOpenJobs, growSyncTable, type FillStep } from './fill.ts';
 import { median, percentile, type Results } from './results.ts';
@@ -41,9 +41,35 @@ export interface PickAtSize {
 
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
+interface SizeTable {
+  rows: number;
+  database: TestDatabase;
+  table: OpenedSyncTable;
+  client: pg.Client;
+  fill: FillStep;
+  open: number;
+  pickTimes: number[];
+  claimTimes: number[];
+}
+
+/** One claim as the worker makes it, timed; the job is then finished (untimed). */
+async function claimOne(t: SizeTable): Promise<{ picked: number; claimed: number }> {
+  const start = process.hrtime.bigint();
+  const job = await t.table.store.pickNextJob();
+  const picked = ms(start);
+  if (!job) throw new Error(`no open job left at ${t.rows} rows`);
+  await t.table.store.startJob(job.job_id);
+  const claimed = ms(start);
+  await t.table.store.updateJob(job.job_id, { job_state: 'done', job_end: new Date(), job_to_fso_can_sync: true });
+  return { picked, claimed };
+}
+
 /**
- * Runs the sizes in ascending order on one growing table. `atSize` runs after a size has been
- * measured (the listing benchmark uses the table at 1 million rows).
+ * One database per size, filled in ascending order; then, after a CHECKPOINT (so that no size is
+ * measured while the server still writes out another's fill), the claims go round the sizes in
+ * turn — the first size of each round rotating — so load from elsewhere on the machine falls on
+ * every size alike. `atSize` runs for each size after all claims (the listing benchmark uses the
+ * table of 1 million rows).
  */
 export async function measurePickAtScale(
   results: Results,
@@ -52,49 +78,52 @@ export async function measurePickAtScale(
   const sizes = options.sizes ?? pickSizes();
   const picks = options.picks ?? Number(process.env.BENCH_PICKS ?? 101);
   const warmUp = 20;
-  const database = await createTestDatabase('sosync_bench');
-  const table = await openSyncTable({ kind: 'postgres', ...database.config, database: database.name, statementTimeoutMs: 600_000 });
-  const client = new pg.Client(database.config);
-  await client.connect();
+  const tables: SizeTable[] = [];
   const measured: PickAtSize[] = [];
   try {
     for (const rows of sizes) {
-      const fill = await growSyncTable(client, rows);
-      console.log(`  pick: ${rows} rows filled (insert ${fill.insertS.toFixed(1)} s, indexes ${fill.indexS.toFixed(1)} s, vacuum analyze ${fill.analyzeS.toFixed(1)} s)`);
-      const open = await addOpenJobs(client, Math.max(Math.round(rows * 0.001), 2 * (picks + warmUp)));
-      const pickTimes: number[] = [];
-      const claimTimes: number[] = [];
-      for (let i = 0; i < picks + warmUp; i++) {
-        const start = process.hrtime.bigint();
-        const job = await table.store.pickNextJob();
-        const picked = ms(start);
-        if (!job) throw new Error(`no open job left at ${rows} rows`);
-        await table.store.startJob(job.job_id);
-        const claimed = ms(start);
-        await table.store.updateJob(job.job_id, { job_state: 'done', job_end: new Date(), job_to_fso_can_sync: true });
-        if (i >= warmUp) {
-          pickTimes.push(picked);
-          claimTimes.push(claimed);
+      const database = await createTestDatabase('sosync_bench');
+      const client = new pg.Client(database.config);
+      await client.connect();
+      const t: SizeTable = { rows, database, client, table: null as unknown as OpenedSyncTable, fill: null as unknown as FillStep, open: 0, pickTimes: [], claimTimes: [] };
+      tables.push(t);
+      t.table = await openSyncTable({ kind: 'postgres', ...database.config, database: database.name });
+      t.fill = await growSyncTable(client, rows);
+      t.open = await addOpenJobs(client, Math.max(Math.round(rows * 0.001), 2 * (picks + warmUp)));
+      console.log(`  pick: ${rows} rows, ${t.open} open (insert ${t.fill.insertS.toFixed(1)} s, indexes ${t.fill.indexS.toFixed(1)} s, vacuum analyze ${t.fill.analyzeS.toFixed(1)} s)`);
+    }
+    await tables[0].client.query('CHECKPOINT');
+    for (let round = 0; round < warmUp + picks; round++) {
+      for (let k = 0; k < tables.length; k++) {
+        const t = tables[(round + k) % tables.length];
+        const { picked, claimed } = await claimOne(t);
+        if (round >= warmUp) {
+          t.pickTimes.push(picked);
+          t.claimTimes.push(claimed);
         }
       }
-      const explain = await client.query<{ 'QUERY PLAN': string }>(
+    }
+    for (const t of tables) {
+      const explain = await t.client.query<{ 'QUERY PLAN': string }>(
         `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${syncTableStatements.pickNextJob}`,
         [toUtcTimestamp(new Date())],
       );
-      const size = (await client.query<{ s: string }>(`SELECT pg_size_pretty(pg_total_relation_size('sync_table')) AS s`)).rows[0].s;
+      const size = (await t.client.query<{ s: string }>(`SELECT pg_size_pretty(pg_total_relation_size('sync_table')) AS s`)).rows[0].s;
       const result: PickAtSize = {
-        rows, open, fill, tableSize: size,
-        pickMedian: median(pickTimes), claimMedian: median(claimTimes), claimP90: percentile(claimTimes, 90),
+        rows: t.rows, open: t.open, fill: t.fill, tableSize: size,
+        pickMedian: median(t.pickTimes), claimMedian: median(t.claimTimes), claimP90: percentile(t.claimTimes, 90),
         plan: explain.rows.map((r) => r['QUERY PLAN']).join('\n'),
       };
       measured.push(result);
-      console.log(`  pick: ${rows} rows, ${open} open: pick median ${result.pickMedian.toFixed(3)} ms, claim median ${result.claimMedian.toFixed(3)} ms (p90 ${result.claimP90.toFixed(3)} ms)`);
-      await options.atSize?.(rows, database);
+      console.log(`  pick: ${t.rows} rows: pick median ${result.pickMedian.toFixed(3)} ms, claim median ${result.claimMedian.toFixed(3)} ms (p90 ${result.claimP90.toFixed(3)} ms)`);
     }
+    for (const t of tables) await options.atSize?.(t.rows, t.database);
   } finally {
-    await client.end();
-    await table.db.close();
-    await database.drop();
+    for (const t of tables) {
+      await t.client.end().catch(() => undefined);
+      await t.table?.db.close().catch(() => undefined);
+      await t.database.drop();
+    }
   }
   reportPicks(results, measured, picks);
   return measured;
@@ -126,7 +155,8 @@ function reportPicks(results: Results, measured: PickAtSize[], picks: number): v
     });
   }
   const table = [
-    `${picks} timed claims per size (after 20 untimed), each job finished after its claim. Rows: 99 % done, 1 % skipped,`,
+    `${picks} timed claims per size (after 20 untimed), taken in turn across the sizes (one database each), each job finished`,
+    'after its claim. Rows: 99 % done, 1 % skipped,',
     '0.2 % error, 0.01 % error_retry waiting for a later attempt, a tenth child jobs; the open root jobs are the newest rows.',
     '',
     '| rows | open root jobs | table + indexes | fill: insert / indexes / vacuum analyze | pick median | claim median | claim p90 |',
