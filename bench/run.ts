@@ -7,21 +7,29 @@
  *   3. live inspection on (nobody watching, and with a viewer) vs off for the same jobs
  *      (bench/inspection.ts);
  *   4. /job/bulk-create of 10,000 announcements over HTTP (validation, one multi-row insert) vs
- *      the same 10,000 rows stored directly by one store.createJobs call.
- * Runs on PGlite and, when reachable, on the local PostgreSQL server.
+ *      the same 10,000 rows stored directly by one store.createJobs call;
+ *   5. supersede collapse: 1,000 announcements of one record vs one (bench/supersede.ts);
+ *   6. pick-up at scale, PostgreSQL only: claiming the next job with 10 thousand, 1 million and
+ *      10 million rows in sync_table vs the smallest (bench/pick.ts);
+ *   7. /job/list over 1 million rows, PostgreSQL only: time to first row and peak RSS of the
+ *      serving process vs a bare cursor server (bench/listing.ts), run on the pick-up table at
+ *      1 million rows.
+ * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
+ * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '../src/server/app.ts';
+import pg from 'pg';
 import { formatInspectionCost, measureInspectionCost } from './inspection.ts';
-import { createWorkerSystem } from '../src/machines/system.ts';
-import { FlowRegistry } from '../src/flows/registry.ts';
-import { silentLogger } from '../src/log.ts';
 import { openTable, type StoreKind } from '../test/support/engine.ts';
 import { MemoryFlow } from '../test/support/memoryFlow.ts';
+import { benchApp, benchWorkers } from './app.ts';
+import { describeMachine, Results } from './results.ts';
+import { measureSupersede } from './supersede.ts';
+import { measurePickAtScale, pickSizes } from './pick.ts';
+import { measureListing } from './listing.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
-const logger = silentLogger();
 
 async function time(fn: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -44,10 +52,7 @@ async function engineRun(kind: StoreKind): Promise<{ baseline: number; engine: n
       }
     });
     await table.db.query('DELETE FROM sync_table');
-    const workers = createWorkerSystem({
-      store: table.store, flows: new FlowRegistry([flow]), logger, protocol: null, throttleMs: 0, toleranceMs: 30,
-      drift: { measure: async () => ({ at: new Date(), sources: {}, ok: true }) },
-    });
+    const workers = benchWorkers(table.store, flow);
     const engine = await time(async () => {
       for (const r of records) {
         await table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: r.id, job_source_sosync_write_date: r.sosyncWriteDate });
@@ -67,15 +72,10 @@ async function engineRun(kind: StoreKind): Promise<{ baseline: number; engine: n
 
 async function createRun(kind: StoreKind): Promise<{ direct: number; http: number }> {
   const { table, drop } = await openTable(kind);
-  const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
-  const workers = { status: async () => ({}) as never, processJobs: () => ({}) as never, processProtocol: () => ({}) as never, forceDriftCheck: async () => ({ activity: 'idle' as const }), drift: async () => ({}), jobCreated: () => undefined };
-  const flows = new FlowRegistry([flow]);
-  const app = createApp({ store: table.store, hasFlow: flows.hasFlow, flows, workers, logger, commitId: () => null });
-  const server = http.createServer(app);
+  const server = http.createServer(benchApp(table));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    void flow;
     const direct = await time(async () => {
       for (let i = 1; i <= JOBS; i++) await table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: i });
     });
@@ -98,11 +98,7 @@ const BULK_JOBS = Number(process.env.BENCH_BULK_JOBS ?? 10_000);
 
 async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number; oneByOne: number }> {
   const { table, drop } = await openTable(kind);
-  const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
-  const flows = new FlowRegistry([flow]);
-  const workers = { status: async () => ({}) as never, processJobs: () => ({}) as never, processProtocol: () => ({}) as never, forceDriftCheck: async () => ({ activity: 'idle' as const }), drift: async () => ({}), jobCreated: () => undefined };
-  const app = createApp({ store: table.store, hasFlow: flows.hasFlow, flows, workers, logger, commitId: () => null });
-  const server = http.createServer(app);
+  const server = http.createServer(benchApp(table));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const jobDate = new Date().toISOString();
@@ -136,35 +132,92 @@ async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number;
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 
-/** BENCH_ONLY=bulk runs only the bulk-create benchmark */
+/** BENCH_ONLY=bulk runs only the bulk-create benchmark; BENCH_ONLY=scale only pick-up and listing */
 const only = process.env.BENCH_ONLY;
+const LISTING_ROWS = 1_000_000;
+
+async function postgresVersion(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: process.env.SOSYNC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' });
+  try {
+    await client.connect();
+    return (await client.query<{ version: string }>('SELECT version()')).rows[0].version.replace(/ on .*$/, '');
+  } catch {
+    return null;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The pick-up table grown through the sizes, with the listing measured at 1 million rows. */
+async function scaleRun(results: Results): Promise<void> {
+  const sizes = pickSizes();
+  const listAt = sizes.find((n) => n >= LISTING_ROWS) ?? sizes[sizes.length - 1];
+  await measurePickAtScale(results, {
+    sizes,
+    atSize: async (rows, database) => {
+      if (rows === listAt) await measureListing(results, database, rows);
+    },
+  });
+}
 
 async function main() {
+  const results = new Results();
+  const postgres = await postgresVersion();
   const kinds: StoreKind[] = ['pglite'];
-  try {
-    const { openTable: probe } = await import('../test/support/engine.ts');
-    const t = await probe('postgres');
-    await t.drop();
-    kinds.push('postgres');
-  } catch {
-    console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
-  }
+  if (postgres) kinds.push('postgres');
+  else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of kinds) {
+  for (const kind of only === 'scale' ? [] : kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
+      results.add({
+        store: kind, benchmark: `job engine, ${JOBS} up-to-date jobs through the machines`,
+        value: `${fmt(plain.engine)} (${perJob(plain.engine)})`, baseline: `the row writes alone ${fmt(plain.baseline)} (${perJob(plain.baseline)})`,
+        ratio: plain.engine / plain.baseline,
+      });
       const inspection = await measureInspectionCost(kind);
-      const create = await createRun(kind);
-      console.log(`  job engine     baseline ${fmt(plain.baseline)} (${perJob(plain.baseline)}), engine ${fmt(plain.engine)} (${perJob(plain.engine)})  ratio ${(plain.engine / plain.baseline).toFixed(2)}`);
       console.log(formatInspectionCost(inspection));
-      console.log(`  /job/create    direct ${fmt(create.direct)}, over HTTP ${fmt(create.http)}  ratio ${(create.http / create.direct).toFixed(2)}`);
+      for (const [what, t] of [['wall', inspection.wallUs], ['CPU', inspection.cpuUs]] as const) {
+        results.add({
+          store: kind, benchmark: `inspection on, nobody watching (${what}, median of ${inspection.rounds} rounds × ${inspection.jobs} jobs)`,
+          value: `${t.unwatched.toFixed(0)} µs/job`, baseline: `inspection off ${t.off.toFixed(0)} µs/job`,
+          ratio: t.unwatched / t.off, target: '≤ 1.05', met: t.unwatched / t.off <= 1.05,
+        });
+        results.add({
+          store: kind, benchmark: `inspection on, one viewer (${what})`,
+          value: `${t.watched.toFixed(0)} µs/job`, baseline: `inspection off ${t.off.toFixed(0)} µs/job`, ratio: t.watched / t.off,
+        });
+      }
+      const create = await createRun(kind);
+      results.add({
+        store: kind, benchmark: `/job/create, ${JOBS} sequential requests`,
+        value: `over HTTP ${fmt(create.http)} (${perJob(create.http)})`, baseline: `store.createJob directly ${fmt(create.direct)}`,
+        ratio: create.http / create.direct,
+      });
+      await measureSupersede(kind, results);
     }
     const bulk = await bulkRun(kind);
     const perBulkJob = (ms: number) => `${((ms / BULK_JOBS) * 1000).toFixed(0)} µs/job`;
-    console.log(`  /job/bulk-create ${BULK_JOBS} jobs  createJobs directly ${fmt(bulk.direct)}, over HTTP ${fmt(bulk.http)} (${perBulkJob(bulk.http)})  ratio ${(bulk.http / bulk.direct).toFixed(2)}`);
-    console.log(`                   one store.createJob per row ${perJob(bulk.oneByOne)} over ${JOBS} rows  bulk over HTTP per job vs that: ${((bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS)).toFixed(3)}`);
+    results.add({
+      store: kind, benchmark: `/job/bulk-create, ${BULK_JOBS} jobs in one request`,
+      value: `over HTTP ${fmt(bulk.http)} (${perBulkJob(bulk.http)})`, baseline: `one store.createJobs call ${fmt(bulk.direct)}`,
+      ratio: bulk.http / bulk.direct,
+    });
+    results.add({
+      store: kind, benchmark: '/job/bulk-create per job vs one store.createJob per row',
+      value: perBulkJob(bulk.http), baseline: `${perJob(bulk.oneByOne)} over ${JOBS} rows`,
+      ratio: (bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS),
+    });
   }
+  if (postgres && only !== 'bulk') {
+    console.log('\n[postgres, at scale]');
+    await scaleRun(results);
+  }
+  const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v} `).join('');
+  const command = `${settings}${process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${process.argv.slice(1).join(' ')}`}`;
+  const file = results.write(command, describeMachine(postgres));
+  console.log(`\nwritten to ${file}`);
 }
 
 await main();
