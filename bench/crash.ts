@@ -34,13 +34,14 @@ const show = (title: string, lines: string[]) => {
   if (lines.length > 40) console.log(`  … ${lines.length - 40} more`);
 };
 show('lost jobs', result.lost);
+show('records written without their link', result.orphans);
 show('disagreements', result.disagreements);
 console.log(`crash harness: sync table on ${store}, ${result.kills} SIGKILLs (${result.starts} starts), ${result.jobsAnnounced} jobs announced, ${result.seconds.toFixed(0)} s`);
 console.log(`  changes: ${JSON.stringify(result.ops)}`);
 console.log(`  sync table: ${result.rootJobs} root jobs ${JSON.stringify(result.jobStates)}, ${result.childJobs} child jobs`);
 for (const [text, n] of Object.entries(result.errors)) console.log(`    error ×${n}: ${text}`);
 console.log(`  lost jobs: ${result.lost.length}`);
-console.log(`  duplicate targets: ${result.duplicateCount} ${JSON.stringify(result.duplicates)}`);
+console.log(`  duplicate targets: ${result.duplicateCount} by foreign id ${JSON.stringify(result.duplicates)}; ${result.orphans.length} written without their link`);
 console.log(`  linked records compared: ${result.compared}; disagreements: ${result.disagreements.length}`);
-const failed = result.lost.length > 0 || result.duplicateCount > 0 || result.disagreements.length > 0 || result.kills < kills || result.jobsAnnounced < jobs;
+const failed = result.lost.length > 0 || result.duplicateCount > 0 || result.orphans.length > 0 || result.disagreements.length > 0 || result.kills < kills || result.jobsAnnounced < jobs;
 process.exit(failed ? 1 : 0);

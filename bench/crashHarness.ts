@@ -65,6 +65,8 @@ export interface CrashResult {
   /** duplicate targets per model, by foreign id */
   duplicates: Record<string, number>;
   duplicateCount: number;
+  /** records sosync wrote that carry no foreign id (a create whose link was never written) */
+  orphans: string[];
   /** linked records whose fields differ, half links, deletions not carried, records never synced */
   disagreements: string[];
   /** linked record pairs whose fields were compared */
@@ -105,6 +107,11 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     children.push(standIns.child);
     say(`stand-ins up (${persons} FS persons), data in ${path.join(dir, 'standins')}`);
 
+    const { fsPool, online } = await connectSystems(standIns);
+    // records without a counterpart before sosync runs: any other unlinked record at the end was
+    // written by sosync without its link (an interrupted create followed by a second one)
+    const unlinkedBefore = await unlinkedRecords(fsPool, online);
+
     const stateDir = path.join(dir, 'state');
     const conf = writeSosyncConf(path.join(dir, 'sosync.ini'), standIns.base, {
       port: String(port),
@@ -134,7 +141,6 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     await up(start());
     say(`sosync up (pid ${current().pid}, sync table on ${options.store})`);
 
-    const { fsPool, online } = await connectSystems(standIns);
     const mix = new Mix({ fsPool, online, base: standIns.base, random: randomSource(options.seed ?? 12) });
     await mix.load();
 
@@ -193,10 +199,10 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     say(`mix done: ${announcedIds.length} jobs announced; draining`);
 
     // --- the final drain ---------------------------------------------------------------------------
-    table = await openTable(options.store, database, stateDir, null);
     const openJobs = async (t: OpenedSyncTable) => Number((await t.db.query<{ n: string }>(
       `SELECT count(*) AS n FROM sync_table WHERE job_state IN ('new', 'inprogress', 'error_retry')`)).rows[0].n);
     if (options.store === 'postgres') {
+      table = await openTable(options.store, database, stateDir, null);
       let quietSince = 0;
       await waitFor('the final drain', options.drainMs ?? 300_000, async () => {
         if ((await openJobs(table!)) > 0) { quietSince = 0; return false; }
@@ -219,7 +225,6 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     await Promise.race([last.exited, sleep(20_000)]);
     if (isLive(last)) await killHard(last);
     table ??= await openTable(options.store, database, stateDir, null);
-    if (options.store === 'pglite') table = await openTable(options.store, database, stateDir, table);
 
     // --- no job lost ---------------------------------------------------------------------------------
     const rows = (await table.db.query<{ job_id: number; parent_job_id: number | null; job_state: string; job_error_text: string | null; job_source_system: string; job_source_model: string; job_source_record_id: number }>(
@@ -251,6 +256,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
       duplicates[link.fsoModel] = d.fso;
       duplicates[`dbo.${link.fsTable}`] = d.fs;
     }
+    const orphans = [...await unlinkedRecords(fsPool, online)].filter((key) => !unlinkedBefore.has(key) && !mix.made.has(key))
+      .map((key) => `${key.replaceAll('|', ' ')} was written without its counterpart's id (not made by the mix, not there before)`);
     const disagreements: string[] = [];
     let compared = 0;
     const config = readConfig(['--conf', conf]).config;
@@ -277,7 +284,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     return {
       store: options.store, kills: killsDone, jobsAnnounced: announcedIds.length,
       rootJobs: roots.length, childJobs: rows.length - roots.length, jobStates, errors, lost,
-      duplicates, duplicateCount: Object.values(duplicates).reduce((a, b) => a + b, 0),
+      duplicates, duplicateCount: Object.values(duplicates).reduce((a, b) => a + b, 0), orphans,
       disagreements, compared, ops: mix.counts as Record<OpKind, number>, starts: runs.length,
       seconds: (Date.now() - started) / 1000,
     };
@@ -295,6 +302,17 @@ async function openTable(store: CrashStore, database: TestDatabase | null, state
   if (previous) return previous;
   if (store === 'postgres') return await openSyncTable({ kind: 'postgres', ...database!.config, max: 2 });
   return await openSyncTable({ kind: 'pglite', dataDir: stateDir });
+}
+
+/** every record without a foreign id on either side, as system|model|id */
+async function unlinkedRecords(fsPool: import('mssql').ConnectionPool, online: import('../src/adapters/online/index.ts').OnlineClient): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const link of LINKS) {
+    for (const id of await online.search(link.fsoModel, [['sosync_fs_id', '=', false]], { context: { active_test: false } })) keys.add(`fso|${link.fsoModel}|${id}`);
+    const rows = (await fsPool.request().query(`SELECT [${link.fsKey}] AS id FROM dbo.[${link.fsTable}] WHERE sosync_fso_id IS NULL`)).recordset;
+    for (const r of rows) keys.add(`fs|${link.fsModel}|${r.id as number}`);
+  }
+  return keys;
 }
 
 /**

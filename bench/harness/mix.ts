@@ -97,6 +97,8 @@ export class Mix {
   private op = 0;
   /** records the mix made or changed that still exist: system|model|id */
   private readonly changed = new Map<string, [SystemName, string, number]>();
+  /** every record the mix created, deleted or not: system|model|id */
+  readonly made = new Set<string>();
   private readonly kinds: OpKind[];
   private readonly total: number;
 
@@ -121,8 +123,9 @@ export class Mix {
     this.pools.fsoBpks = await this.o.online.search('res.partner.bpk', []);
   }
 
-  private note(a: Announcement): void {
+  private note(a: Announcement, created = false): void {
     const key = `${a.system}|${a.model}|${a.id}`;
+    if (created) this.made.add(key);
     if (a.delete) this.changed.delete(key);
     else this.changed.set(key, [a.system, a.model, a.id]);
   }
@@ -166,7 +169,7 @@ export class Mix {
       announce = (await this.run(kind))!;
     }
     this.counts[kind] = (this.counts[kind] ?? 0) + 1;
-    for (const a of announce) this.note(a);
+    for (const a of announce) this.note(a, / (insert|create)/.test(kind));
     return { kind, announce };
   }
 
@@ -278,8 +281,8 @@ export class Mix {
           ? await this.o.online.create('res.company', { name: `bPK Verein ${this.op}`, sosync_write_date: stamp })
           : this.pick(pools.fsoCompanies.filter((c) => !deletable.fsoCompanies.some(([d]) => d === c)))!;
         pools.fsoPartners.push(partnerId);
-        this.note({ system: 'fso', model: 'res.partner', id: partnerId });
-        this.note({ system: 'fso', model: 'res.company', id: companyId });
+        this.note({ system: 'fso', model: 'res.partner', id: partnerId }, true);
+        this.note({ system: 'fso', model: 'res.company', id: companyId }, true);
         if (!pools.fsoCompanies.includes(companyId)) pools.fsoCompanies.push(companyId);
         const id = await fso('res.partner.bpk', 'create', [{
           BPKRequestPartnerID: partnerId, BPKRequestCompanyID: companyId,
