@@ -27,7 +27,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { freePort } from '../test/support/ports.ts';
 import { Mix, randomSource, type Announcement, type OpKind } from './harness/mix.ts';
 import {
-  connectSystems, duplicateTargets, ensureBuilt, isLive, jobDateNow, killHard, postJob, sleep, spawnSosync,
+  connectSystems, duplicateTargets, ensureBuilt, forceDriftCheck, isLive, jobDateNow, killHard, postJob, sleep, spawnSosync,
   startStandIns, statusOf, waitFor, writeSosyncConf, type LinkedModels, type SosyncRun,
 } from './harness/processes.ts';
 
@@ -177,6 +177,16 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     mixLoop.catch((err: Error) => { mixError = err; }).finally(() => { mixDone = true; });
     const mixFailed = () => { if (mixError) throw new Error(`the mix failed: ${mixError.message}`); };
 
+    // no job ended for 10 s: maybe a missed NTP answer closed the drift gate
+    let quietCheck = Date.now();
+    const unstick = async (run: SosyncRun): Promise<false> => {
+      if (Date.now() - quietCheck > 10_000 && isLive(run)) {
+        quietCheck = Date.now();
+        await forceDriftCheck(run.port);
+      }
+      return false;
+    };
+
     // --- SIGKILL at random moments, restart ------------------------------------------------------
     const random = Math.random;
     for (let k = 0; k < options.kills; k++) {
@@ -186,7 +196,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
       const run = current();
       // a kill after at least one job of this run ended (the one the last kill interrupted is
       // usually the first), at a random moment — mostly inside a later job
-      await waitFor('a job to end', 120_000, async () => outcomesIn(run) >= 1 || !isLive(run)).catch(() => undefined);
+      await waitFor('a job to end', 120_000, async () => outcomesIn(run) >= 1 || !isLive(run) || (await unstick(run))).catch(() => undefined);
+      quietCheck = Date.now();
       await sleep(random() * (options.maxKillDelayMs ?? 1500));
       await killHard(run);
       killsDone++;
@@ -201,25 +212,19 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     // --- the final drain ---------------------------------------------------------------------------
     const openJobs = async (t: OpenedSyncTable) => Number((await t.db.query<{ n: string }>(
       `SELECT count(*) AS n FROM sync_table WHERE job_state IN ('new', 'inprogress', 'error_retry')`)).rows[0].n);
-    if (options.store === 'postgres') {
-      table = await openTable(options.store, database, stateDir, null);
-      let quietSince = 0;
-      await waitFor('the final drain', options.drainMs ?? 300_000, async () => {
-        if ((await openJobs(table!)) > 0) { quietSince = 0; return false; }
-        quietSince ||= Date.now();
-        // the systems' own announcements (FS retries from an outbox) may still come
-        return Date.now() - quietSince > 5000;
-      }).catch(() => undefined);
-    } else {
-      // PGlite is one process's: watch sosync's log until it has been idle a while
-      let last = -1;
-      let quietSince = Date.now();
-      await waitFor('the final drain', options.drainMs ?? 300_000, async () => {
-        const n = outcomesIn(current());
-        if (n !== last) { last = n; quietSince = Date.now(); }
-        return Date.now() - quietSince > 8000;
-      }).catch(() => undefined);
-    }
+    if (options.store === 'postgres') table = await openTable(options.store, database, stateDir, null);
+    // PGlite is sosync's alone while it runs: ask its API
+    const openNow = async () => (table ? await openJobs(table) : await openViaApi(current().port));
+    let quietSince = 0;
+    let lastOutcomes = -1;
+    await waitFor('the final drain', options.drainMs ?? 300_000, async () => {
+      const n = outcomesIn(current());
+      if (n !== lastOutcomes) { lastOutcomes = n; quietCheck = Date.now(); }
+      if ((await openNow()) > 0) { quietSince = 0; return await unstick(current()); }
+      quietSince ||= Date.now();
+      // the systems' own announcements (FS retries from an outbox) may still come
+      return Date.now() - quietSince > 5000;
+    }).catch(() => undefined);
     const last = current();
     last.child.kill('SIGTERM');
     await Promise.race([last.exited, sleep(20_000)]);
@@ -295,6 +300,15 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     if (!process.env.SOSYNC_CRASH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);
   }
+}
+
+/** how many jobs /job/list shows new, inprogress or error_retry (at most one is asked for) */
+async function openViaApi(port: number): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${port}/job/list?state=new,inprogress,error_retry&limit=1`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(10_000) });
+  if (r.status !== 200) throw new Error(`/job/list answered ${r.status}`);
+  const body = await r.json() as unknown;
+  const list = Array.isArray(body) ? body : Object.values(body as Record<string, unknown>).find(Array.isArray) ?? [];
+  return (list as unknown[]).length;
 }
 
 /** the sync table as sosync left it (PGlite: only once sosync has stopped) */

@@ -84,6 +84,8 @@ export function writeSosyncConf(file: string, base: Record<string, string>, over
     // clocks are one machine's; a busy machine measures FS's offset through a slow event loop,
     // and a closed drift gate (30 min) would stall the run
     max_time_drift_ms: '2000',
+    // the NTP stand-in answers through a busy event loop too; a missed answer closes the gate
+    ntp_timeout_ms: '5000',
     ...overrides,
   };
   fs.writeFileSync(file, ini.stringify({ sosync: section }));
@@ -127,6 +129,15 @@ export interface ServiceStatus {
 export async function statusOf(port: number): Promise<ServiceStatus> {
   const r = await fetch(`http://127.0.0.1:${port}/service/status`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(2000) });
   return await r.json() as ServiceStatus;
+}
+
+/**
+ * GET /service/forcedriftcheck: on a machine this busy the NTP stand-in may miss an answer, and the
+ * drift gate then locks synchronisation for 30 minutes; a harness that sees no progress lifts it.
+ */
+export async function forceDriftCheck(port: number): Promise<void> {
+  await fetch(`http://127.0.0.1:${port}/service/forcedriftcheck`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(10_000) })
+    .then((r) => r.arrayBuffer()).catch(() => undefined);
 }
 
 /** POST /job/create; the stored job's id, or null when the process did not store it. */
