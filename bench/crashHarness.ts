@@ -100,6 +100,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
   const children: ChildProcess[] = [];
   const runs: SosyncRun[] = [];
   let table: OpenedSyncTable | null = null;
+  let systems: Awaited<ReturnType<typeof connectSystems>> | null = null;
   try {
     const port = await freePort();
     const persons = options.persons ?? Math.max(50, Math.ceil(options.jobs * 0.3));
@@ -107,7 +108,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     children.push(standIns.child);
     say(`stand-ins up (${persons} FS persons), data in ${path.join(dir, 'standins')}`);
 
-    const { fsPool, online } = await connectSystems(standIns);
+    systems = await connectSystems(standIns);
+    const { fsPool, online } = systems;
     // records without a counterpart before sosync runs: any other unlinked record at the end was
     // written by sosync without its link (an interrupted create followed by a second one)
     const unlinkedBefore = await unlinkedRecords(fsPool, online);
@@ -283,6 +285,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     } finally {
       await studio.close();
     }
+    systems = null;
     await fsPool.close();
     online.close();
 
@@ -295,6 +298,10 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     };
   } finally {
     await table?.db.close().catch(() => undefined);
+    if (systems) {
+      await systems.fsPool.close().catch(() => undefined);
+      systems.online.close();
+    }
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await database?.drop().catch(() => undefined);
     if (!process.env.SOSYNC_CRASH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
