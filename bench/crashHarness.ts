@@ -46,6 +46,8 @@ export interface CrashOptions {
   persons?: number;
   /** bound of the final drain (ms); default 300 000 */
   drainMs?: number;
+  /** the drain ends once no job was open for this long (ms); default 5000 */
+  quietMs?: number;
   say?: (line: string) => void;
 }
 
@@ -225,7 +227,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
       if ((await openNow()) > 0) { quietSince = 0; return await unstick(current()); }
       quietSince ||= Date.now();
       // the systems' own announcements (FS retries from an outbox) may still come
-      return Date.now() - quietSince > 5000;
+      return Date.now() - quietSince > (options.quietMs ?? 5000);
     }).catch(() => undefined);
     const last = current();
     last.child.kill('SIGTERM');

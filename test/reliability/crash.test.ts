@@ -12,7 +12,7 @@ import { runCrashHarness } from '../../bench/crashHarness.ts';
 test('SIGKILL of sosync at random moments: no job lost, no duplicate target, both systems agree', { timeout: 240_000 }, async () => {
   const jobs = 100;
   const kills = 10;
-  const result = await runCrashHarness({ store: 'postgres', jobs, kills, seed: 7, drainMs: 60_000, maxKillDelayMs: 1000 });
+  const result = await runCrashHarness({ store: 'postgres', jobs, kills, seed: 7, drainMs: 60_000, quietMs: 2000, maxKillDelayMs: 700 });
   assert.equal(result.kills, kills);
   assert.equal(result.jobsAnnounced, jobs);
   assert.deepEqual(result.lost, [], 'jobs lost');
