@@ -26,6 +26,10 @@ if (![jobs, kills, seed].every((n) => Number.isInteger(n) && n >= 0) || jobs < 1
   process.exit(2);
 }
 
+// Ctrl-C or SIGTERM: exit through 'exit', where the harness stops sosync and the stand-ins
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
 const result = await runCrashHarness({ store, jobs, kills, seed, say: (line) => console.log(line) });
 const show = (title: string, lines: string[]) => {
   if (lines.length === 0) return;

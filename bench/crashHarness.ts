@@ -103,6 +103,9 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
   const runs: SosyncRun[] = [];
   let table: OpenedSyncTable | null = null;
   let systems: Awaited<ReturnType<typeof connectSystems>> | null = null;
+  // a harness that is itself stopped takes its children along
+  const killChildren = () => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  process.on('exit', killChildren);
   try {
     const port = await freePort();
     const persons = options.persons ?? Math.max(50, Math.ceil(options.jobs * 0.3));
@@ -304,7 +307,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
       await systems.fsPool.close().catch(() => undefined);
       systems.online.close();
     }
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killChildren();
+    process.off('exit', killChildren);
     await database?.drop().catch(() => undefined);
     if (!process.env.SOSYNC_CRASH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);
