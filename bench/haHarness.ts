@@ -10,22 +10,19 @@
  * and reports how long each takeover took (kill → a standby reports itself active).
  * All traffic stays on 127.0.0.1; every wait is bounded.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ini from 'ini';
 import pg from 'pg';
-import sql from 'mssql';
-import { createOnlineClient } from '../src/adapters/online/index.ts';
-import { silentLogger } from '../src/log.ts';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
+import {
+  connectSystems, duplicateTargets, ensureBuilt, isLive, jobDateNow, killHard, PERSON_LINK, postJob, sleep, spawnSosync,
+  startStandIns, statusOf, waitFor, writeSosyncConf, type SosyncRun,
+} from './harness/processes.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sosyncBin = path.join(root, 'dist/src/main.js');
-const standInsBin = path.join(root, 'dist/sandbox/standins.js');
+export { ensureBuilt, median } from './harness/processes.ts';
 
 export interface HaOptions {
   processes: number;
@@ -50,38 +47,8 @@ export interface HaResult {
   seconds: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | null | undefined | false>): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const value = await check().catch(() => null);
-    if (value) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Builds dist/ when the sources are newer (a developer's tree); the harness runs what operators run. */
-export function ensureBuilt(): void {
-  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
-  const built = fs.existsSync(sosyncBin) && fs.existsSync(standInsBin) ? Math.min(fs.statSync(sosyncBin).mtimeMs, fs.statSync(standInsBin).mtimeMs) : 0;
-  const newest = Math.max(...['src', 'sandbox'].flatMap((d) => walk(path.join(root, d)).map((f) => fs.statSync(f).mtimeMs)));
-  if (newest > built) {
-    const r = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
-  }
-}
-
-interface Incarnation {
+interface Incarnation extends SosyncRun {
   slot: number;
-  child: ChildProcess;
-  pid: number;
-  logFile: string;
-  port: number;
-  killedAt: number | null;
-  exited: Promise<void>;
 }
 
 interface Interval {
@@ -131,64 +98,32 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
   const runs: Incarnation[] = [];
   try {
     // --- the stand-ins, in their own process ---------------------------------------------------
-    const ports = { fs: await freePort(), fso: await freePort(), ntp: await freePort() };
     const sosyncPorts = await Promise.all(Array.from({ length: options.processes }, () => freePort()));
     const persons = Math.ceil(options.jobs / 0.8) + 5;
-    const standInsDir = path.join(dir, 'standins');
-    const standIns = spawn(process.execPath, [standInsBin,
-      '--sandbox_data_dir', standInsDir, '--sandbox_persons', String(persons),
-      '--sandbox_fs_port', String(ports.fs), '--sandbox_fso_port', String(ports.fso), '--sandbox_ntp_port', String(ports.ntp),
-      '--port', String(sosyncPorts[0]), '--log_level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(standIns);
-    let standInsOut = '';
-    standIns.stdout!.on('data', (c) => (standInsOut += c));
-    standIns.stderr!.on('data', (c) => (standInsOut += c));
-    await waitFor('the stand-ins', 300_000, async () => {
-      if (standIns.exitCode !== null) throw new Error(`stand-ins exited: ${standInsOut}`);
-      return standInsOut.includes('standins ready');
-    });
+    const standIns = await startStandIns(dir, { persons, sosyncPort: sosyncPorts[0] });
+    children.push(standIns.child);
     say(`stand-ins up (${persons} FS persons)`);
-    const base = ini.parse(fs.readFileSync(path.join(standInsDir, 'sosync.ini'), 'utf8')).sosync as Record<string, string>;
 
     // --- sosync processes ------------------------------------------------------------------------
-    const confOf = (slot: number): string => {
-      const file = path.join(dir, `sosync-${slot}.ini`);
-      const section = {
-        ...base,
-        port: String(sosyncPorts[slot]),
-        listen: '127.0.0.1',
-        db_host: database.config.host,
-        db_port: String(database.config.port),
-        db_name: database.config.database,
-        db_user: database.config.user,
-        state_dir: path.join(dir, `state-${slot}`),
-        log_level: 'Debug',
-        // clocks are one machine's; a busy machine measures FS's offset through a slow event loop,
-        // and a closed drift gate (30 min) would stall the run
-        max_time_drift_ms: '2000',
-      };
-      fs.writeFileSync(file, ini.stringify({ sosync: section }));
-      return file;
-    };
+    const confOf = (slot: number): string => writeSosyncConf(path.join(dir, `sosync-${slot}.ini`), standIns.base, {
+      port: String(sosyncPorts[slot]),
+      db_host: database.config.host,
+      db_port: String(database.config.port),
+      db_name: database.config.database,
+      db_user: database.config.user,
+      state_dir: path.join(dir, `state-${slot}`),
+    });
     const start = (slot: number): Incarnation => {
       const logFile = path.join(dir, `sosync-${slot}-${runs.length}.log`);
-      const child = spawn(process.execPath, [sosyncBin, '--conf', confOf(slot), '--log_file', logFile], { stdio: 'ignore' });
-      children.push(child);
-      const run: Incarnation = {
-        slot, child, pid: child.pid!, logFile, port: sosyncPorts[slot], killedAt: null,
-        exited: new Promise((resolve) => child.on('exit', () => resolve())),
-      };
+      const run: Incarnation = { ...spawnSosync(confOf(slot), logFile, sosyncPorts[slot]), slot };
+      children.push(run.child);
       runs.push(run);
       return run;
     };
-    const live = () => runs.filter((r) => r.killedAt === null && r.child.exitCode === null);
-    const statusOf = async (run: Incarnation) => {
-      const r = await fetch(`http://127.0.0.1:${run.port}/service/status`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(2000) });
-      return await r.json() as { role?: string; active_process?: { pid: number } | null };
-    };
+    const live = () => runs.filter(isLive);
     const findActive = async (): Promise<Incarnation | null> => {
       for (const run of live()) {
-        const s = await statusOf(run).catch(() => null);
+        const s = await statusOf(run.port).catch(() => null);
         if (s?.role === 'active') return run;
       }
       return null;
@@ -199,13 +134,7 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
     say(`${options.processes} sosync processes up; active pid ${firstActive.pid}`);
 
     // --- the jobs: FS persons without an FSO partner (each job creates one) ----------------------
-    const fsPool = await new sql.ConnectionPool({
-      server: '127.0.0.1', port: ports.fs, database: base.studio_mssql_db, user: base.studio_sosync_user, password: base.studio_sosync_pw,
-      options: { encrypt: false, trustServerCertificate: true },
-    }).connect();
-    const online = createOnlineClient({
-      host: base.online_host, database: base.instance, user: base.online_sosync_user, password: base.online_sosync_pw, timeoutMs: 30_000,
-    }, silentLogger());
+    const { fsPool, online } = await connectSystems(standIns);
     const unsynced = (await fsPool.request().query('SELECT PersonID FROM dbo.Person WHERE sosync_fso_id IS NULL ORDER BY PersonID'))
       .recordset.map((r) => r.PersonID as number).slice(0, options.jobs);
     if (unsynced.length < options.jobs) throw new Error(`only ${unsynced.length} unsynced FS persons for ${options.jobs} jobs`);
@@ -217,13 +146,7 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
         await waitFor(`/job/create for person ${personId}`, 30_000, async () => {
           const targets = live();
           const target = targets[Math.floor(Math.random() * targets.length)];
-          const r = await fetch(`http://127.0.0.1:${target.port}/job/create`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/json' },
-            body: JSON.stringify({ job_date: new Date().toISOString().replace('T', ' ').replace('Z', ''), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: personId }),
-            signal: AbortSignal.timeout(5000),
-          });
-          return r.status === 200 || r.status === 201;
+          return (await postJob(target.port, { job_date: jobDateNow(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: personId })) !== null;
         });
         announced++;
       }
@@ -248,16 +171,14 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
       const target = Math.min(before + perKill, announced - 1);
       await waitFor('progress after the takeover', 300_000, async () => (await finished()) >= target);
       await sleep(Math.random() * 1000);
-      active.killedAt = Date.now();
-      active.child.kill('SIGKILL');
-      killTimes.push(active.killedAt);
-      await active.exited;
+      await killHard(active);
+      killTimes.push(active.killedAt!);
       start(active.slot);
       const next = await waitFor(`a takeover after kill ${k + 1}`, 60_000, async () => {
         const run = await findActive();
         return run && run !== active ? run : null;
       });
-      takeoverMs.push(Date.now() - active.killedAt);
+      takeoverMs.push(Date.now() - active.killedAt!);
       say(`kill ${k + 1}/${options.kills}: pid ${active.pid} → pid ${next.pid} active after ${takeoverMs.at(-1)} ms; ${await finished()} jobs finished`);
     }
     await announce(options.jobs - announced);
@@ -272,16 +193,9 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
     await table.end();
 
     // --- duplicates, by foreign id -----------------------------------------------------------------
-    const partners = await online.searchRead('res.partner', [['sosync_fs_id', '!=', false]], { fields: ['sosync_fs_id'], context: { active_test: false } });
-    const perFsId = new Map<number, number>();
-    for (const p of partners) perFsId.set(p.sosync_fs_id as number, (perFsId.get(p.sosync_fs_id as number) ?? 0) + 1);
-    const duplicateFsoPartners = [...perFsId.values()].filter((n) => n > 1).length;
-    const fsLinks = (await fsPool.request().query('SELECT sosync_fso_id FROM dbo.Person WHERE sosync_fso_id IS NOT NULL')).recordset;
-    const perFsoId = new Map<number, number>();
-    for (const r of fsLinks) perFsoId.set(r.sosync_fso_id as number, (perFsoId.get(r.sosync_fso_id as number) ?? 0) + 1);
-    const duplicateFsPersons = [...perFsoId.values()].filter((n) => n > 1).length;
+    const duplicates = await duplicateTargets(fsPool, online, PERSON_LINK);
     await fsPool.close();
-    await online.close();
+    online.close();
 
     // --- stop, then compare the processes' job intervals ----------------------------------------------
     for (const run of live()) run.child.kill('SIGTERM');
@@ -301,18 +215,11 @@ export async function runHaHarness(options: HaOptions): Promise<HaResult> {
     const lockTakeoverMs = killTimes.map((t) => (taken.find((at) => at >= t) ?? NaN) - t);
     return {
       kills: options.kills, jobs: options.jobs, jobStates, unfinished, overlaps,
-      duplicateFsoPartners, duplicateFsPersons, takeoverMs, lockTakeoverMs, seconds: (Date.now() - started) / 1000,
+      duplicateFsoPartners: duplicates.fso, duplicateFsPersons: duplicates.fs, takeoverMs, lockTakeoverMs, seconds: (Date.now() - started) / 1000,
     };
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await database.drop().catch(() => undefined);
     if (!process.env.SOSYNC_HA_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

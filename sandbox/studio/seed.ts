@@ -40,7 +40,7 @@ const towns: Array<[string, string, number]> = [
 const companyNames = ['Tierschutz Austria', 'Hilfswerk Süd', 'Naturfreunde Ost', 'Kinderhilfe Österreich', 'Bergrettung West'];
 
 /** mulberry32: small, fast, deterministic */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -16,6 +16,11 @@ function stackInfo(stack: PersonStack): ModelInfo {
   return { id: stack.personId, foreignId: stack.sosyncFsoId, sosyncWriteDate: stack.sosyncWriteDate, writeDate: stack.writeDate };
 }
 
+/** FSO's gender as FS holds it: an empty gender is `other` (SPEC §6.2: other/empty → 0 → other). */
+function onlineGender(gender: unknown): unknown {
+  return gender === false || gender === null || gender === undefined || gender === '' ? 'other' : gender;
+}
+
 /** ISO code → res.country id and back, cached (countries do not change while sosync runs). */
 class Countries {
   private byCode = new Map<string, number | null>();
@@ -122,7 +127,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
         fs_field: partnerFieldSources[field],
         fso_field: field,
         fs_value: field === 'country_id' ? fsCountry : fromStack?.values[field] ?? null,
-        fso_value: field === 'country_id' ? fsoCountry : partner?.[field] ?? null,
+        fso_value: field === 'country_id' ? fsoCountry : field === 'gender' && partner ? onlineGender(partner.gender) : partner?.[field] ?? null,
       })));
     },
 
