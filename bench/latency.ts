@@ -9,7 +9,8 @@
  * graphile-worker: a runner with its defaults (LISTEN/NOTIFY, poll interval 2 s, concurrency 1);
  * one announcement is workerUtils.addJob, and the job has started when the task function is called.
  *
- * One announcement at a time: each waits until the previous job has finished, after a warm-up.
+ * One announcement at a time: each waits until the previous job has finished, after a warm-up; the
+ * two queues take turns, one announcement each.
  */
 import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'graphile-worker';
 import { openSyncTable } from '../src/adapters/syncTable/index.ts';
@@ -39,8 +40,13 @@ function signal<T>(what: string): { promise: Promise<T>; resolve: (value: T) => 
   return { promise, resolve };
 }
 
-/** ms from announcement to job start, for `samples` announcements after the warm-up */
-async function sosyncLatency(samples: number): Promise<number[]> {
+/** one queue under test: announce one job, resolve with ms to its start once it has finished */
+interface Queue {
+  sample(i: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function sosyncQueue(): Promise<Queue> {
   const database = await createTestDatabase('sosync_bench_latency');
   const table = await openSyncTable({ kind: 'postgres', ...database.config, database: database.name });
   const flow = new MemoryFlow('bench', { fs: 'dbo.Thing', fso: 'x.thing' });
@@ -52,9 +58,9 @@ async function sosyncLatency(samples: number): Promise<number[]> {
     }
   };
   const workers = benchWorkers(table.store, flow);
-  try {
-    const latencies: number[] = [];
-    for (let i = 0; i < WARM_UP + samples; i++) {
+  let announcements = 0;
+  return {
+    async sample(i) {
       const record = flow.fs.insert({ i });
       const start = signal<number>(`sosync job ${i} start`);
       started = { id: record.id, resolve: start.resolve };
@@ -63,26 +69,34 @@ async function sosyncLatency(samples: number): Promise<number[]> {
         job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: record.id, job_source_sosync_write_date: record.sosyncWriteDate,
       });
       workers.control.jobCreated(job);
+      announcements++;
       const at = await start.promise;
       await workers.whenIdle();
-      if (i >= WARM_UP) latencies.push(at - announced);
-    }
-    const done = Number((await table.db.query<{ n: string }>(`SELECT count(*) AS n FROM sync_table WHERE job_state = 'done'`)).rows[0].n);
-    if (done !== WARM_UP + samples) throw new Error(`expected ${WARM_UP + samples} done jobs, found ${done}`);
-    return latencies;
-  } finally {
-    await workers.stop();
-    await table.db.close();
-    await database.drop();
-  }
+      return at - announced;
+    },
+    async close() {
+      try {
+        const done = Number((await table.db.query<{ n: string }>(`SELECT count(*) AS n FROM sync_table WHERE job_state = 'done'`)).rows[0].n);
+        if (done !== announcements) throw new Error(`expected ${announcements} done jobs, found ${done}`);
+      } finally {
+        await workers.stop();
+        await table.db.close();
+        await database.drop();
+      }
+    },
+  };
 }
 
-/** the same for graphile-worker: addJob → task function called */
-async function graphileLatency(samples: number): Promise<number[]> {
+async function graphileQueue(): Promise<Queue> {
   const database = await createTestDatabase('graphile_bench_latency');
   const logger = new Logger(() => () => undefined);
   let utils: WorkerUtils | null = null;
   let runner: Runner | null = null;
+  const close = async () => {
+    await runner?.stop();
+    await utils?.release();
+    await database.drop();
+  };
   try {
     utils = await makeWorkerUtils({ connectionString: database.url, logger });
     await utils.migrate();
@@ -104,29 +118,56 @@ async function graphileLatency(samples: number): Promise<number[]> {
       finished?.();
       finished = null;
     });
-    const latencies: number[] = [];
-    for (let i = 0; i < WARM_UP + samples; i++) {
-      const start = signal<number>(`graphile-worker job ${i} start`);
-      const end = signal<void>(`graphile-worker job ${i} end`);
-      started = start.resolve;
-      finished = end.resolve;
-      const announced = now();
-      await utils.addJob('bench', { i });
-      const at = await start.promise;
-      await end.promise;
-      if (i >= WARM_UP) latencies.push(at - announced);
+    const addJob = utils.addJob.bind(utils);
+    return {
+      async sample(i) {
+        const start = signal<number>(`graphile-worker job ${i} start`);
+        const end = signal<void>(`graphile-worker job ${i} end`);
+        started = start.resolve;
+        finished = end.resolve;
+        const announced = now();
+        await addJob('bench', { i });
+        const at = await start.promise;
+        await end.promise;
+        return at - announced;
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * Both queues run side by side, idle but for the one job under way; their samples alternate so
+ * that both see the same machine (load from elsewhere, the server's WAL flushes) through the run.
+ */
+async function sideBySideLatency(samples: number): Promise<{ sosync: number[]; graphile: number[] }> {
+  const graphile = await graphileQueue();
+  try {
+    const sosync = await sosyncQueue();
+    try {
+      const out = { sosync: [] as number[], graphile: [] as number[] };
+      for (let i = 0; i < WARM_UP + samples; i++) {
+        const g = await graphile.sample(i);
+        const s = await sosync.sample(i);
+        if (i >= WARM_UP) {
+          out.graphile.push(g);
+          out.sosync.push(s);
+        }
+      }
+      return out;
+    } finally {
+      await sosync.close();
     }
-    return latencies;
   } finally {
-    await runner?.stop();
-    await utils?.release();
-    await database.drop();
+    await graphile.close();
   }
 }
 
 export async function measureLatency(results: Results, samples = LATENCY_SAMPLES): Promise<void> {
-  const graphile = await graphileLatency(samples);
-  const sosync = await sosyncLatency(samples);
+  const { sosync, graphile } = await sideBySideLatency(samples);
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   for (const p of [50, 99]) {
     const s = percentile(sosync, p);
