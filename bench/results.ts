@@ -98,7 +98,9 @@ export class Results {
     return lines.join('\n');
   }
 
-  write(command: string, machine: Machine, file = path.join(benchDir, 'RESULTS.md')): string {
+  /** writes bench/RESULTS.md, or bench/`name` */
+  write(command: string, machine: Machine, name = 'RESULTS.md'): string {
+    const file = path.join(benchDir, name);
     fs.writeFileSync(file, this.markdown(command, machine));
     return file;
   }

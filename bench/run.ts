@@ -13,7 +13,9 @@
  *      10 million rows in sync_table vs the smallest (bench/pick.ts);
  *   7. /job/list over 1 million rows, PostgreSQL only: time to first row and peak RSS of the
  *      serving process vs a bare cursor server (bench/listing.ts), run on the pick-up table at
- *      1 million rows.
+ *      1 million rows;
+ *   8. announce-to-start latency on an idle queue, PostgreSQL only: p50 and p99 vs graphile-worker
+ *      on the same server (bench/latency.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -28,6 +30,7 @@ import { describeMachine, Results } from './results.ts';
 import { measureSupersede } from './supersede.ts';
 import { measurePickAtScale, pickSizes } from './pick.ts';
 import { measureListing } from './listing.ts';
+import { measureLatency } from './latency.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -132,8 +135,14 @@ async function bulkRun(kind: StoreKind): Promise<{ direct: number; http: number;
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 
-/** BENCH_ONLY=bulk runs only the bulk-create benchmark; BENCH_ONLY=scale only pick-up and listing */
-const only = process.env.BENCH_ONLY;
+/**
+ * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
+ * BENCH_ONLY=latency only announce-to-start latency. A partial run writes bench/RESULTS.<part>.md,
+ * so bench/RESULTS.md always holds a whole run.
+ */
+const only = process.env.BENCH_ONLY || undefined;
+const parts = ['bulk', 'scale', 'latency'];
+if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
 async function postgresVersion(): Promise<string | null> {
@@ -167,7 +176,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' ? [] : kinds) {
+  for (const kind of only === 'scale' || only === 'latency' ? [] : kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -210,13 +219,17 @@ async function main() {
       ratio: (bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS),
     });
   }
-  if (postgres && only !== 'bulk') {
+  if (postgres && (only === undefined || only === 'latency')) {
+    console.log('\n[postgres, announce-to-start latency]');
+    await measureLatency(results);
+  }
+  if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');
     await scaleRun(results);
   }
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v} `).join('');
   const command = `${settings}${process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${process.argv.slice(1).join(' ')}`}`;
-  const file = results.write(command, describeMachine(postgres));
+  const file = results.write(command, describeMachine(postgres), only ? `RESULTS.${only}.md` : undefined);
   console.log(`\nwritten to ${file}`);
 }
 

@@ -258,6 +258,18 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const pick = await plan(syncTableStatements.pickNextJob, [t0]);
       uses(pick, 'sync_table_pick_next');
       uses(pick, '(sync_table_retry_due|sync_table_state)');
+      // prepared (queryPrepared), the server may switch to a generic plan: it uses the same indexes
+      const generic = await table.db.transaction(async (tx) => {
+        await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+        await tx.query(`PREPARE pick_generic AS ${syncTableStatements.pickNextJob}`);
+        try {
+          return (await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE pick_generic('2026-03-01T10:00:00')`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        } finally {
+          await tx.query('DEALLOCATE pick_generic');
+        }
+      });
+      uses(generic, 'sync_table_pick_next');
+      uses(generic, '(sync_table_retry_due|sync_table_state)');
       const wake = await plan(`SELECT min(job_retry_at) FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
       assert.doesNotMatch(wake, /Seq Scan/, wake);
       // the status count: either partial index answers it, never a scan of the table
@@ -265,6 +277,20 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       uses(await plan(syncTableStatements.closeSupersededJobs, [1, 42, 'dbo.Person', 'fs', t0, 'Skipped due to job_id = 1', t0]),
         'sync_table_supersedable_by_source_record');
       assert.equal(Number((await table.db.query<{ n: string }>('SELECT count(*) AS n FROM sync_table')).rows[0].n), 20000);
+    });
+
+    test('pickNextJob is prepared once and still picks after the table gained or lost a column', async () => {
+      await clear();
+      const first = await table.store.createJob(job({ job_date: at(1) }));
+      assert.equal((await table.store.pickNextJob())!.job_id, first.job_id);
+      await table.db.query('ALTER TABLE sync_table ADD COLUMN bench_extra integer');
+      try {
+        // every connection of the pool may hold the prepared pick: more picks than connections
+        for (let i = 0; i < 8; i++) assert.equal((await table.store.pickNextJob())!.job_id, first.job_id);
+      } finally {
+        await table.db.query('ALTER TABLE sync_table DROP COLUMN bench_extra');
+      }
+      assert.equal((await table.store.pickNextJob())!.job_id, first.job_id);
     });
   });
 }

@@ -16,6 +16,11 @@ export interface QueryResult<Row> {
 export interface SqlDatabase {
   readonly kind: 'postgres' | 'pglite';
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
+  /**
+   * The same as query for a fixed statement run often (the pick): on a PostgreSQL server it is
+   * prepared once per connection under `name`, so it is not planned again on every call.
+   */
+  queryPrepared<Row = Record<string, unknown>>(name: string, sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
   /** runs fn in one transaction on one connection */
   transaction<T>(fn: (tx: Pick<SqlDatabase, 'query'>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -88,9 +93,25 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
     const result = await pool.query(sql, prepareParams(params));
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
   };
+  /** names whose prepared statement no longer fits the table: run unprepared from then on */
+  const unprepared = new Set<string>();
+  const queryPrepared = async <Row,>(name: string, sql: string, params?: unknown[]): Promise<QueryResult<Row>> => {
+    if (unprepared.has(name)) return query<Row>(sql, params);
+    try {
+      const result = await pool.query({ name, text: sql, values: prepareParams(params) });
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    } catch (err) {
+      // 0A000 "cached plan must not change result type": the table changed under a prepared
+      // `SELECT *` (a newer version's migration while this process runs)
+      if ((err as { code?: string }).code !== '0A000') throw err;
+      unprepared.add(name);
+      return query<Row>(sql, params);
+    }
+  };
   return {
     kind: 'postgres',
     query,
+    queryPrepared,
     async transaction(fn) {
       const client = await pool.connect();
       let failure: Error | undefined;
@@ -130,6 +151,7 @@ export async function openPglite(dataDir?: string): Promise<SqlDatabase> {
   return {
     kind: 'pglite',
     query: (sql, params) => run(db, sql, params),
+    queryPrepared: (_name, sql, params) => run(db, sql, params),
     transaction: (fn) => db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
     async close() {
       await db.close();

@@ -183,7 +183,7 @@ export class SyncTableStore {
 
   async createJob(job: NewJob): Promise<JobRow> {
     const now = this.now();
-    const result = await this.db.query<JobRow>(
+    const result = await this.db.queryPrepared<JobRow>('sosync_create_job',
       `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
          job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
          job_fetched, job_run_count, job_state, job_last_change, parent_job_id)
@@ -205,7 +205,7 @@ export class SyncTableStore {
 
   /** The next root job to run, in SPEC §4.1 order (see syncTableStatements.pickNextJob). */
   async pickNextJob(at: Date = this.now()): Promise<JobRow | null> {
-    const result = await this.db.query<JobRow>(syncTableStatements.pickNextJob, [at]);
+    const result = await this.db.queryPrepared<JobRow>('sosync_pick_next_job', syncTableStatements.pickNextJob, [at]);
     return result.rows[0] ?? null;
   }
 
@@ -266,7 +266,7 @@ export class SyncTableStore {
   /** Marks a job started: state inprogress, job_start, run count + 1 (SPEC §4.2 step 1). */
   async startJob(jobId: number): Promise<JobRow> {
     const now = this.now();
-    const result = await this.db.query<JobRow>(
+    const result = await this.db.queryPrepared<JobRow>('sosync_start_job',
       `UPDATE sync_table
           SET job_state = 'inprogress', job_start = $2, job_end = NULL, job_run_count = job_run_count + 1,
               job_last_change = $2
