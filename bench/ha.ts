@@ -4,7 +4,8 @@
  * HA_PROCESSES, HA_JOBS and HA_KILLS change them. Exits 1 when a check fails.
  */
 import os from 'node:os';
-import { median, runHaHarness } from './haHarness.ts';
+import { runHaHarness } from './haHarness.ts';
+import { median } from './stats.ts';
 
 const processes = Number(process.env.HA_PROCESSES ?? 3);
 const jobs = Number(process.env.HA_JOBS ?? 500);

@@ -22,7 +22,7 @@ import {
   startStandIns, statusOf, waitFor, writeSosyncConf, type SosyncRun,
 } from './harness/processes.ts';
 
-export { ensureBuilt, median } from './harness/processes.ts';
+export { ensureBuilt } from './harness/processes.ts';
 
 export interface HaOptions {
   processes: number;

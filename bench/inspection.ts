@@ -17,6 +17,7 @@ import { FlowRegistry } from '../src/flows/registry.ts';
 import { silentLogger } from '../src/log.ts';
 import { openTable, type StoreKind } from '../test/support/engine.ts';
 import { MemoryFlow } from '../test/support/memoryFlow.ts';
+import { median } from './stats.ts';
 
 type Mode = 'off' | 'unwatched' | 'watched';
 const modes: readonly Mode[] = ['off', 'unwatched', 'watched'];
@@ -31,12 +32,6 @@ export interface InspectionCost {
   /** messages the viewer received in its rounds (proves the watched rounds did serialize) */
   watchedMessages: number;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 export async function measureInspectionCost(kind: StoreKind, jobs = 200, rounds = 7): Promise<InspectionCost> {
   const logger = silentLogger();

@@ -17,8 +17,9 @@ import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'gra
 import { openSyncTable } from '../src/adapters/syncTable/index.ts';
 import { MemoryFlow } from '../test/support/memoryFlow.ts';
 import { createTestDatabase } from '../test/support/postgres.ts';
-import { benchWorkers } from './app.ts';
-import { median, percentile, type Results } from './results.ts';
+import { benchWorkers } from './benchService.ts';
+import type { Results } from './results.ts';
+import { median, percentile } from './stats.ts';
 
 export const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_N ?? 200);
 const WARM_UP = 20;

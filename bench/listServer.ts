@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { openSyncTable } from '../src/adapters/syncTable/index.ts';
-import { benchApp } from './app.ts';
+import { benchApp } from './benchService.ts';
 
 const config = JSON.parse(process.env.BENCH_LIST_DB ?? '{}') as { host: string; port: number; user: string; database: string };
 const BATCH = 500;

@@ -13,7 +13,8 @@ import pg from 'pg';
 import { openSyncTable, syncTableStatements, toUtcTimestamp, type OpenedSyncTable } from '../src/adapters/syncTable/index.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { addOpenJobs, growSyncTable, type FillStep } from './fill.ts';
-import { median, percentile, type Results } from './results.ts';
+import type { Results } from './results.ts';
+import { median, percentile } from './stats.ts';
 
 export const DEFAULT_PICK_ROWS = [10_000, 1_000_000, 10_000_000];
 export const PICK_TARGET = 1.5;

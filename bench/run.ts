@@ -25,7 +25,7 @@ import pg from 'pg';
 import { formatInspectionCost, measureInspectionCost } from './inspection.ts';
 import { openTable, type StoreKind } from '../test/support/engine.ts';
 import { MemoryFlow } from '../test/support/memoryFlow.ts';
-import { benchApp, benchWorkers } from './app.ts';
+import { benchApp, benchWorkers } from './benchService.ts';
 import { describeMachine, Results } from './results.ts';
 import { measureSupersede } from './supersede.ts';
 import { measurePickAtScale, pickSizes } from './pick.ts';

@@ -8,8 +8,9 @@
 import type { StoreKind } from '../test/support/engine.ts';
 import { openTable } from '../test/support/engine.ts';
 import { MemoryFlow } from '../test/support/memoryFlow.ts';
-import { benchWorkers } from './app.ts';
-import { median, type Results } from './results.ts';
+import { benchWorkers } from './benchService.ts';
+import type { Results } from './results.ts';
+import { median } from './stats.ts';
 
 export const BURST = 1000;
 

@@ -5,7 +5,7 @@ import { typenIds, type PersonStack, type PersonStackWrite, type WriteMeta } fro
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
-import { partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
+import { genderToOnline, genderToStudio, partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
 import { writeToStudio, type StudioSide } from './studioSide.ts';
 import { many2oneId, sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
 
@@ -16,10 +16,8 @@ function stackInfo(stack: PersonStack): ModelInfo {
   return { id: stack.personId, foreignId: stack.sosyncFsoId, sosyncWriteDate: stack.sosyncWriteDate, writeDate: stack.writeDate };
 }
 
-/** FSO's gender as FS holds it: an empty gender is `other` (SPEC §6.2: other/empty → 0 → other). */
-function onlineGender(gender: unknown): unknown {
-  return gender === false || gender === null || gender === undefined || gender === '' ? 'other' : gender;
-}
+/** FSO's gender as it reads back after a sync: an empty gender is stored as 0 in FS, which reads as `other` (SPEC §6.2). */
+const onlineGender = (gender: unknown) => genderToOnline(genderToStudio(gender, null));
 
 /** ISO code → res.country id and back, cached (countries do not change while sosync runs). */
 class Countries {

@@ -49,6 +49,17 @@ describe('quick check, flow map and cleanup status of the running service', () =
     }
   });
 
+  it('a partner FSO holds without a gender compares equal to FS, which holds it as other (SPEC §6.2)', async () => {
+    const since = await e.lastJobId();
+    const id = e.fso.userCreate('res.partner', { firstname: 'Kim', lastname: 'Ohnegeschlecht', gender: false });
+    await e.waitForJobs();
+    assertDone(await onlyNewJob(e, since));
+    const answer = await check('res.partner', id);
+    const gender = answer.fields.find((f: any) => f.fso_field === 'gender');
+    assert.deepEqual(gender, { fs_field: 'Person.GeschlechttypID', fso_field: 'gender', fs_value: 'other', fso_value: 'other', differs: false });
+    assert.deepEqual(differing(answer), []);
+  });
+
   it('a synced partner compares equal field by field, empty fields (name_zwei, fax) included', async () => {
     const since = await e.lastJobId();
     partnerId = e.fso.userCreate('res.partner', {
