@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
 import {
+  ClaimSession,
   FinishedJobCleanup, openSyncTable, readActiveProcess, wakeActiveProcess, WorkerLock, type OpenedSyncTable, type ProcessIdentity,
 } from './adapters/syncTable/index.ts';
 import { createClock, createDriftSource, systemNow } from './adapters/clock/index.ts';
@@ -71,7 +72,8 @@ export async function startService(config: Config, logger: Logger, endpoints: En
   try {
     const now = systemNow;
     const table = await openSyncTable(
-      config.db ? { kind: 'postgres', ...config.db } : { kind: 'pglite', dataDir: config.stateDir },
+      // every worker slot queries through the pool while its claim session holds its locks
+      config.db ? { kind: 'postgres', ...config.db, max: Math.max(5, config.jobWorkers + 3) } : { kind: 'pglite', dataDir: config.stateDir },
       now,
     );
     cleanups.push(() => table.db.close());
@@ -139,6 +141,9 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       probeIntervalMs: config.outageProbeIntervalMs,
       // one call each: FS answers a SELECT, FSO accepts the login
       probes: { fs: () => studio.serverTimeUtc(), fso: () => online.authenticate() },
+      parallel: config.db && config.jobWorkers > 1
+        ? { workers: config.jobWorkers, openClaims: (slot) => new ClaimSession(config.db!, `${slot} ${os.hostname()} ${process.pid}`) }
+        : undefined,
     });
     const roles = config.db
       ? await sharedTableRoles(config.db, table, startWorkers, logger, now)

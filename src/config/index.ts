@@ -32,6 +32,8 @@ export interface Config {
   apiToken: string | null;
   instance: string;
   throttleMs: number;
+  /** jobs run at once; more than one only on a PostgreSQL sync table */
+  jobWorkers: number;
   maxTimeDriftMs: number;
   /** null → embedded PGlite under stateDir (or in memory when stateDir is null) */
   db: { host: string; port: number; database: string; user: string; password?: string; connectTimeoutMs: number; statementTimeoutMs: number } | null;
@@ -170,6 +172,8 @@ function octal(mode: number): string {
 }
 
 const MIN_TOKEN_LENGTH = 16;
+/** parallel job workers: each holds a claim session on the sync table's server */
+export const MAX_JOB_WORKERS = 64;
 
 function checkToken(key: string, token: string): string {
   if (/\s/.test(token)) throw new ConfigError(key, 'must not contain spaces or line breaks');
@@ -311,6 +315,11 @@ export function readConfig(argv: readonly string[]): ReadResult {
   const maxDrift = integer('max_time_drift_ms');
   const throttleMs = integer('throttle_ms');
   if (throttleMs < 0) throw new ConfigError('throttle_ms', `${throttleMs} is negative`);
+  const jobWorkers = integer('job_workers');
+  if (jobWorkers < 1 || jobWorkers > MAX_JOB_WORKERS) throw new ConfigError('job_workers', `${jobWorkers} is not between 1 and ${MAX_JOB_WORKERS}`);
+  if (jobWorkers > 1 && !dbHost) {
+    throw new ConfigError('job_workers', `${jobWorkers} workers need a PostgreSQL sync table (set db_host); the embedded one has a single connection, so it runs 1`);
+  }
   for (const key of ['studio_connect_timeout_ms', 'studio_request_timeout_ms', 'online_timeout_ms', 'ntp_timeout_ms', 'protocol_batch_size',
     'db_connect_timeout_ms', 'db_statement_timeout_ms', 'retry_base_ms', 'retry_max_ms', 'retry_max_attempts', 'outage_probe_interval_ms']) {
     if (integer(key) <= 0) throw new ConfigError(key, `${integer(key)} must be greater than 0`);
@@ -352,6 +361,7 @@ export function readConfig(argv: readonly string[]): ReadResult {
     apiToken,
     instance,
     throttleMs,
+    jobWorkers,
     maxTimeDriftMs: maxDrift <= 0 ? 30 : maxDrift,
     db: dbHost
       ? {

@@ -25,6 +25,7 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'api_token_file', type: 'string', description: 'file holding api_token (first line); must be accessible by its owner only (chmod 600)' },
   { key: 'instance', type: 'string', description: 'instance name; the Odoo database name and part of default paths (required with real systems)' },
   { key: 'throttle_ms', type: 'integer', default: '0', description: 'minimum wall time one job occupies; 0 = no throttling' },
+  { key: 'job_workers', type: 'integer', default: '1', description: 'jobs run at once (1–64); more than 1 needs a PostgreSQL sync table (db_host): each worker claims its jobs and locks their records there' },
   { key: 'max_time_drift_ms', type: 'integer', default: '30', description: 'tolerated clock drift in ms; values <= 0 mean 30' },
   { key: 'db_host', type: 'string', description: 'PostgreSQL host for sync_table; none = embedded PGlite database under state_dir' },
   { key: 'db_port', type: 'port', default: '5432', description: 'PostgreSQL port' },

@@ -5,8 +5,8 @@
  * lives here too, next to the actor that writes them.
  */
 import { createActor, fromPromise, toPromise } from 'xstate';
-import type { JobPatch, JobRow, SyncTableStore } from '../adapters/syncTable/index.ts';
-import { FlowError, type Flow } from '../flows/flow.ts';
+import type { JobPatch, JobRow, RecordKey, SyncTableStore } from '../adapters/syncTable/index.ts';
+import { FlowError, modelOf, otherSystem, type Flow } from '../flows/flow.ts';
 import { readRecordAndCounterpart } from '../flows/direction.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
@@ -20,6 +20,33 @@ export interface JobDependencies {
   logger: Logger;
   /** how transiently failed jobs are retried (default: 10 s doubling to 10 min, 10 attempts) */
   retry?: RetryPolicy;
+  /**
+   * With parallel workers: the slot's record locks (claims.ts). A root job's record is locked by
+   * its claim; the job locks its counterpart and a child job its own record and counterpart,
+   * before it reads what it decides on. Without it (one worker) nothing needs locking.
+   */
+  records?: RecordLocks;
+}
+
+export interface RecordLocks {
+  /** waits while another slot holds the record; says whether it had to */
+  lock(key: RecordKey): Promise<{ waited: boolean }>;
+}
+
+/** Reads both sides, holding both records' locks while it does (see JobDependencies.records). */
+async function readLocked(flow: Flow, job: JobRow, records: RecordLocks | undefined): Promise<DirectionFacts> {
+  const read = () => readRecordAndCounterpart(flow, job.job_source_system, job.job_source_record_id);
+  if (!records) return read();
+  if (job.parent_job_id !== null) await records.lock({ system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id });
+  const locked = new Set<string>();
+  let facts = await read();
+  // a counterpart another slot was writing may have changed (or another one been linked): read again
+  for (let rounds = 0; facts.other && !locked.has(String(facts.other.id)) && rounds < 3; rounds += 1) {
+    locked.add(String(facts.other.id));
+    const { waited } = await records.lock({ system: otherSystem(job.job_source_system), model: facts.otherModel, id: facts.other.id });
+    if (waited) facts = await read();
+  }
+  return facts;
 }
 
 export type JobLogic = ReturnType<typeof createJobLogic>;
@@ -119,8 +146,7 @@ export function createJobLogic(deps: JobDependencies) {
         return store.startJob(input.jobId);
       }),
 
-      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> =>
-        readRecordAndCounterpart(flowOf(flows, input.job), input.job.job_source_system, input.job.job_source_record_id)),
+      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> => readLocked(flowOf(flows, input.job), input.job, deps.records)),
 
       listChildJobs: fromPromise(async ({ input }) => {
         const children = await flowOf(flows, input.job).childJobs(input.direction);
@@ -150,8 +176,14 @@ export function createJobLogic(deps: JobDependencies) {
 
       deleteCounterpart: fromPromise(async ({ input }): Promise<TimedEvidence | null> => {
         const { job } = input;
+        const flow = flowOf(flows, job);
+        const counterpart = otherSystem(job.job_source_system);
+        if (deps.records && job.parent_job_id !== null) await deps.records.lock({ system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id });
+        if (deps.records && job.job_source_target_record_id !== null) {
+          await deps.records.lock({ system: counterpart, model: modelOf(flow, counterpart), id: job.job_source_target_record_id });
+        }
         const start = now();
-        const evidence = await flowOf(flows, job).deleteCounterpart(job.job_source_system, job.job_source_record_id, job.job_source_target_record_id);
+        const evidence = await flow.deleteCounterpart(job.job_source_system, job.job_source_record_id, job.job_source_target_record_id);
         return evidence ? { evidence, start, end: now() } : null;
       }),
 

@@ -132,6 +132,7 @@ export const supervisorMachine = setup({
     reportPass: (_, _params: { passes: number; jobsRun: number }) => {},
     reportSystemDown: (_, _params: { outage: SystemOutage }) => {},
     reportSystemUp: (_, _params: { outage: SystemOutage; at: Date }) => {},
+    releaseRecords: () => {},
   },
   guards: {
     foundJob: (_, params: { job: JobRow | null }) => params.job !== null,
@@ -245,9 +246,10 @@ export const supervisorMachine = setup({
           },
         },
         running: {
+          // with parallel workers the slot lets the job's records go (claims.ts); one worker holds none
+          exit: 'releaseRecords',
           invoke: {
             src: 'job',
-            systemId: 'current-job',
             input: ({ context }) => ({ job: context.currentJob!, ancestors: [] }),
             onDone: [
               // STOP came while the job ran: it has reached its end, so the worker ends now (SPEC §4.7),

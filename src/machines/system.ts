@@ -3,15 +3,16 @@
  * children) and the protocol worker, provided with the store, the flows, the drift source and the
  * clock, plus the WorkerControl the HTTP routes use. Nothing here decides what a job does.
  */
-import { createActor, fromPromise, waitFor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, fromPromise, waitFor, type ActorRefFrom, type InspectionEvent, type Observer } from 'xstate';
 import { systemNow, type DriftSource } from '../adapters/clock/index.ts';
 import type { ProtocolCopier } from '../adapters/online/index.ts';
 import type { JobRow, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
 import type { Logger } from '../log.ts';
-import { createJobLogic } from './jobActors.ts';
+import { createJobLogic, type RecordLocks } from './jobActors.ts';
+import { createPoolMachine, slotId } from './pool.ts';
 import type { RetryPolicy } from './retry.ts';
-import { DRIFT_CHECK_INTERVAL_MS, supervisorMachine, type GateResult, type ProbeResult, type SystemOutage } from './supervisor.ts';
+import { DRIFT_CHECK_INTERVAL_MS, PROBE_INTERVAL_MS, supervisorMachine, type GateResult, type ProbeResult, type SystemOutage } from './supervisor.ts';
 import { protocolMachine } from './protocol.ts';
 import type { WorkerActivity, WorkerControl, WorkerReport } from './workers.ts';
 
@@ -37,11 +38,28 @@ export interface WorkerSystemOptions {
   probeIntervalMs?: number;
   /** one cheap call per system that resolves when it is reachable (FS: a SELECT; FSO: a login) */
   probes?: Partial<Record<SystemName, () => Promise<unknown>>>;
+  /**
+   * Parallel workers (`job_workers`, default 1): with more than one, each slot claims its jobs
+   * and locks their records through a claim session of its own (PostgreSQL only, claims.ts).
+   */
+  parallel?: { workers: number; openClaims(slot: string): SlotClaims };
 }
+
+/** A worker slot's claims (ClaimSession): its next job, its records' locks, letting them go. */
+export interface SlotClaims extends RecordLocks {
+  claim(at: Date): Promise<JobRow | null>;
+  releaseAll(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
 
 export interface WorkerSystem {
   control: WorkerControl;
-  supervisor: ReturnType<typeof createActor<typeof supervisorMachine>>;
+  /** the job worker (the first slot's supervisor when there are several) */
+  supervisor: SupervisorActor;
+  /** every worker slot's supervisor, in slot order */
+  slots(): SupervisorActor[];
   protocol: ReturnType<typeof createActor<typeof protocolMachine>> | null;
   /** resolves when both workers are idle (tests) */
   whenIdle(): Promise<void>;
@@ -64,17 +82,48 @@ function systemsStatus(outage: SystemOutage | null): Record<SystemName, Record<s
   return { fs: of('fs'), fso: of('fso') };
 }
 
+/** The job worker as one report: what the busiest slot does, with every slot listed. */
+function mergeSlots(slots: WorkerReport[]): WorkerReport {
+  if (slots.length === 1) return { ...slots[0], slots };
+  const order: WorkerActivity[] = ['error', 'running', 'restartRequested', 'stopping', 'idle'];
+  const activity = slots.every((s) => s.activity === 'stopping')
+    ? 'stopping'
+    : order.find((a) => slots.some((s) => s.activity === a)) ?? 'idle';
+  const systems = (system: SystemName) => slots.map((s) => (s.systems as Record<SystemName, Record<string, unknown>>)[system]).find((x) => x.up === false) ?? { up: true };
+  const dates = (key: string) => slots.map((s) => s[key] as Date | null).filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime());
+  const locked = slots.find((s) => s.drift_locked);
+  return {
+    activity,
+    workers: slots.length,
+    current_job_ids: slots.map((s) => s.current_job_id).filter((id) => id !== null),
+    drift_locked: locked !== undefined,
+    drift_lock_until: locked?.drift_lock_until ?? null,
+    drift_lock_reason: locked?.drift_lock_reason ?? null,
+    last_drift_check: dates('last_drift_check').at(-1) ?? null,
+    systems: { fs: systems('fs'), fso: systems('fso') },
+    next_retry_at: dates('next_retry_at')[0] ?? null,
+    passes: slots.reduce((n, s) => n + (s.passes as number), 0),
+    jobs_run: slots.reduce((n, s) => n + (s.jobs_run as number), 0),
+    last_error: slots.map((s) => s.last_error).find((e) => e !== null) ?? null,
+    slots,
+  };
+}
+
 export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   const { store, logger } = options;
   const now = options.now ?? systemNow;
+  const workers = options.parallel?.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`job_workers must be a whole number of at least 1, not ${workers}`);
+  const probeIntervalMs = options.probeIntervalMs ?? PROBE_INTERVAL_MS;
 
-  const jobLogic = createJobLogic({ store, flows: options.flows, now, logger, retry: options.retry });
+  // one drift measurement serves every slot: the slots share the gate's last result
+  let lastGate: { at: Date; result: GateResult } | null = null;
 
-  const supervisorLogic = supervisorMachine.provide({
+  const slotLogic = (claims: SlotClaims | null) => supervisorMachine.provide({
       actors: {
-        job: jobLogic,
+        job: createJobLogic({ store, flows: options.flows, now, logger, retry: options.retry, records: claims ?? undefined }),
         pickNextJob: fromPromise(async () => {
-          const job = await store.pickNextJob(now());
+          const job = claims ? await claims.claim(now()) : await store.pickNextJob(now());
           const nextRetryAt = job ? null : await store.nextRetryAt();
           // the throttle counts from here, when the job is loaded (SPEC §4.6)
           return { job, at: now(), nextRetryAt };
@@ -89,16 +138,13 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
           }
         }),
         checkDrift: fromPromise(async ({ input }): Promise<GateResult> => {
-          const due = input.force || input.lastCheckAt === null || now().getTime() - input.lastCheckAt.getTime() >= DRIFT_CHECK_INTERVAL_MS;
-          if (!due) return { checked: false };
-          try {
-            const m = await options.drift.measure();
-            if (m.ok) return { checked: true, ok: true, at: m.at, summary: JSON.stringify(m.sources) };
-            return { checked: true, ok: false, at: m.at, reason: m.reason ?? 'drift check failed' };
-          } catch (err) {
-            // a measurement that cannot be made keeps the gate closed, like a drift too large
-            return { checked: true, ok: false, at: now(), reason: `drift check failed: ${message(err)}` };
-          }
+          const due = (since: Date | null) => since === null || now().getTime() - since.getTime() >= DRIFT_CHECK_INTERVAL_MS;
+          if (!input.force && !due(input.lastCheckAt)) return { checked: false };
+          // another slot measured within the interval: its result holds for this one too
+          if (!input.force && lastGate && !due(lastGate.at)) return lastGate.result;
+          const result = await measureDrift();
+          if (result.checked) lastGate = { at: result.at, result };
+          return result;
         }),
         throttle: fromPromise(async ({ input }) => {
           if (input.throttleMs <= 0) return;
@@ -107,6 +153,9 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         }),
       },
       actions: {
+        releaseRecords: () => {
+          claims?.releaseAll().catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
+        },
         reportOutcome: ({ context }, { outcome }) => {
           if (context.currentJob && context.pickedAt) {
             const seconds = (now().getTime() - context.pickedAt.getTime()) / 1000;
@@ -125,7 +174,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         reportPass: (_, { passes, jobsRun }) => logger.debug({ passes, jobs_run: jobsRun }, 'pass ended: no open job left'),
         reportSystemDown: (_, { outage }) => {
           logger.error({ system: outage.system, since: outage.since.toISOString(), next_probe_at: outage.nextProbeAt.toISOString(), reason: outage.reason },
-            `${systemLabel[outage.system]} is down: job worker paused, probing it every ${supervisor.getSnapshot().context.probeIntervalMs} ms`);
+            `${systemLabel[outage.system]} is down: job worker paused, probing it every ${probeIntervalMs} ms`);
         },
         reportSystemUp: (_, { outage, at }) => {
           logger.info({ system: outage.system, down_since: outage.since.toISOString(), down_ms: at.getTime() - outage.since.getTime(), probes: outage.probes + 1 },
@@ -134,11 +183,28 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       },
   });
 
-  const supervisor = createActor(supervisorLogic, {
-    input: { throttleMs: options.throttleMs, driftLockMs: options.driftLockMs, faultRetryMs: options.faultRetryMs, probeIntervalMs: options.probeIntervalMs },
-    systemId: 'supervisor',
-    inspect: options.inspect,
-  });
+  async function measureDrift(): Promise<GateResult> {
+    try {
+      const m = await options.drift.measure();
+      if (m.ok) return { checked: true, ok: true, at: m.at, summary: JSON.stringify(m.sources) };
+      return { checked: true, ok: false, at: m.at, reason: m.reason ?? 'drift check failed' };
+    } catch (err) {
+      // a measurement that cannot be made keeps the gate closed, like a drift too large
+      return { checked: true, ok: false, at: now(), reason: `drift check failed: ${message(err)}` };
+    }
+  }
+
+  const input = { throttleMs: options.throttleMs, driftLockMs: options.driftLockMs, faultRetryMs: options.faultRetryMs, probeIntervalMs: options.probeIntervalMs };
+  const claimSessions = options.parallel && workers > 1
+    ? Array.from({ length: workers }, (_, i) => options.parallel!.openClaims(slotId(i)))
+    : [];
+  // one worker: the supervisor is the root actor, as it always was; several: a pool of slots
+  const root = claimSessions.length === 0
+    ? createActor(slotLogic(null), { input, systemId: 'supervisor', inspect: options.inspect })
+    : createActor(createPoolMachine(claimSessions.map(slotLogic), input), { systemId: 'workers', inspect: options.inspect });
+  const slots = (): SupervisorActor[] => claimSessions.length === 0
+    ? [root as SupervisorActor]
+    : claimSessions.map((_, i) => root.getSnapshot().children[slotId(i)] as SupervisorActor | undefined).filter((s) => s !== undefined);
 
   const protocol = options.protocol
     ? createActor(
@@ -157,11 +223,12 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       )
     : null;
 
-  supervisor.start();
+  root.start();
   protocol?.start();
+  const supervisor = slots()[0];
 
-  function supervisorStatus(): WorkerReport {
-    const snapshot = supervisor.getSnapshot();
+  function slotStatus(slot: SupervisorActor, index: number): WorkerReport {
+    const snapshot = slot.getSnapshot();
     const c = snapshot.context;
     let activity: WorkerActivity;
     if (snapshot.status === 'done' || snapshot.matches('stopped')) activity = 'stopping';
@@ -169,6 +236,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     else if (snapshot.matches('pass')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
     else activity = 'idle';
     return {
+      ...(claimSessions.length > 0 ? { slot: slotId(index) } : {}),
       activity,
       state: JSON.stringify(snapshot.value).replace(/"/g, ''),
       current_job_id: c.currentJob?.job_id ?? null,
@@ -182,6 +250,13 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       jobs_run: c.jobsRun,
       last_error: c.outage ? `${systemLabel[c.outage.system]} is down: ${c.outage.reason}` : c.lastError,
     };
+  }
+
+  /** after a stop a slot's actor is gone; it reports as stopping */
+  function supervisorStatus(): WorkerReport {
+    const live = slots();
+    if (live.length === 0) return mergeSlots([{ activity: 'stopping', state: 'stopped', current_job_id: null, drift_locked: false, systems: systemsStatus(null), passes: 0, jobs_run: 0, last_error: null }]);
+    return mergeSlots(live.map(slotStatus));
   }
 
   function protocolStatus(): WorkerReport {
@@ -211,7 +286,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       };
     },
     processJobs() {
-      supervisor.send({ type: 'START' });
+      root.send({ type: 'START' });
       return supervisorStatus();
     },
     processProtocol() {
@@ -219,7 +294,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       return protocolStatus();
     },
     async forceDriftCheck() {
-      supervisor.send({ type: 'FORCE_DRIFT_CHECK' });
+      root.send({ type: 'FORCE_DRIFT_CHECK' });
       const s = supervisorStatus();
       return { drift_locked: s.drift_locked, last_drift_check: s.last_drift_check, activity: s.activity };
     },
@@ -230,37 +305,39 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       return { drift, tolerance: options.toleranceMs, unit: 'millisecond', ok: m.ok, reason: m.reason ?? null, measured_at: m.at };
     },
     jobCreated(_job: JobRow) {
-      supervisor.send({ type: 'START' });
+      root.send({ type: 'START' });
       protocol?.send({ type: 'WAKE' });
     },
   };
 
-  const supervisorIdle = (s: ReturnType<typeof supervisor.getSnapshot>) => s.matches('idle') || s.matches('waitingForRetry') || s.matches('locked') || s.status === 'done';
+  const supervisorIdle = (s: ReturnType<SupervisorActor['getSnapshot']>) => s.matches('idle') || s.matches('waitingForRetry') || s.matches('locked') || s.status === 'done';
   const protocolIdle = (p: NonNullable<ReturnType<NonNullable<typeof protocol>['getSnapshot']>>) => p.matches('idle') || p.matches('modelMissing') || p.status === 'done';
 
-  const bothIdle = () => supervisorIdle(supervisor.getSnapshot()) && (!protocol || protocolIdle(protocol.getSnapshot()));
+  const allIdle = () => slots().every((slot) => supervisorIdle(slot.getSnapshot())) && (!protocol || protocolIdle(protocol.getSnapshot()));
 
   return {
     control,
     supervisor,
+    slots,
     protocol,
     async whenIdle() {
-      // one worker may wake the other's work again: settle until both are idle at once
-      while (!bothIdle()) {
-        await waitFor(supervisor, supervisorIdle);
+      // one worker may wake another's work again: settle until all are idle at once
+      while (!allIdle()) {
+        for (const slot of slots()) await waitFor(slot, supervisorIdle);
         if (protocol) await waitFor(protocol, protocolIdle);
       }
     },
     async stop(timeoutMs = 8000) {
-      supervisor.send({ type: 'STOP' });
+      root.send({ type: 'STOP' });
       protocol?.send({ type: 'STOP' });
       const stopped = Promise.all([
-        waitFor(supervisor, (s) => s.status === 'done', { timeout: timeoutMs }),
+        waitFor(root, (s) => s.status === 'done', { timeout: timeoutMs }),
         protocol ? waitFor(protocol, (p) => p.status === 'done', { timeout: timeoutMs }) : null,
       ]);
       const clean = await stopped.then(() => true, () => false);
-      supervisor.stop();
+      root.stop();
       protocol?.stop();
+      await Promise.all(claimSessions.map((c) => c.close().catch(() => undefined)));
       return clean;
     },
   };

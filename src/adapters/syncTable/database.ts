@@ -37,6 +37,12 @@ function parseUtcTimestamp(text: string): Date {
   return new Date(`${text.replace(' ', 'T')}Z`);
 }
 
+/** `pg` type parsing that reads `timestamp` columns as UTC (every session of sosync's). */
+export const utcTimestampTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 function prepareParams(params: unknown[] | undefined): unknown[] | undefined {
   return params?.map((p) => (p instanceof Date ? toUtcTimestamp(p) : p));
 }
@@ -75,10 +81,7 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
     // a server that went silent (no RST, e.g. a cut network) is noticed by the client too
     query_timeout: (options.statementTimeoutMs ?? 30_000) + 5_000,
     keepAlive: true,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    },
+    types: utcTimestampTypes,
   });
   // an idle client losing its connection must not crash the process; the next query reports it
   pool.on('error', () => undefined);

@@ -8,6 +8,7 @@ export * from './store.ts';
 export { FinishedJobCleanup, type FinishedJobCleanupOptions, type FinishedJobCleanupStatus } from './cleanup.ts';
 export { migrate, migrations, syncTableColumns } from './migrations.ts';
 export { StateDirectoryInUseError } from './stateLock.ts';
+export { ClaimSession, RecordLockError, RECORD_LOCK_CLASS, recordKeyText, type RecordKey } from './claims.ts';
 export { WorkerLock, readActiveProcess, wakeActiveProcess, type ActiveProcess, type ProcessIdentity } from './leadership.ts';
 export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
 

@@ -15,7 +15,7 @@ export type JobErrorCode = (typeof jobErrorCodes)[number];
 /** The states of a job the worker still has to run (SPEC §4.1). */
 export const openStates = ['new', 'inprogress'] as const satisfies readonly JobState[];
 /** The same list as SQL, for every query that selects open jobs (the partial indexes of migration 2 use this text). */
-const OPEN_STATES_SQL = `(${openStates.map((s) => `'${s}'`).join(', ')})`;
+export const OPEN_STATES_SQL = `(${openStates.map((s) => `'${s}'`).join(', ')})`;
 
 export { INT32_MAX } from '../ids.ts';
 
@@ -144,7 +144,7 @@ export const MAX_TREE_DEPTH = 50;
 type Queryable = Pick<SqlDatabase, 'query'>;
 
 /** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
-const PICK_ORDER = `(job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id`;
+export const PICK_ORDER = `(job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id`;
 
 /**
  * The statements that must be served by an index on a production-sized table, as the store runs

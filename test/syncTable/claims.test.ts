@@ -1,0 +1,139 @@
+/**
+ * Claim sessions of parallel workers (claims.ts) on a real PostgreSQL server: a claim passes over
+ * rows another session is claiming (SKIP LOCKED) and jobs whose record another slot holds, a slot
+ * waits for a record another slot holds, a deadlock fails one side transiently, and a session that
+ * dies lets its records go.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { ClaimSession, openSyncTable, RecordLockError, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { failureTraits } from '../../src/adapters/failure.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('claim sessions of parallel workers (PostgreSQL)', () => {
+  let database: TestDatabase;
+  let table: OpenedSyncTable;
+  const sessions: ClaimSession[] = [];
+  const session = (name: string) => {
+    const s = new ClaimSession(database.config, name);
+    sessions.push(s);
+    return s;
+  };
+  const at = new Date('2026-01-01T12:00:00Z');
+  const announce = (recordId: number, minutesAgo: number, system: 'fs' | 'fso' = 'fs') =>
+    table.store.createJob({
+      job_date: new Date(at.getTime() - minutesAgo * 60_000), job_source_system: system,
+      job_source_model: system === 'fs' ? 'dbo.Person' : 'res.partner', job_source_record_id: recordId,
+    });
+
+  before(async () => {
+    database = await createTestDatabase('sosync_claims');
+    table = await openSyncTable({ kind: 'postgres', ...database.config });
+  });
+  after(async () => {
+    for (const s of sessions) await s.close();
+    await table.db.close();
+    await database.drop();
+  });
+
+  const clear = () => table.db.query('DELETE FROM sync_table');
+
+  it('a job whose record another slot holds waits in the queue; the next record is claimed instead', async () => {
+    await clear();
+    const first = await announce(1, 1);
+    const sameRecordLater = await announce(1, 2);
+    const other = await announce(2, 3);
+    const a = session('slot-a');
+    const b = session('slot-b');
+    assert.equal((await a.claim(at))?.job_id, first.job_id, 'slot a claims the first job in pick order');
+    assert.equal((await b.claim(at))?.job_id, other.job_id, 'slot b passes over both jobs of record 1, which slot a holds');
+    assert.equal(await session('slot-c').claim(at), null, 'a third slot finds nothing it may run');
+    await a.releaseAll();
+    await b.releaseAll();
+    const next = await b.claim(at);
+    assert.ok(next?.job_id === first.job_id || next?.job_id === sameRecordLater.job_id, 'once let go, record 1 is claimable again');
+    await b.releaseAll();
+  });
+
+  it('a row another session is claiming is passed over, not waited for (SKIP LOCKED)', async () => {
+    await clear();
+    const locked = await announce(10, 1);
+    const free = await announce(11, 2);
+    const other = new pg.Client(database.config);
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT job_id FROM sync_table WHERE job_id = $1 FOR UPDATE', [locked.job_id]);
+      const claim = session('slot-skip').claim(at);
+      const waited = Symbol('waited');
+      const got = await Promise.race([claim, sleep(5000).then(() => waited)]);
+      assert.notEqual(got, waited, 'the claim waited for a row another session held');
+      assert.equal((got as Awaited<typeof claim>)?.job_id, free.job_id);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('a slot waits for a record another slot holds, and says it waited', async () => {
+    await clear();
+    const a = session('slot-wait-a');
+    const b = session('slot-wait-b');
+    const key = { system: 'fso' as const, model: 'res.partner', id: 77 };
+    assert.deepEqual(await a.lock(key), { waited: false });
+    let bGot = false;
+    const bLock = b.lock(key).then((r) => { bGot = true; return r; });
+    await sleep(300);
+    assert.equal(bGot, false, 'slot b has the record while slot a still holds it');
+    await a.releaseAll();
+    assert.deepEqual(await bLock, { waited: true });
+    await b.releaseAll();
+  });
+
+  it('two slots waiting for each other\'s record: PostgreSQL ends the deadlock, one side fails transiently', async () => {
+    await clear();
+    const a = session('slot-dl-a');
+    const b = session('slot-dl-b');
+    const fs = { system: 'fs' as const, model: 'dbo.Person', id: 5 };
+    const fso = { system: 'fso' as const, model: 'res.partner', id: 12 };
+    await a.lock(fs);
+    await b.lock(fso);
+    // as a job that failed does, the side that lost lets its records go; the other then gets them
+    const lose = (slot: ClaimSession) => async (err: unknown) => { await slot.releaseAll(); throw err; };
+    const results = await Promise.allSettled([a.lock(fso).catch(lose(a)), b.lock(fs).catch(lose(b))]);
+    const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    assert.equal(failed.length, 1, `exactly one side is chosen to fail: ${results.map((r) => (r.status === 'rejected' ? String(r.reason) : JSON.stringify(r.value))).join(' | ')}`);
+    const error = failed[0].reason as Error;
+    assert.ok(error instanceof RecordLockError, String(error));
+    assert.match(error.message, /deadlock/);
+    assert.equal(failureTraits(error)?.transient, true, 'the job that lost runs again later (error_retry)');
+    await a.releaseAll();
+    await b.releaseAll();
+  });
+
+  it('a session that dies lets its records go', async () => {
+    await clear();
+    const job = await announce(20, 1);
+    const a = session('slot-dies');
+    assert.equal((await a.claim(at))?.job_id, job.job_id);
+    const b = session('slot-survives');
+    assert.equal(await b.claim(at), null, 'held by slot-dies');
+    const admin = new pg.Client(database.config);
+    await admin.connect();
+    try {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sosync slot-dies'`);
+    } finally {
+      await admin.end();
+    }
+    let claimed = null;
+    for (let i = 0; i < 50 && !claimed; i += 1) {
+      claimed = await b.claim(at);
+      if (!claimed) await sleep(100);
+    }
+    assert.equal(claimed?.job_id, job.job_id, 'the job is claimed again once its session is gone');
+    await b.releaseAll();
+  });
+});
