@@ -3,7 +3,7 @@
  * children) and the protocol worker, provided with the store, the flows, the drift source and the
  * clock, plus the WorkerControl the HTTP routes use. Nothing here decides what a job does.
  */
-import { createActor, fromPromise, waitFor, type ActorRefFrom, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { systemNow, type DriftSource } from '../adapters/clock/index.ts';
 import type { ProtocolCopier } from '../adapters/online/index.ts';
 import type { JobRow, SyncTableStore, SystemName } from '../adapters/syncTable/index.ts';
@@ -52,7 +52,7 @@ export interface SlotClaims extends RecordLocks {
   close(): Promise<void>;
 }
 
-type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
+type SupervisorActor = Actor<typeof supervisorMachine>;
 
 export interface WorkerSystem {
   control: WorkerControl;
