@@ -8,6 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SyncTableStore, type JobRow, type NewJob } from '../../src/adapters/syncTable/index.ts';
+import { GROUP_LIMITS } from '../../src/adapters/syncTable/groupCommit.ts';
 import { startApi, type ApiHarness } from '../support/api.ts';
 import type { StoreKind } from '../support/engine.ts';
 
@@ -69,6 +70,23 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(await commitsOf(sequential.map((r) => r.job_id)), JOBS, 'one after the other: a commit each');
       // the first call finds the store idle and goes alone; the 49 arriving meanwhile go together
       assert.equal(await commitsOf(concurrent.map((r) => r.job_id)), 2, 'concurrent: grouped into two commits');
+    });
+
+    test('a group closes at its limit of jobs or of bytes; the rest goes in the next', async () => {
+      await clear();
+      await new Promise((resolve) => setImmediate(resolve));
+      const many = Array.from({ length: 2 * GROUP_LIMITS.items + 2 }, (_, i) => ({ ...announcements(0)[0], job_source_record_id: i + 1 }));
+      const byCount = await Promise.all(many.map((job) => store.createJob(job)));
+      // one alone, then two full groups, then the one left over
+      assert.equal(await commitsOf(byCount.map((r) => r.job_id)), 4);
+
+      await new Promise((resolve) => setImmediate(resolve));
+      const perJob = 3 * 1024 * 1024;
+      const fitting = Math.floor(GROUP_LIMITS.bytes / (perJob + 512));
+      const large = Array.from({ length: 2 * fitting + 2 }, (_, i) => ({ ...announcements(0)[0], job_source_record_id: i + 1, job_source_fields: JSON.stringify({ note: String(i % 10).repeat(perJob) }) }));
+      const bySize = await Promise.all(large.map((job) => store.createJob(job)));
+      assert.equal(await commitsOf(bySize.map((r) => r.job_id)), 4, `groups of at most ${fitting} jobs of 3 MB`);
+      for (const [i, row] of bySize.entries()) assert.equal(row.job_source_fields!.length, large[i].job_source_fields.length);
     });
 
     test('a job the database refuses fails alone: the others of its group are stored', async () => {

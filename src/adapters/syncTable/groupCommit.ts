@@ -17,7 +17,12 @@ export interface GroupInsert<Item, Row> {
   one(item: Item): Promise<Row>;
   /** many items in one statement; the rows in the items' order */
   many(items: Item[]): Promise<Row[]>;
+  /** an item's size in bytes (roughly), so that one statement stays far below PostgreSQL's limits */
+  bytes(item: Item): number;
 }
+
+/** A group closes at this many items or bytes, whichever comes first (one item always goes). */
+export const GROUP_LIMITS = { items: 500, bytes: 16 * 1024 * 1024 };
 
 /** A group's insert failed (see `cause`; after a lost connection, whether it committed is unknown). */
 export class GroupInsertError extends Error {
@@ -43,7 +48,7 @@ export class GroupCommit<Item, Row> {
   private waiting: Array<Waiting<Item, Row>> = [];
   private inFlight = false;
 
-  constructor(private readonly insert: GroupInsert<Item, Row>, private readonly maxGroup = 1000) {}
+  constructor(private readonly insert: GroupInsert<Item, Row>) {}
 
   /** Stores `item` with whatever arrives while the current insert runs; resolves after the commit. */
   add(item: Item): Promise<Row> {
@@ -56,13 +61,22 @@ export class GroupCommit<Item, Row> {
   private async flush(): Promise<void> {
     this.inFlight = true;
     try {
-      while (this.waiting.length > 0) {
-        const group = this.waiting.splice(0, this.maxGroup);
-        await this.insertGroup(group);
-      }
+      while (this.waiting.length > 0) await this.insertGroup(this.nextGroup());
     } finally {
       this.inFlight = false;
     }
+  }
+
+  /** the oldest waiting items, up to GROUP_LIMITS */
+  private nextGroup(): Array<Waiting<Item, Row>> {
+    let count = 1;
+    let bytes = this.insert.bytes(this.waiting[0].item);
+    while (count < this.waiting.length && count < GROUP_LIMITS.items) {
+      bytes += this.insert.bytes(this.waiting[count].item);
+      if (bytes > GROUP_LIMITS.bytes) break;
+      count++;
+    }
+    return this.waiting.splice(0, count);
   }
 
   private async insertGroup(group: Array<Waiting<Item, Row>>): Promise<void> {

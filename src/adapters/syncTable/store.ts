@@ -210,6 +210,7 @@ export class SyncTableStore {
   private readonly createGroups = new GroupCommit<NewJob, JobRow>({
     one: (job) => this.insertJob(job),
     many: (jobs) => this.insertJobRows(jobs),
+    bytes: (job) => 256 + job.job_source_model.length + (job.job_source_fields?.length ?? 0),
   });
 
   /** Stores one announcement; resolves with its row once it is committed. */
