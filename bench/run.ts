@@ -15,7 +15,9 @@
  *      serving process vs a bare cursor server (bench/listing.ts), run on the pick-up table at
  *      1 million rows;
  *   8. announce-to-start latency on an idle queue, PostgreSQL only: p50 and p99 vs graphile-worker
- *      on the same server (bench/latency.ts).
+ *      on the same server (bench/latency.ts);
+ *   9. ingest, PostgreSQL only: /job/create requests/s at 50 concurrent connections vs a bare
+ *      express + pg endpoint doing one INSERT per request (bench/ingest.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -31,6 +33,7 @@ import { measureSupersede } from './supersede.ts';
 import { measurePickAtScale, pickSizes } from './pick.ts';
 import { measureListing } from './listing.ts';
 import { measureLatency } from './latency.ts';
+import { measureIngest } from './ingest.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -137,11 +140,12 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 
 /**
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
- * BENCH_ONLY=latency only announce-to-start latency. A partial run writes bench/RESULTS.<part>.md,
- * so bench/RESULTS.md always holds a whole run.
+ * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=ingest only ingest (/job/create at
+ * 50 connections). A partial run writes bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a
+ * whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency'];
+const parts = ['bulk', 'scale', 'latency', 'ingest'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -176,7 +180,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' || only === 'latency' ? [] : kinds) {
+  for (const kind of only === 'scale' || only === 'latency' || only === 'ingest' ? [] : kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -222,6 +226,10 @@ async function main() {
   if (postgres && (only === undefined || only === 'latency')) {
     console.log('\n[postgres, announce-to-start latency]');
     await measureLatency(results);
+  }
+  if (postgres && (only === undefined || only === 'ingest')) {
+    console.log('\n[postgres, ingest at 50 connections]');
+    await measureIngest(results);
   }
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');

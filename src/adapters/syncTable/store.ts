@@ -5,6 +5,7 @@
 import { systemNow } from '../clock/now.ts';
 import { toUtcTimestamp, type SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
+import { GroupCommit } from './groupCommit.ts';
 
 export type SystemName = 'fs' | 'fso';
 export const jobStates = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'] as const;
@@ -178,10 +179,46 @@ export const syncTableStatements = {
         RETURNING job_id`,
 } as const;
 
+/**
+ * Many announcements in one multi-row insert, the arrays unnested in their given order ($11 = now).
+ * The serial is drawn in insertion order, which follows the ORDER BY, so the rows sorted by job_id
+ * are in the order of the arrays.
+ */
+function insertJobsStatement(returning: '*' | 'job_id'): string {
+  return `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
+       job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
+       parent_job_id, job_fetched, job_run_count, job_state, job_last_change)
+     SELECT j.job_date, j.job_priority, j.job_source_system, j.job_source_model, j.job_source_record_id,
+            j.job_source_target_record_id, j.job_source_sosync_write_date, j.job_source_fields, j.job_source_type,
+            j.parent_job_id, $11, 0, 'new', $11
+       FROM unnest($1::timestamp[], $2::integer[], $3::varchar[], $4::varchar[], $5::integer[], $6::integer[],
+                   $7::timestamp[], $8::text[], $9::varchar[], $10::integer[])
+            WITH ORDINALITY AS j(job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
+                 job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
+                 parent_job_id, position)
+      ORDER BY j.position
+     RETURNING ${returning}`;
+}
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = systemNow) {}
 
-  async createJob(job: NewJob): Promise<JobRow> {
+  /**
+   * Groups the inserts of concurrent createJob calls into one statement and commit (groupCommit.ts);
+   * a lone call is the single prepared INSERT.
+   */
+  private readonly createGroups = new GroupCommit<NewJob, JobRow>({
+    one: (job) => this.insertJob(job),
+    many: (jobs) => this.insertJobRows(jobs),
+    bytes: (job) => 256 + job.job_source_model.length + (job.job_source_fields?.length ?? 0),
+  });
+
+  /** Stores one announcement; resolves with its row once it is committed. */
+  createJob(job: NewJob): Promise<JobRow> {
+    return this.createGroups.add(job);
+  }
+
+  private async insertJob(job: NewJob): Promise<JobRow> {
     const now = this.now();
     const result = await this.db.queryPrepared<JobRow>('sosync_create_job',
       `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
@@ -196,6 +233,12 @@ export class SyncTableStore {
       ],
     );
     return result.rows[0];
+  }
+
+  /** Many jobs in one prepared statement (the text does not depend on their number); rows in the jobs' order. */
+  private async insertJobRows(jobs: NewJob[]): Promise<JobRow[]> {
+    const result = await this.db.queryPrepared<JobRow>('sosync_create_jobs', insertJobsStatement('*'), this.insertJobsParams(jobs));
+    return result.rows.sort((a, b) => a.job_id - b.job_id);
   }
 
   async getJob(jobId: number): Promise<JobRow | null> {
@@ -399,31 +442,20 @@ export class SyncTableStore {
    */
   async createJobs(jobs: NewJob[], on: Queryable = this.db): Promise<number[]> {
     if (jobs.length === 0) return [];
+    const result = await on.query<{ job_id: number }>(insertJobsStatement('job_id'), this.insertJobsParams(jobs));
+    return result.rows.map((r) => Number(r.job_id)).sort((a, b) => a - b);
+  }
+
+  /** The parameters of insertJobsStatement: one array per column, and now. */
+  private insertJobsParams(jobs: NewJob[]): unknown[] {
     const column = <T,>(pick: (job: NewJob) => T) => jobs.map(pick);
     const stamp = (d: Date | null | undefined) => (d ? toUtcTimestamp(d) : null);
-    const result = await on.query<{ job_id: number }>(
-      `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
-         job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
-         parent_job_id, job_fetched, job_run_count, job_state, job_last_change)
-       SELECT j.job_date, j.job_priority, j.job_source_system, j.job_source_model, j.job_source_record_id,
-              j.job_source_target_record_id, j.job_source_sosync_write_date, j.job_source_fields, j.job_source_type,
-              j.parent_job_id, $11, 0, 'new', $11
-         FROM unnest($1::timestamp[], $2::integer[], $3::varchar[], $4::varchar[], $5::integer[], $6::integer[],
-                     $7::timestamp[], $8::text[], $9::varchar[], $10::integer[])
-              WITH ORDINALITY AS j(job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
-                   job_source_target_record_id, job_source_sosync_write_date, job_source_fields, job_source_type,
-                   parent_job_id, position)
-        ORDER BY j.position
-       RETURNING job_id`,
-      [
-        column((j) => stamp(j.job_date)), column((j) => j.job_priority ?? DEFAULT_PRIORITY), column((j) => j.job_source_system),
-        column((j) => j.job_source_model), column((j) => j.job_source_record_id), column((j) => j.job_source_target_record_id ?? null),
-        column((j) => stamp(j.job_source_sosync_write_date)), column((j) => j.job_source_fields ?? null),
-        column((j) => j.job_source_type ?? ''), column((j) => j.parent_job_id ?? null), this.now(),
-      ],
-    );
-    // the serial is drawn in insertion order, which follows the ORDER BY above
-    return result.rows.map((r) => Number(r.job_id)).sort((a, b) => a - b);
+    return [
+      column((j) => stamp(j.job_date)), column((j) => j.job_priority ?? DEFAULT_PRIORITY), column((j) => j.job_source_system),
+      column((j) => j.job_source_model), column((j) => j.job_source_record_id), column((j) => j.job_source_target_record_id ?? null),
+      column((j) => stamp(j.job_source_sosync_write_date)), column((j) => j.job_source_fields ?? null),
+      column((j) => j.job_source_type ?? ''), column((j) => j.parent_job_id ?? null), this.now(),
+    ];
   }
 
   /** Stores a job and its children (nested) in one transaction, one insert per tree level. */
