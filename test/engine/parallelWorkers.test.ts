@@ -50,6 +50,9 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     const slots = json.job_worker.slots as Array<{ slot: string }>;
     assert.deepEqual(slots.map((s) => s.slot), ['slot-1', 'slot-2', 'slot-3', 'slot-4']);
     assert.equal(json.job_worker.workers, WORKERS);
+    const { json: inspected } = await e.get('/inspect/actors');
+    const supervisors = (inspected.actors as Array<{ machine: string | null; name: string }>).filter((a) => a.machine === 'supervisor');
+    assert.deepEqual(supervisors.map((a) => a.name).sort(), ['slot-1', 'slot-2', 'slot-3', 'slot-4'], 'the live page has one worker actor per slot');
   });
 
   it('records changed on both sides at once: never two jobs on one record at a time, no duplicate, both sides agree', async () => {
@@ -61,6 +64,18 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     const personOf = new Map(partnerIds.map((id) => [id, e.fso.store.get('res.partner', id)!.sosync_fs_id as number]));
     for (const [partner, person] of personOf) assert.ok(person, `partner ${partner} got its FS person`);
 
+    // what the live page draws: every job actor in flight, under its slot
+    let watching = true;
+    let mostJobsAtOnce = 0;
+    const watcher = (async () => {
+      while (watching) {
+        const { json } = await e.get('/inspect/actors');
+        const actors = json.actors as Array<{ sessionId: string; parentId?: string; machine: string | null; name: string; status: string }>;
+        const slots = new Set(actors.filter((a) => a.machine === 'supervisor').map((a) => a.sessionId));
+        mostJobsAtOnce = Math.max(mostJobsAtOnce, actors.filter((a) => a.machine === 'job' && a.status === 'active' && slots.has(a.parentId ?? '')).length);
+        await sleep(5);
+      }
+    })();
     for (let round = 0; round < ROUNDS; round += 1) {
       // both sides of every record change at the same moment
       await Promise.all(partnerIds.map(async (partner, i) => {
@@ -70,6 +85,9 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
       await sleep(50);
     }
     await settled();
+    watching = false;
+    await watcher;
+    assert.ok(mostJobsAtOnce >= 2, `the inspection (the live page) showed ${mostJobsAtOnce} job actors at once under the slots`);
 
     const jobs = (await e.jobs()).filter(ran);
     const clashes: string[] = [];
