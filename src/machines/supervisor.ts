@@ -1,8 +1,9 @@
 /**
- * The supervisor owns the one job-worker slot (SPEC §4.1, §4.4–§4.7). A pass picks the next open
- * root job, passes the drift gate, runs one job actor to its end, throttles, and picks again until
- * no open root job is left. Only this actor ever runs a job, and it runs one at a time: the slot is
- * a state, not a lock.
+ * The supervisor owns a job-worker slot (SPEC §4.1, §4.4–§4.7). A pass picks the next open root
+ * job, passes the drift gate, runs one job actor to its end, throttles, and picks again until no
+ * open root job is left. It runs one job at a time: the slot is a state, not a lock. By default it
+ * is the only one (the original's single worker); with `job_workers` > 1 the pool (pool.ts) runs
+ * several, each picking through a claim that locks the job's records (claims.ts).
  *
  *   idle ──START──▶ pass: picking → gate → running → throttling → picking … → passEnd
  *                          │                   │                                 │

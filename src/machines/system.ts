@@ -83,28 +83,34 @@ function systemsStatus(outage: SystemOutage | null): Record<SystemName, Record<s
 }
 
 /** The job worker as one report: what the busiest slot does, with every slot listed. */
-function mergeSlots(slots: WorkerReport[]): WorkerReport {
-  if (slots.length === 1) return { ...slots[0], slots };
+function mergeSlots(reports: WorkerReport[]): WorkerReport {
+  const slots = reports.map((r, i) => ({
+    slot: r.slot ?? slotId(i), activity: r.activity, state: r.state, current_job_id: r.current_job_id, jobs_run: r.jobs_run, last_error: r.last_error,
+  }));
+  if (reports.length === 1) {
+    const { slot: _slot, ...only } = reports[0];
+    return { ...only, workers: 1, slots };
+  }
   const order: WorkerActivity[] = ['error', 'running', 'restartRequested', 'stopping', 'idle'];
-  const activity = slots.every((s) => s.activity === 'stopping')
+  const activity = reports.every((s) => s.activity === 'stopping')
     ? 'stopping'
-    : order.find((a) => slots.some((s) => s.activity === a)) ?? 'idle';
-  const systems = (system: SystemName) => slots.map((s) => (s.systems as Record<SystemName, Record<string, unknown>>)[system]).find((x) => x.up === false) ?? { up: true };
-  const dates = (key: string) => slots.map((s) => s[key] as Date | null).filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime());
-  const locked = slots.find((s) => s.drift_locked);
+    : order.find((a) => reports.some((s) => s.activity === a)) ?? 'idle';
+  const systems = (system: SystemName) => reports.map((s) => (s.systems as Record<SystemName, Record<string, unknown>>)[system]).find((x) => x.up === false) ?? { up: true };
+  const dates = (key: string) => reports.map((s) => s[key] as Date | null).filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime());
+  const locked = reports.find((s) => s.drift_locked);
   return {
     activity,
-    workers: slots.length,
-    current_job_ids: slots.map((s) => s.current_job_id).filter((id) => id !== null),
+    workers: reports.length,
+    current_job_ids: reports.map((s) => s.current_job_id).filter((id) => id !== null),
     drift_locked: locked !== undefined,
     drift_lock_until: locked?.drift_lock_until ?? null,
     drift_lock_reason: locked?.drift_lock_reason ?? null,
     last_drift_check: dates('last_drift_check').at(-1) ?? null,
     systems: { fs: systems('fs'), fso: systems('fso') },
     next_retry_at: dates('next_retry_at')[0] ?? null,
-    passes: slots.reduce((n, s) => n + (s.passes as number), 0),
-    jobs_run: slots.reduce((n, s) => n + (s.jobs_run as number), 0),
-    last_error: slots.map((s) => s.last_error).find((e) => e !== null) ?? null,
+    passes: reports.reduce((n, s) => n + (s.passes as number), 0),
+    jobs_run: reports.reduce((n, s) => n + (s.jobs_run as number), 0),
+    last_error: reports.map((s) => s.last_error).find((e) => e !== null) ?? null,
     slots,
   };
 }
@@ -236,7 +242,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     else if (snapshot.matches('pass')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
     else activity = 'idle';
     return {
-      ...(claimSessions.length > 0 ? { slot: slotId(index) } : {}),
+      slot: slotId(index),
       activity,
       state: JSON.stringify(snapshot.value).replace(/"/g, ''),
       current_job_id: c.currentJob?.job_id ?? null,

@@ -25,6 +25,8 @@ export interface ServiceStatus {
 export function serviceStatus(report: WorkerReport): ServiceStatus {
   const { activity, ...detail } = report;
   const status = statusCodeOf[activity];
+  // parallel workers: each slot with its own code
+  if (Array.isArray(detail.slots)) detail.slots = (detail.slots as WorkerReport[]).map(serviceStatus);
   return { status, status_text: workerStatusText[status], ...detail };
 }
 

@@ -49,6 +49,20 @@ describe('configuration', () => {
     assert.equal(config.keepFinishedDays, 90);
   });
 
+  test('job_workers: 1 by default; more only on a PostgreSQL sync table, and never 0 or above 64', () => {
+    const file = ini('workers.ini', `[sosync]\ninstance = demo\nlisten = 127.0.0.1\n${realSystems}`);
+    assert.equal(readConfig(['--conf', file]).config.jobWorkers, 1);
+    const onPglite = configError(['--conf', file, '--job_workers', '4']);
+    assert.equal(onPglite.key, 'job_workers');
+    assert.match(onPglite.message, /4 workers need a PostgreSQL sync table \(set db_host\)/);
+    assert.equal(readConfig(['--conf', file, '--job_workers', '4', '--db_host', '127.0.0.1']).config.jobWorkers, 4);
+    for (const bad of ['0', '65']) {
+      const error = configError(['--conf', file, '--job_workers', bad, '--db_host', '127.0.0.1']);
+      assert.equal(error.key, 'job_workers');
+      assert.match(error.message, /is not between 1 and 64/);
+    }
+  });
+
   test('command line wins over INI, INI over default; both --key value and --key=value', () => {
     const file = ini('prec.ini', `[sosync]\ninstance = demo\nport = 6000\nthrottle_ms = 100\nlog_level = Warning\n${realSystems}`);
     const a = readConfig(['-c', file]).config;
