@@ -90,6 +90,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       databaseName: `mdb_${config.instance}`,
       users: [{ user: SANDBOX_USER, password: SANDBOX_PASSWORD }],
       logger: log,
+      latencyMs: options.fsLatencyMs,
     });
     closers.push(() => studio.close());
 
@@ -101,6 +102,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       logger: log,
       store,
       journal: journal ?? undefined,
+      latencyMs: options.fsoLatencyMs,
     });
     closers.push(() => online.close());
 

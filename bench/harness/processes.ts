@@ -51,13 +51,17 @@ export interface StandInsProcess {
   output(): string;
 }
 
-/** `dist/sandbox/standins.js` with a data directory under `dir`, announcing to sosync on `sosyncPort`. */
-export async function startStandIns(dir: string, options: { persons: number; sosyncPort: number }): Promise<StandInsProcess> {
+/**
+ * `dist/sandbox/standins.js` with a data directory under `dir`, announcing to sosync on `sosyncPort`;
+ * `fsLatencyMs`/`fsoLatencyMs` (default 0) delay every FS request / FSO call as a network would.
+ */
+export async function startStandIns(dir: string, options: { persons: number; sosyncPort: number; fsLatencyMs?: number; fsoLatencyMs?: number }): Promise<StandInsProcess> {
   const ports = { fs: await freePort(), fso: await freePort(), ntp: await freePort() };
   const dataDir = path.join(dir, 'standins');
   const child = spawn(process.execPath, [standInsBin,
     '--sandbox_data_dir', dataDir, '--sandbox_persons', String(options.persons),
     '--sandbox_fs_port', String(ports.fs), '--sandbox_fso_port', String(ports.fso), '--sandbox_ntp_port', String(ports.ntp),
+    '--sandbox_fs_latency_ms', String(options.fsLatencyMs ?? 0), '--sandbox_fso_latency_ms', String(options.fsoLatencyMs ?? 0),
     '--port', String(options.sosyncPort), '--log_level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));

@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../src/log.ts';
 import { parseMethodCall, serializeFault, serializeMethodResponse } from '../../src/adapters/online/wire.ts';
 import { formatOdooDatetimeMicro } from '../../src/adapters/online/values.ts';
@@ -40,6 +41,8 @@ export interface OnlineStandInOptions {
   store?: OnlineStore;
   /** makes the store's changes durable; called before a call that changed something is answered */
   journal?: { commit(): void };
+  /** ms every XML-RPC call waits before it is answered, so a benchmark sees a network's round trip; default 0 */
+  latencyMs?: number;
 }
 
 export interface OnlineFaults {
@@ -145,6 +148,7 @@ const equalStored = (a: unknown, b: unknown) => (a ?? null) === (b ?? null);
 export async function startOnlineStandIn(options: OnlineStandInOptions): Promise<OnlineStandIn> {
   const log = options.logger.child({ component: 'fso-stand-in' });
   const store = options.store ?? new OnlineStore();
+  const latencyMs = options.latencyMs ?? 0;
   for (const u of options.users) store.addUser(u.login, u.password, u.name);
   const seeded = options.seed ? seedOnline(store, options.seed === true ? {} : options.seed) : null;
   const announcer = new Announcer({
@@ -379,7 +383,8 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
         res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('Method Not Allowed');
         return;
       }
-      void answer(path, Buffer.concat(chunks).toString('utf8')).then((xml) => {
+      void answer(path, Buffer.concat(chunks).toString('utf8')).then(async (xml) => {
+        if (latencyMs > 0) await delay(latencyMs);
         try {
           options.journal?.commit();
         } catch (err) {

@@ -11,6 +11,8 @@ export interface StudioStandInOptions extends StudioEngineOptions {
   port?: number;
   /** default 127.0.0.1 */
   host?: string;
+  /** ms added before every request is answered (see TdsServerOptions.latencyMs); default 0 */
+  latencyMs?: number;
 }
 
 export interface StudioStandIn {
@@ -31,7 +33,7 @@ export async function startStudioStandIn(options: StudioStandInOptions): Promise
     failStatements: options.failStatements,
     announceRetryMs: options.announceRetryMs,
   });
-  const server = createTdsServer({ engine, logger });
+  const server = createTdsServer({ engine, logger, latencyMs: options.latencyMs });
   let port: number;
   try {
     port = await server.listen(options.port ?? 0, options.host ?? '127.0.0.1');

@@ -68,6 +68,9 @@ export interface Config {
     ntpPort: number;
     persons: number;
     dataDir: string | null;
+    /** delay per FS request / per FSO call the stand-ins add before answering */
+    fsLatencyMs: number;
+    fsoLatencyMs: number;
   };
 }
 
@@ -331,6 +334,11 @@ export function readConfig(argv: readonly string[]): ReadResult {
   }
   const persons = integer('sandbox_persons');
   if (persons < 0) throw new ConfigError('sandbox_persons', `${persons} is negative`);
+  const nonNegative = (key: string): number => {
+    const n = integer(key);
+    if (n < 0) throw new ConfigError(key, `${n} is negative`);
+    return n;
+  };
 
   const listen = parseList(get('listen')!);
   if (listen.length === 0) throw new ConfigError('listen', 'needs at least one address');
@@ -409,6 +417,8 @@ export function readConfig(argv: readonly string[]): ReadResult {
       ntpPort: port('sandbox_ntp_port'),
       persons,
       dataDir: sandboxDataDir ? path.resolve(sandboxDataDir) : null,
+      fsLatencyMs: nonNegative('sandbox_fs_latency_ms'),
+      fsoLatencyMs: nonNegative('sandbox_fso_latency_ms'),
     },
   };
   return { config, warnings };

@@ -64,6 +64,8 @@ export const keyDefinitions: readonly KeyDefinition[] = [
   { key: 'sandbox_fs_port', type: 'port', default: '1433', description: 'sandbox: FS stand-in port', sandboxOnly: true },
   { key: 'sandbox_ntp_port', type: 'port', default: '12300', description: 'sandbox: NTP stand-in port (UDP)', sandboxOnly: true },
   { key: 'sandbox_persons', type: 'integer', default: '1000', description: 'sandbox: demo persons to seed', sandboxOnly: true },
+  { key: 'sandbox_fs_latency_ms', type: 'integer', default: '0', description: 'sandbox: delay the FS stand-in adds to every request (SQL batch, RPC, transaction request) before it answers, to mimic a network; 0 = none', sandboxOnly: true },
+  { key: 'sandbox_fso_latency_ms', type: 'integer', default: '0', description: 'sandbox: delay the FSO stand-in adds to every XML-RPC call before it answers, to mimic a network; 0 = none', sandboxOnly: true },
   { key: 'sandbox_data_dir', type: 'string', description: 'sandbox: directory for the stand-ins and the sync table; none = in memory', sandboxOnly: true },
 ];
 

@@ -5,6 +5,7 @@
  * socket, errors inside a well-framed request become ERROR tokens.
  */
 import type net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../../src/log.ts';
 import { SqlServerError, type SqlEngine, type SqlParameter, type SqlSession, type StatementResult } from '../engine.ts';
 import { Encryption, parseLogin7, parsePrelogin, preloginResponse } from './login.ts';
@@ -33,6 +34,8 @@ export interface ConnectionContext {
   responseFault(sql: string): ResponseFault | null;
   /** a fresh 8-byte transaction descriptor */
   newTransactionDescriptor(): Buffer;
+  /** ms every request waits before it is answered (a network's round trip); 0 = none */
+  latencyMs: number;
 }
 
 type State = 'prelogin' | 'login' | 'loggedIn' | 'closed';
@@ -319,6 +322,8 @@ export class TdsConnection {
             message: `The FS stand-in does not support request type 0x${message.type.toString(16)}.` });
           writeDone(w, Token.DONE, DoneStatus.ERROR, CurCmd.NONE, 0);
       }
+      // still busy while waiting: an attention arriving now is answered after this request, in order
+      if (this.ctx.latencyMs > 0) await delay(this.ctx.latencyMs);
       response = w.toBuffer();
     } finally {
       this.busy = false;

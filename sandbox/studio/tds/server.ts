@@ -13,6 +13,11 @@ export interface TdsServerOptions {
   logger?: Logger;
   /** the server name in ERROR tokens; default 'sosync-fs-standin' */
   serverName?: string;
+  /**
+   * ms every request after login (SQL batch, RPC, transaction manager request) waits before it is
+   * answered, so a benchmark sees a network's round trip on loopback; default 0
+   */
+  latencyMs?: number;
 }
 
 export interface TdsServer {
@@ -62,6 +67,7 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
     engine: options.engine,
     logger,
     serverName,
+    latencyMs: options.latencyMs ?? 0,
     failStatementsMessage: () => failMessage,
     responseFault: (sql: string) => (responseFault && (!responseFault.match || sql.includes(responseFault.match)) ? responseFault.kind : null),
     newTransactionDescriptor: () => {
