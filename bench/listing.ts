@@ -13,10 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestDatabase } from '../test/support/postgres.ts';
 import type { Results } from './results.ts';
+import { cpuSeconds } from './harness/processes.ts';
 
 export const LIST_RSS_TARGET_MB = 200;
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
-const TICKS_PER_SECOND = 100;
 
 interface Served {
   /** ms from sending the request to the response headers, and to the first byte of a row */
@@ -37,12 +37,6 @@ function procStatus(pid: number): { rssMb: number; hwmMb: number } {
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
 }
 
-function cpuSeconds(pid: number): number {
-  // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
 
 /**
  * The server runs as plain JavaScript, as the service does in production (`node dist/…`), not

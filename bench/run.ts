@@ -17,7 +17,9 @@
  *   8. announce-to-start latency on an idle queue, PostgreSQL only: p50 and p99 vs graphile-worker
  *      on the same server (bench/latency.ts);
  *   9. ingest, PostgreSQL only: /job/create requests/s at 50 concurrent connections vs a bare
- *      express + pg endpoint doing one INSERT per request (bench/ingest.ts).
+ *      express + pg endpoint doing one INSERT per request (bench/ingest.ts);
+ *  10. parallel workers, PostgreSQL only: jobs/s of a latency-injected mix with job_workers = 1, 4
+ *      and 8 vs N × one worker (bench/workers.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -34,6 +36,7 @@ import { measurePickAtScale, pickSizes } from './pick.ts';
 import { measureListing } from './listing.ts';
 import { measureLatency } from './latency.ts';
 import { measureIngest } from './ingest.ts';
+import { measureWorkers } from './workers.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -141,11 +144,11 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 /**
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
  * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=ingest only ingest (/job/create at
- * 50 connections). A partial run writes bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a
+ * 50 connections), BENCH_ONLY=workers only the parallel workers' curve. A partial run writes bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a
  * whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency', 'ingest'];
+const parts = ['bulk', 'scale', 'latency', 'ingest', 'workers'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -180,7 +183,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' || only === 'latency' || only === 'ingest' ? [] : kinds) {
+  for (const kind of only === 'scale' || only === 'latency' || only === 'ingest' || only === 'workers' ? [] : kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -230,6 +233,10 @@ async function main() {
   if (postgres && (only === undefined || only === 'ingest')) {
     console.log('\n[postgres, ingest at 50 connections]');
     await measureIngest(results);
+  }
+  if (postgres && (only === undefined || only === 'workers')) {
+    console.log('\n[postgres, parallel workers on a latency-injected mix]');
+    await measureWorkers(results);
   }
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');

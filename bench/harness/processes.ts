@@ -200,3 +200,14 @@ export async function duplicateTargets(fsPool: sql.ConnectionPool, online: Onlin
   };
 }
 
+
+/** clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux) */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a live process has used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}

@@ -160,7 +160,10 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       },
       actions: {
         releaseRecords: () => {
-          claims?.releaseAll().catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
+          // a slot that found every open job held may be idle now: the records just let go may free one
+          claims?.releaseAll()
+            .then(() => root.send({ type: 'START' }))
+            .catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
         },
         reportOutcome: ({ context }, { outcome }) => {
           if (context.currentJob && context.pickedAt) {

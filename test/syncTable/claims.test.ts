@@ -58,6 +58,42 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     await b.releaseAll();
   });
 
+  it('slots claiming at the same moment each get a job of their own', async () => {
+    await clear();
+    for (let record = 30; record < 34; record += 1) await announce(record, record);
+    const slots = [1, 2, 3, 4].map((i) => session(`slot-same-${i}`));
+    const claimed = await Promise.all(slots.map((s) => s.claim(at)));
+    assert.deepEqual(claimed.map((j) => j?.job_source_record_id).sort(), [30, 31, 32, 33], 'four jobs, four records, no slot left empty-handed');
+    for (const s of slots) await s.releaseAll();
+  });
+
+  it('with nothing held, a claim takes the job the single worker would pick (SPEC §4.1 order)', async () => {
+    const s = session('slot-order');
+    const cases: Array<Array<{ minutesAgo: number; priority?: number; state?: 'inprogress' | 'error_retry'; retryDue?: boolean }>> = [
+      [{ minutesAgo: 5 }, { minutesAgo: 1 }, { minutesAgo: 3 }],
+      [{ minutesAgo: 1 }, { minutesAgo: 9, priority: 2000 }],
+      [{ minutesAgo: 1, priority: 9000 }, { minutesAgo: 30, state: 'inprogress' }],
+      [{ minutesAgo: 10 }, { minutesAgo: 2, state: 'error_retry', retryDue: true }],
+      [{ minutesAgo: 1 }, { minutesAgo: 2, state: 'error_retry', retryDue: false }],
+    ];
+    for (const jobs of cases) {
+      await clear();
+      for (const [i, j] of jobs.entries()) {
+        const row = await table.store.createJob({
+          job_date: new Date(at.getTime() - j.minutesAgo * 60_000), job_priority: j.priority,
+          job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: 100 + i,
+        });
+        if (j.state) {
+          await table.store.updateJob(row.job_id, { job_state: j.state, job_retry_at: j.state === 'error_retry' ? new Date(at.getTime() + (j.retryDue ? -1000 : 60_000)) : null });
+        }
+      }
+      const single = await table.store.pickNextJob(at);
+      const claimed = await s.claim(at);
+      assert.equal(claimed?.job_id, single?.job_id, `same pick for ${JSON.stringify(jobs)}`);
+      await s.releaseAll();
+    }
+  });
+
   it('a row another session is claiming is passed over, not waited for (SKIP LOCKED)', async () => {
     await clear();
     const locked = await announce(10, 1);

@@ -3,9 +3,9 @@
  * session of its own; on it the slot claims a job and locks the records the job touches, so that
  * a record is never in two running jobs at once, in this process or any other:
  *
- * - The claim reads the next open root jobs in SPEC §4.1 order `FOR UPDATE SKIP LOCKED` (a job
- *   another slot is claiming right now is passed over, never waited for) and takes the first one
- *   whose source record it can lock at once (`pg_try_advisory_lock`). A job whose record another
+ * - The claim reads the next open root job in SPEC §4.1 order `FOR UPDATE SKIP LOCKED` (a job
+ *   another slot is claiming right now is passed over, never waited for) and takes it if it can lock
+ *   its source record at once (`pg_try_advisory_lock`), else looks at the next one. A job whose record another
  *   slot holds waits in the queue, so the jobs of one record run one after the other, in order.
  * - While the job runs it locks its counterpart on the other system, and its child jobs' records,
  *   waiting for a slot that holds one. Two jobs that each wait for the other's record are a
@@ -24,8 +24,8 @@ import { OPEN_STATES_SQL, PICK_ORDER, type JobRow, type SystemName } from './sto
 
 /** the first key of every record lock (the worker lock is 5051, migrations 5050) */
 export const RECORD_LOCK_CLASS = 5052;
-/** how many jobs in pick order one claim looks at per round */
-export const CLAIM_BATCH = 16;
+/** jobs one claim looks at before it gives up for now (their records held by other slots) */
+const MAX_CLAIM_ROUNDS = 200;
 const HEARTBEAT_MS = 1000;
 
 /** A record as the locks know it: one system's model and id. */
@@ -48,20 +48,30 @@ export class RecordLockError extends Error {
   }
 }
 
-/** Claim SQL: candidates in pick order (open, or in error_retry and due), locked or skipped. */
-export const claimStatement = `SELECT * FROM sync_table WHERE job_id IN (
-    SELECT job_id FROM (
-      (SELECT job_id, job_state, job_priority, job_date FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
-        ORDER BY ${PICK_ORDER} LIMIT $2::int + $3::int)
-      UNION ALL
-      (SELECT job_id, job_state, job_priority, job_date FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
-        ORDER BY job_retry_at LIMIT $2::int + $3::int)
-    ) AS candidates
-    ORDER BY ${PICK_ORDER} LIMIT $2::int OFFSET $3::int)
-  ORDER BY ${PICK_ORDER}
-  FOR UPDATE SKIP LOCKED`;
+/**
+ * Claim SQL: the head of each branch of the pick (open jobs in SPEC §4.1 order; jobs in
+ * error_retry whose next attempt is due, $2 = now), passing over jobs already looked at ($1) and
+ * rows another session is claiming (SKIP LOCKED). The row is locked only until the claim commits.
+ */
+export const claimStatements = {
+  open: `SELECT * FROM sync_table
+    WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL} AND job_id <> ALL($1::bigint[])
+    ORDER BY ${PICK_ORDER} LIMIT 1
+    FOR UPDATE SKIP LOCKED`,
+  retryDue: `SELECT * FROM sync_table
+    WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $2 AND job_id <> ALL($1::bigint[])
+    ORDER BY job_retry_at LIMIT 1
+    FOR UPDATE SKIP LOCKED`,
+};
+
+/** SPEC §4.1's order between two heads: inprogress first, then priority, newest, job_id (due retries count as new). */
+function picksFirst(a: JobRow, b: JobRow): boolean {
+  // as in PostgreSQL, a job without job_date sorts first under DESC
+  const rank = (j: JobRow) => [j.job_state === 'inprogress' ? 1 : 0, j.job_priority, j.job_date?.getTime() ?? Infinity, -j.job_id];
+  const [x, y] = [rank(a), rank(b)];
+  for (let i = 0; i < x.length; i += 1) if (x[i] !== y[i]) return x[i] > y[i];
+  return true;
+}
 
 export class ClaimSession {
   private client: pg.Client | null = null;
@@ -133,22 +143,29 @@ export class ClaimSession {
 
   private async claimNext(at: Date): Promise<JobRow | null> {
     const client = await this.session();
-    for (let offset = 0; ; offset += CLAIM_BATCH) {
-      await client.query('BEGIN');
-      try {
-        const candidates = await client.query<JobRow>(claimStatement, [toUtcTimestamp(at), CLAIM_BATCH, offset]);
-        for (const job of candidates.rows) {
-          if (await this.tryLock(client, { system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id })) {
-            await client.query('COMMIT');
-            return job;
-          }
+    await client.query('BEGIN');
+    try {
+      // job ids whose record another slot holds: looked at once, then passed over
+      const passed: number[] = [];
+      for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
+        const [open, due] = await Promise.all([
+          client.query<JobRow>(claimStatements.open, [passed]),
+          client.query<JobRow>(claimStatements.retryDue, [passed, toUtcTimestamp(at)]),
+        ]);
+        const heads = [...open.rows, ...due.rows];
+        if (heads.length === 0) break;
+        const job = heads.length === 2 && !picksFirst(heads[0], heads[1]) ? heads[1] : heads[0];
+        if (await this.tryLock(client, { system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id })) {
+          await client.query('COMMIT');
+          return job;
         }
-        await client.query('COMMIT');
-        if (candidates.rows.length < CLAIM_BATCH) return null;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
+        passed.push(job.job_id);
       }
+      await client.query('COMMIT');
+      return null;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
     }
   }
 

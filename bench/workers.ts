@@ -1,0 +1,198 @@
+/**
+ * Parallel workers' throughput curve (`BENCH_ONLY=workers npm run bench`): the stand-ins in a
+ * process of their own with an injected per-call latency (FS 5 ms per request, FSO 20 ms per call,
+ * as over a network), and for each N of BENCH_WORKERS (default 1,4,8) a sosync process with
+ * `job_workers = N` on a fresh PostgreSQL sync table. Each round makes the same number of changes
+ * of the crash harness's mix (bench/harness/mix.ts: creates, updates and deletes in both systems,
+ * every flow) while no sosync runs, then announces them in one /job/bulk-create and times until
+ * every job has ended. jobs/s per N is set against N × the one-worker figure of the same run
+ * (target ≥ 0.8 · N). Each round is checked as the HA harness checks: no record in two running jobs
+ * at once (done jobs sharing a record have disjoint job_start–job_end), no duplicate target, every
+ * job ended. CPU seconds of sosync and of the stand-ins are read from /proc.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createTestDatabase } from '../test/support/postgres.ts';
+import { freePort } from '../test/support/ports.ts';
+import { Mix, randomSource, type Announcement } from './harness/mix.ts';
+import {
+  connectSystems, cpuSeconds, duplicateTargets, ensureBuilt, forceDriftCheck, isLive, killHard, sleep, spawnSosync, startStandIns,
+  statusOf, waitFor, writeSosyncConf, type LinkedModels,
+} from './harness/processes.ts';
+import type { Results } from './results.ts';
+
+const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
+const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
+const FS_LATENCY_MS = 5;
+const FSO_LATENCY_MS = 20;
+
+const LINKS: LinkedModels[] = [
+  { fsTable: 'Person', fsKey: 'PersonID', fsoModel: 'res.partner' },
+  { fsTable: 'xBPKAccount', fsKey: 'xBPKAccountID', fsoModel: 'res.company' },
+  { fsTable: 'PersonBPK', fsKey: 'PersonBPKID', fsoModel: 'res.partner.bpk' },
+];
+
+interface JobFacts {
+  job_id: number;
+  parent_job_id: number | null;
+  job_state: string;
+  job_start: Date | null;
+  job_end: Date | null;
+  keys: string[];
+}
+
+export interface WorkersRound {
+  workers: number;
+  announced: number;
+  rootJobs: number;
+  childJobs: number;
+  states: Record<string, number>;
+  seconds: number;
+  jobsPerSecond: number;
+  /** done jobs sharing a record whose runs overlapped */
+  clashes: string[];
+  /** pairs of done jobs on different records that ran side by side */
+  sideBySide: number;
+  duplicates: number;
+  cpu: { sosync: number; standIns: number };
+}
+
+/** The records each job touched and its run, read from the sync table. */
+async function jobFacts(client: pg.Client): Promise<JobFacts[]> {
+  const rows = (await client.query(`SELECT job_id, parent_job_id, job_state, job_start, job_end,
+      job_source_system || ':' || job_source_model || ':' || job_source_record_id AS announced,
+      CASE WHEN sync_source_record_id IS NOT NULL THEN sync_source_system || ':' || sync_source_model || ':' || sync_source_record_id END AS source,
+      CASE WHEN sync_target_record_id IS NOT NULL THEN sync_target_system || ':' || sync_target_model || ':' || sync_target_record_id END AS target
+    FROM sync_table`)).rows;
+  return rows.map((r) => ({ ...r, keys: [...new Set([r.announced, r.source, r.target].filter(Boolean))] as string[] }));
+}
+
+/** Done jobs that shared a record and ran at once (a child job runs inside its parent, on purpose). */
+function overlaps(jobs: JobFacts[]): { clashes: string[]; sideBySide: number } {
+  const ran = jobs.filter((j) => j.job_state === 'done' && j.job_start && j.job_end)
+    .sort((a, b) => a.job_start!.getTime() - b.job_start!.getTime());
+  const clashes: string[] = [];
+  let sideBySide = 0;
+  for (let i = 0; i < ran.length; i += 1) {
+    for (let j = i + 1; j < ran.length && ran[j].job_start! < ran[i].job_end!; j += 1) {
+      const [a, b] = [ran[i], ran[j]];
+      if (a.parent_job_id === b.job_id || b.parent_job_id === a.job_id) continue;
+      const shared = a.keys.filter((k) => b.keys.includes(k));
+      if (shared.length) clashes.push(`jobs ${a.job_id} and ${b.job_id} on ${shared.join(', ')}`);
+      else sideBySide += 1;
+    }
+  }
+  return { clashes, sideBySide };
+}
+
+export async function measureWorkers(results: Results, say: (line: string) => void = console.log): Promise<WorkersRound[]> {
+  ensureBuilt();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-workers-'));
+  // the stand-ins' own announcements go nowhere: the bench announces every change itself, at once
+  const nobody = await freePort();
+  const standIns = await startStandIns(dir, { persons: 400, sosyncPort: nobody, fsLatencyMs: FS_LATENCY_MS, fsoLatencyMs: FSO_LATENCY_MS });
+  const rounds: WorkersRound[] = [];
+  const systems = await connectSystems(standIns);
+  try {
+    const mix = new Mix({ fsPool: systems.fsPool, online: systems.online, base: standIns.base, random: randomSource(7) });
+    await mix.load();
+    for (const workers of WORKERS) {
+      const announcements: Announcement[] = [];
+      for (let i = 0; i < CHANGES; i += 1) announcements.push(...(await mix.next()).announce);
+      rounds.push(await round(workers, announcements));
+      const r = rounds.at(-1)!;
+      say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
+        + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
+        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s`);
+    }
+  } finally {
+    await systems.fsPool.close().catch(() => undefined);
+    standIns.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  async function round(workers: number, announcements: Announcement[]): Promise<WorkersRound> {
+    const database = await createTestDatabase('sosync_workers');
+    const port = await freePort();
+    const conf = writeSosyncConf(path.join(dir, `sosync-${workers}.ini`), standIns.base, {
+      port: String(port), state_dir: path.join(dir, `state-${workers}`), log_level: 'Information', job_workers: String(workers),
+      db_host: database.config.host, db_port: String(database.config.port), db_name: database.config.database, db_user: database.config.user,
+      retry_base_ms: '300', retry_max_ms: '2000',
+    });
+    const run = spawnSosync(conf, path.join(dir, `sosync-${workers}.log`), port);
+    const client = new pg.Client(database.config);
+    try {
+      await waitFor('sosync to answer', 120_000, async () => {
+        if (!isLive(run)) throw new Error(`sosync exited (code ${run.child.exitCode}); see ${run.logFile}`);
+        await statusOf(port);
+        return true;
+      });
+      await client.connect();
+      const started = new Date();
+      // one announcement per change, newest last, as the systems would have sent them
+      const body = announcements.map((a, i) => ({
+        job_date: new Date(started.getTime() - (announcements.length - i)).toISOString(),
+        job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
+        ...(a.delete ? { job_source_type: 'delete' } : {}),
+      }));
+      const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!) };
+      const t0 = performance.now();
+      const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
+      let quietSince = Date.now();
+      let lastEnded = -1;
+      await waitFor(`job_workers = ${workers} to finish ${announcements.length} jobs`, 900_000, async () => {
+        const { rows: [c] } = await client.query(`SELECT count(*) FILTER (WHERE job_state IN ('new', 'inprogress', 'error_retry'))::int AS open,
+            count(*) FILTER (WHERE job_end IS NOT NULL)::int AS ended FROM sync_table`);
+        if (c.ended !== lastEnded) { lastEnded = c.ended; quietSince = Date.now(); }
+        // a missed NTP answer under load closes the drift gate for 30 minutes: lift it
+        if (Date.now() - quietSince > 10_000) { quietSince = Date.now(); await forceDriftCheck(port); }
+        if (c.open > 0) await sleep(20);
+        return c.open === 0;
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = { sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns };
+      const jobs = await jobFacts(client);
+      const roots = jobs.filter((j) => j.parent_job_id === null);
+      const states: Record<string, number> = {};
+      for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
+      let duplicates = 0;
+      for (const link of LINKS) {
+        const d = await duplicateTargets(systems.fsPool, systems.online, link);
+        duplicates += d.fs + d.fso;
+      }
+      return {
+        workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
+        jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
+      };
+    } finally {
+      await client.end().catch(() => undefined);
+      if (isLive(run)) await killHard(run);
+      await database.drop();
+    }
+  }
+
+  const one = rounds.find((r) => r.workers === 1);
+  for (const r of rounds) {
+    const ideal = one ? one.jobsPerSecond * r.workers : null;
+    results.add({
+      store: 'postgres',
+      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs of the mix, FS ${FS_LATENCY_MS} ms and FSO ${FSO_LATENCY_MS} ms per call`,
+      value: `${r.jobsPerSecond.toFixed(2)} jobs/s`,
+      baseline: one ? `${r.workers} × one worker (${one.jobsPerSecond.toFixed(2)} jobs/s) = ${ideal!.toFixed(2)} jobs/s` : 'no one-worker round',
+      ratio: ideal ? r.jobsPerSecond / ideal : null,
+      ...(ideal && r.workers > 1 ? { target: '≥ 0.8', met: r.jobsPerSecond / ideal >= 0.8 } : {}),
+    });
+  }
+  results.section('Parallel workers: throughput curve and checks', [
+    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms injected per call).`,
+    '',
+    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} |`),
+    ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
+  ].join('\n'));
+  return rounds;
+}
