@@ -14,6 +14,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { JobRow } from '../src/adapters/syncTable/index.ts';
+import { utcTimestampTypes } from '../src/adapters/syncTable/database.ts';
+import { overlaps } from '../test/support/overlaps.ts';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
 import { Mix, randomSource, type Announcement } from './harness/mix.ts';
@@ -34,15 +37,6 @@ const LINKS: LinkedModels[] = [
   { fsTable: 'PersonBPK', fsKey: 'PersonBPKID', fsoModel: 'res.partner.bpk' },
 ];
 
-interface JobFacts {
-  job_id: number;
-  parent_job_id: number | null;
-  job_state: string;
-  job_start: Date | null;
-  job_end: Date | null;
-  keys: string[];
-}
-
 export interface WorkersRound {
   workers: number;
   announced: number;
@@ -57,34 +51,6 @@ export interface WorkersRound {
   sideBySide: number;
   duplicates: number;
   cpu: { sosync: number; standIns: number };
-}
-
-/** The records each job touched and its run, read from the sync table. */
-async function jobFacts(client: pg.Client): Promise<JobFacts[]> {
-  const rows = (await client.query(`SELECT job_id, parent_job_id, job_state, job_start, job_end,
-      job_source_system || ':' || job_source_model || ':' || job_source_record_id AS announced,
-      CASE WHEN sync_source_record_id IS NOT NULL THEN sync_source_system || ':' || sync_source_model || ':' || sync_source_record_id END AS source,
-      CASE WHEN sync_target_record_id IS NOT NULL THEN sync_target_system || ':' || sync_target_model || ':' || sync_target_record_id END AS target
-    FROM sync_table`)).rows;
-  return rows.map((r) => ({ ...r, keys: [...new Set([r.announced, r.source, r.target].filter(Boolean))] as string[] }));
-}
-
-/** Done jobs that shared a record and ran at once (a child job runs inside its parent, on purpose). */
-function overlaps(jobs: JobFacts[]): { clashes: string[]; sideBySide: number } {
-  const ran = jobs.filter((j) => j.job_state === 'done' && j.job_start && j.job_end)
-    .sort((a, b) => a.job_start!.getTime() - b.job_start!.getTime());
-  const clashes: string[] = [];
-  let sideBySide = 0;
-  for (let i = 0; i < ran.length; i += 1) {
-    for (let j = i + 1; j < ran.length && ran[j].job_start! < ran[i].job_end!; j += 1) {
-      const [a, b] = [ran[i], ran[j]];
-      if (a.parent_job_id === b.job_id || b.parent_job_id === a.job_id) continue;
-      const shared = a.keys.filter((k) => b.keys.includes(k));
-      if (shared.length) clashes.push(`jobs ${a.job_id} and ${b.job_id} on ${shared.join(', ')}`);
-      else sideBySide += 1;
-    }
-  }
-  return { clashes, sideBySide };
 }
 
 export async function measureWorkers(results: Results, say: (line: string) => void = console.log): Promise<WorkersRound[]> {
@@ -122,7 +88,7 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
       retry_base_ms: '300', retry_max_ms: '2000',
     });
     const run = spawnSosync(conf, path.join(dir, `sosync-${workers}.log`), port);
-    const client = new pg.Client(database.config);
+    const client = new pg.Client({ ...database.config, types: utcTimestampTypes });
     try {
       await waitFor('sosync to answer', 120_000, async () => {
         if (!isLive(run)) throw new Error(`sosync exited (code ${run.child.exitCode}); see ${run.logFile}`);
@@ -154,7 +120,7 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
       });
       const seconds = (performance.now() - t0) / 1000;
       const cpu = { sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns };
-      const jobs = await jobFacts(client);
+      const jobs = (await client.query<JobRow>('SELECT * FROM sync_table')).rows;
       const roots = jobs.filter((j) => j.parent_job_id === null);
       const states: Record<string, number> = {};
       for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;

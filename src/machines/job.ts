@@ -63,6 +63,8 @@ export interface DirectionFacts {
   other: ModelInfo | null;
   /** the other system's model name */
   otherModel: string;
+  /** parallel workers: the records this job waited for while another job held them (a log line) */
+  waited?: string;
 }
 
 export interface TimedEvidence {
@@ -334,7 +336,13 @@ export const jobMachine = setup({
           invoke: {
             src: 'readDirection',
             input: ({ context }) => ({ job: context.job }),
-            onDone: { target: 'deciding', actions: assign({ facts: ({ event }) => event.output }) },
+            onDone: {
+              target: 'deciding',
+              actions: assign({
+                facts: ({ event }) => event.output,
+                log: ({ context, event }) => (event.output.waited ? [...context.log, event.output.waited] : context.log),
+              }),
+            },
             onError: failOnError('sync_source'),
           },
         },

@@ -5,7 +5,7 @@
  * lives here too, next to the actor that writes them.
  */
 import { createActor, fromPromise, toPromise } from 'xstate';
-import type { JobPatch, JobRow, RecordKey, SyncTableStore } from '../adapters/syncTable/index.ts';
+import { recordKeyText, type JobPatch, type JobRow, type RecordKey, type SyncTableStore } from '../adapters/syncTable/index.ts';
 import { FlowError, modelOf, otherSystem, type Flow } from '../flows/flow.ts';
 import { readRecordAndCounterpart } from '../flows/direction.ts';
 import type { FlowRegistry } from '../flows/registry.ts';
@@ -34,19 +34,26 @@ export interface RecordLocks {
 }
 
 /** Reads both sides, holding both records' locks while it does (see JobDependencies.records). */
-async function readLocked(flow: Flow, job: JobRow, records: RecordLocks | undefined): Promise<DirectionFacts> {
+async function readLocked(flow: Flow, job: JobRow, records: RecordLocks | undefined, now: () => Date): Promise<DirectionFacts> {
   const read = () => readRecordAndCounterpart(flow, job.job_source_system, job.job_source_record_id);
   if (!records) return read();
-  if (job.parent_job_id !== null) await records.lock({ system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id });
-  const locked = new Set<string>();
+  const waits: string[] = [];
+  const lock = async (key: RecordKey) => {
+    const asked = now();
+    const { waited } = await records.lock(key);
+    if (waited) waits.push(`${recordKeyText(key)} ${now().getTime() - asked.getTime()} ms`);
+    return waited;
+  };
+  if (job.parent_job_id !== null) await lock({ system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id });
+  const locked = new Set<number>();
   let facts = await read();
   // a counterpart another slot was writing may have changed (or another one been linked): read again
-  for (let rounds = 0; facts.other && !locked.has(String(facts.other.id)) && rounds < 3; rounds += 1) {
-    locked.add(String(facts.other.id));
-    const { waited } = await records.lock({ system: otherSystem(job.job_source_system), model: facts.otherModel, id: facts.other.id });
-    if (waited) facts = await read();
+  for (let rounds = 0; facts.other && !locked.has(facts.other.id) && rounds < 3; rounds += 1) {
+    locked.add(facts.other.id);
+    if (await lock({ system: otherSystem(job.job_source_system), model: facts.otherModel, id: facts.other.id })) facts = await read();
   }
-  return facts;
+  // the line says when the job had every record, so a reader of the log can tell waiting from running
+  return waits.length === 0 ? facts : { ...facts, waited: `waited for records another worker held (${waits.join(', ')}); had them at ${now().toISOString()}, then read them` };
 }
 
 export type JobLogic = ReturnType<typeof createJobLogic>;
@@ -146,7 +153,7 @@ export function createJobLogic(deps: JobDependencies) {
         return store.startJob(input.jobId);
       }),
 
-      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> => readLocked(flowOf(flows, input.job), input.job, deps.records)),
+      readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> => readLocked(flowOf(flows, input.job), input.job, deps.records, now)),
 
       listChildJobs: fromPromise(async ({ input }) => {
         const children = await flowOf(flows, input.job).childJobs(input.direction);

@@ -7,25 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JobRow } from '../../src/adapters/syncTable/index.ts';
 import { startEndToEnd, type EndToEnd } from '../support/endToEnd.ts';
+import { overlaps } from '../support/overlaps.ts';
 import { sleep, until } from '../support/wait.ts';
 
 const WORKERS = 4;
 const PARTNERS = 8;
 const ROUNDS = 3;
-
-/** the records a job touched, as system:model:id (announced, and its sync's source and target) */
-function recordsOf(job: JobRow): string[] {
-  const keys = [`${job.job_source_system}:${job.job_source_model}:${job.job_source_record_id}`];
-  if (job.sync_source_record_id !== null) keys.push(`${job.sync_source_system}:${job.sync_source_model}:${job.sync_source_record_id}`);
-  if (job.sync_target_record_id !== null) keys.push(`${job.sync_target_system}:${job.sync_target_model}:${job.sync_target_record_id}`);
-  return [...new Set(keys)];
-}
-
-/** a job that ran to its end: its job_start–job_end is its run (a job closed as superseded gets the closing time) */
-const ran = (job: JobRow) => job.job_state === 'done' && job.job_start !== null && job.job_end !== null;
-const overlap = (a: JobRow, b: JobRow) => a.job_start!.getTime() < b.job_end!.getTime() && b.job_start!.getTime() < a.job_end!.getTime();
 
 describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
   let e: EndToEnd;
@@ -89,19 +77,7 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     await watcher;
     assert.ok(mostJobsAtOnce >= 2, `the inspection (the live page) showed ${mostJobsAtOnce} job actors at once under the slots`);
 
-    const jobs = (await e.jobs()).filter(ran);
-    const clashes: string[] = [];
-    let sideBySide = 0;
-    for (let i = 0; i < jobs.length; i += 1) {
-      for (let j = i + 1; j < jobs.length; j += 1) {
-        if (!overlap(jobs[i], jobs[j])) continue;
-        // a child job runs inside its parent: they share the parent's slot on purpose
-        if (jobs[i].parent_job_id === jobs[j].job_id || jobs[j].parent_job_id === jobs[i].job_id) continue;
-        const shared = recordsOf(jobs[i]).filter((k) => recordsOf(jobs[j]).includes(k));
-        if (shared.length > 0) clashes.push(`jobs ${jobs[i].job_id} and ${jobs[j].job_id} ran at once on ${shared.join(', ')}`);
-        else sideBySide += 1;
-      }
-    }
+    const { clashes, sideBySide } = overlaps(await e.jobs());
     assert.deepEqual(clashes, [], 'no record was in two running jobs at once');
     assert.ok(sideBySide > 0, 'jobs on different records ran side by side (the workers are parallel)');
 
