@@ -1,7 +1,7 @@
 /**
  * Parallel workers' throughput curve (`BENCH_ONLY=workers npm run bench`): the stand-ins in a
- * process of their own with an injected per-call latency (FS 5 ms per request, FSO 20 ms per call,
- * as over a network), and for each N of BENCH_WORKERS (default 1,4,8) a sosync process with
+ * process of their own (FS on PostgreSQL, see startPgStandIns) with an injected per-call latency
+ * (FS 5 ms per request, FSO 20 ms per call, as over a network), and for each N of BENCH_WORKERS (default 1,4,8) a sosync process with
  * `job_workers = N` on a fresh PostgreSQL sync table. Each round makes the same number of changes
  * of the crash harness's mix (bench/harness/mix.ts: creates, updates and deletes in both systems,
  * every flow) while no sosync runs, then announces them in one /job/bulk-create and times until
@@ -10,25 +10,29 @@
  * at once (done jobs sharing a record have disjoint job_start–job_end), no duplicate target, every
  * job ended. CPU seconds of sosync and of the stand-ins are read from /proc.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sql from 'mssql';
 import pg from 'pg';
 import type { JobRow } from '../src/adapters/syncTable/index.ts';
 import { utcTimestampTypes } from '../src/adapters/syncTable/database.ts';
 import { overlaps } from '../test/support/overlaps.ts';
-import { createTestDatabase } from '../test/support/postgres.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
 import { Mix, randomSource, type Announcement } from './harness/mix.ts';
 import {
-  connectSystems, cpuSeconds, duplicateTargets, ensureBuilt, forceDriftCheck, isLive, killHard, sleep, spawnSosync, startStandIns,
-  statusOf, waitFor, writeSosyncConf, type LinkedModels,
+  connectSystems, cpuSeconds, duplicateTargets, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
+  statusOf, waitFor, writeSosyncConf, type LinkedModels, type StandInsProcess,
 } from './harness/processes.ts';
+import type { PgStandInsOptions } from './harness/pgStandIns.ts';
 import type { Results } from './results.ts';
 
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
 const FS_LATENCY_MS = 5;
+const WARM_UP = { persons: 150, unannounced: 100, companies: 30 };
 const FSO_LATENCY_MS = 20;
 
 const LINKS: LinkedModels[] = [
@@ -51,17 +55,69 @@ export interface WorkersRound {
   sideBySide: number;
   duplicates: number;
   cpu: { sosync: number; standIns: number };
+  /** mean root-job run (job_start to job_end), ms */
+  meanJobMs: number;
+  /** root jobs running at once on average: their summed runs ÷ the wall time */
+  meanInFlight: number;
+  /** jobs that waited for a record another slot held, and jobs a deadlock sent to error_retry */
+  waited: number;
+  deadlocks: number;
+}
+
+/**
+ * The stand-ins in a process of their own (harness/pgStandIns.ts), FS on a PostgreSQL database of
+ * the bench's: with the sandbox's PGlite the FS stand-in runs one transaction at a time, which
+ * would be what the curve measures.
+ */
+async function startPgStandIns(fsDb: TestDatabase): Promise<StandInsProcess> {
+  const options: PgStandInsOptions = {
+    fsDb: fsDb.config, fsLatencyMs: FS_LATENCY_MS, fsoLatencyMs: FSO_LATENCY_MS, user: 'sosync', password: 'bench-Passwort-1', instance: 'bench',
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  const ports = await waitFor('the stand-ins', 120_000, async () => {
+    if (child.exitCode !== null) throw new Error(`stand-ins exited: ${out}`);
+    const ready = /^ready (.*)$/m.exec(out);
+    return ready ? JSON.parse(ready[1]) as StandInsProcess['ports'] : null;
+  });
+  const base = {
+    instance: options.instance,
+    studio_mssql_host: `127.0.0.1,${ports.fs}`, studio_mssql_db: `mdb_${options.instance}`,
+    studio_sosync_user: options.user, studio_sosync_pw: options.password,
+    studio_mssql_encrypt: 'false', studio_mssql_trust_server_certificate: 'true',
+    online_host: `http://127.0.0.1:${ports.fso}`, online_sosync_user: options.user, online_sosync_pw: options.password,
+    online_ntp_port: String(ports.ntp), ntp_servers: `127.0.0.1:${ports.ntp}`,
+  };
+  return { child, ports, base, output: () => out };
+}
+
+/** Records for the mix to change, synced once before the rounds (untimed): persons, companies, and persons never announced. */
+async function warmUpChanges(fsPool: sql.ConnectionPool): Promise<Announcement[]> {
+  const announce: Announcement[] = [];
+  for (let i = 0; i < WARM_UP.persons + WARM_UP.unannounced; i += 1) {
+    const request = fsPool.request().input('v', sql.NVarChar, `Vorname${i}`).input('n', sql.NVarChar, `Name${i}`);
+    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (@v, @n)')).recordset;
+    if (i < WARM_UP.persons) announce.push({ system: 'fs', model: 'dbo.Person', id: row.PersonID });
+  }
+  for (let i = 0; i < WARM_UP.companies; i += 1) {
+    const [row] = (await fsPool.request().input('n', sql.NVarChar, `Verein ${i}`).query('INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (@n)')).recordset;
+    announce.push({ system: 'fs', model: 'dbo.xBPKAccount', id: row.xBPKAccountID });
+  }
+  return announce;
 }
 
 export async function measureWorkers(results: Results, say: (line: string) => void = console.log): Promise<WorkersRound[]> {
   ensureBuilt();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-workers-'));
-  // the stand-ins' own announcements go nowhere: the bench announces every change itself, at once
-  const nobody = await freePort();
-  const standIns = await startStandIns(dir, { persons: 400, sosyncPort: nobody, fsLatencyMs: FS_LATENCY_MS, fsoLatencyMs: FSO_LATENCY_MS });
+  const fsDb = await createTestDatabase('sosync_workers_fs');
+  const standIns = await startPgStandIns(fsDb);
   const rounds: WorkersRound[] = [];
   const systems = await connectSystems(standIns);
   try {
+    const warmUp = await round(Math.max(...WORKERS), await warmUpChanges(systems.fsPool));
+    say(`  warm-up: ${warmUp.rootJobs} jobs synced ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies in ${warmUp.seconds.toFixed(1)} s`);
     const mix = new Mix({ fsPool: systems.fsPool, online: systems.online, base: standIns.base, random: randomSource(7) });
     await mix.load();
     for (const workers of WORKERS) {
@@ -71,11 +127,12 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
       const r = rounds.at(-1)!;
       say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
         + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
-        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s`);
+        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
     }
   } finally {
     await systems.fsPool.close().catch(() => undefined);
     standIns.child.kill('SIGKILL');
+    await fsDb.drop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
@@ -129,7 +186,12 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
         const d = await duplicateTargets(systems.fsPool, systems.online, link);
         duplicates += d.fs + d.fso;
       }
+      const ranRoots = roots.filter((j) => j.job_start && j.job_end);
+      const busyMs = ranRoots.reduce((sum, j) => sum + (j.job_end!.getTime() - j.job_start!.getTime()), 0);
       return {
+        meanJobMs: busyMs / Math.max(1, ranRoots.length), meanInFlight: busyMs / 1000 / seconds,
+        waited: jobs.filter((j) => j.job_log?.includes('waited for records another worker held')).length,
+        deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
         workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
         jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
       };
@@ -153,11 +215,11 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
     });
   }
   results.section('Parallel workers: throughput curve and checks', [
-    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms injected per call).`,
+    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does). Before the rounds, ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies are synced once (untimed) for the mix to change.`,
     '',
-    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} |`),
+    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
   ].join('\n'));
   return rounds;

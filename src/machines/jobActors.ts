@@ -109,7 +109,8 @@ export function outcomeColumns(result: JobResult, now: Date, retry: RetryPolicy 
         job_state: 'error_retry', job_error_code: code, job_error_text: text,
         job_retry_at: retryAt, job_retry_count: failures, job_run_count: 0,
       } satisfies JobPatch);
-      patch.job_log = [patch.job_log, `transient failure ${failures} of at most ${retry.maxAttempts}; next attempt at ${retryAt.toISOString()}`].filter(Boolean).join('\n');
+      // the reason stays in the log: job_error_text is cleared once a later attempt succeeds
+      patch.job_log = [patch.job_log, `transient failure ${failures} of at most ${retry.maxAttempts} (${code}: ${text}); next attempt at ${retryAt.toISOString()}`].filter(Boolean).join('\n');
     } else {
       const gaveUp = transient ? ` (gave up after ${failures} attempts)` : '';
       Object.assign(patch, {

@@ -92,6 +92,10 @@ describe('a system goes down in the middle of a run', () => {
 
       down = false;
       await until(async () => (await rows(h, ids)).every((j) => j.job_state === 'done'), 'every job done after recovery');
+      const retried = (await rows(h, ids)).find((j) => j.job_id === first.job_id)!;
+      assert.equal(retried.job_error_text, null, 'done: no error text left');
+      assert.match(retried.job_log ?? '', /transient failure 1 of at most \d+ \(transformation: FSO x\.thing\.write at .* connection refused\); next attempt at /,
+        'the log keeps why the job was retried');
       assert.equal(h.flow.fso.records.size, 5, 'each record created once');
       const downLines = lines.filter((l) => /is down/.test(String(l.msg)));
       const upLines = lines.filter((l) => /is back/.test(String(l.msg)));

@@ -1,0 +1,47 @@
+/**
+ * The stand-ins for a throughput bench, in a process of their own, with FS kept in a PostgreSQL
+ * database (a pooled connection per transaction, as SQL Server serves many sessions at once)
+ * instead of the sandbox's PGlite: PGlite has one connection, so the FS stand-in there runs one
+ * transaction at a time and, with an injected latency, that alone caps parallel workers.
+ *
+ * Run as `node --import tsx bench/harness/pgStandIns.ts '<json options>'`; prints one line
+ * `ready {"fs":…,"fso":…,"ntp":…}` with the ports. Nothing is announced (the bench announces every
+ * change itself). Ends on SIGTERM or when its parent goes away.
+ */
+import pg from 'pg';
+import { silentLogger } from '../../src/log.ts';
+import { startNtpStandIn } from '../../sandbox/ntp/ntpStandIn.ts';
+import { startOnlineStandIn } from '../../sandbox/online/standIn.ts';
+import { startStudioStandIn } from '../../sandbox/studio/index.ts';
+
+export interface PgStandInsOptions {
+  fsDb: { host: string; port: number; user: string; password?: string; database: string };
+  fsLatencyMs: number;
+  fsoLatencyMs: number;
+  user: string;
+  password: string;
+  instance: string;
+}
+
+async function main(options: PgStandInsOptions): Promise<void> {
+  const logger = silentLogger();
+  const pool = new pg.Pool({ ...options.fsDb, max: 20 });
+  const studio = await startStudioStandIn({
+    db: pool, databaseName: `mdb_${options.instance}`, users: [{ user: options.user, password: options.password }],
+    logger, latencyMs: options.fsLatencyMs,
+  });
+  const online = await startOnlineStandIn({
+    database: options.instance, users: [{ login: options.user, password: options.password }], logger, latencyMs: options.fsoLatencyMs,
+  });
+  const ntp = await startNtpStandIn({ host: '127.0.0.1' });
+  const stop = async () => {
+    await Promise.allSettled([studio.close(), online.close(), ntp.close()]);
+    await pool.end().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  process.stdout.write(`ready ${JSON.stringify({ fs: studio.port, fso: online.port, ntp: ntp.port })}\n`);
+}
+
+await main(JSON.parse(process.argv[2]) as PgStandInsOptions);
