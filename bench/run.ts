@@ -15,7 +15,13 @@
  *      serving process vs a bare cursor server (bench/listing.ts), run on the pick-up table at
  *      1 million rows;
  *   8. announce-to-start latency on an idle queue, PostgreSQL only: p50 and p99 vs graphile-worker
- *      on the same server (bench/latency.ts).
+ *      on the same server (bench/latency.ts);
+ *   9. engine overhead, PostgreSQL only: up-to-date and update jobs of each flow through the job
+ *      machine and the real flows against the FS and FSO stand-ins vs the bare client round trips
+ *      such a job cannot avoid, with round trips and sync-table writes per job (bench/overhead.ts);
+ *  10. realistic throughput, PostgreSQL only: a mixed workload through sosync and the stand-ins in
+ *      processes of their own, with an injected per-call latency, vs the floor of its round trips
+ *      × latency; CPU per process and a CPU profile of sosync (bench/mix.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -31,6 +37,8 @@ import { measureSupersede } from './supersede.ts';
 import { measurePickAtScale, pickSizes } from './pick.ts';
 import { measureListing } from './listing.ts';
 import { measureLatency } from './latency.ts';
+import { measureOverhead } from './overhead.ts';
+import { measureMix } from './mix.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -137,11 +145,12 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 
 /**
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
- * BENCH_ONLY=latency only announce-to-start latency. A partial run writes bench/RESULTS.<part>.md,
+ * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=overhead only the engine overhead,
+ * BENCH_ONLY=mix only the realistic throughput. A partial run writes bench/RESULTS.<part>.md,
  * so bench/RESULTS.md always holds a whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency'];
+const parts = ['bulk', 'scale', 'latency', 'overhead', 'mix'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -176,7 +185,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' || only === 'latency' ? [] : kinds) {
+  for (const kind of only === undefined || only === 'bulk' ? kinds : []) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -222,6 +231,14 @@ async function main() {
   if (postgres && (only === undefined || only === 'latency')) {
     console.log('\n[postgres, announce-to-start latency]');
     await measureLatency(results);
+  }
+  if (postgres && (only === undefined || only === 'overhead')) {
+    console.log('\n[postgres, engine overhead per flow]');
+    await measureOverhead(results);
+  }
+  if (postgres && (only === undefined || only === 'mix')) {
+    console.log('\n[postgres, realistic throughput]');
+    await measureMix(results);
   }
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');

@@ -273,6 +273,13 @@ export const jobMachine = setup({
       error: { code: params.code, text: params.text, transient: params.transient, downSystem: params.downSystem },
     })),
     succeed: assign({ outcome: 'done' as const }),
+    keepFreshSource: assign({
+      direction: ({ context, event }) => {
+        const direction = context.direction!;
+        const fresh = (event as unknown as { output: ModelInfo | null }).output;
+        return fresh ? { ...direction, source: { ...direction.source, info: fresh } } : direction;
+      },
+    }),
     requeue: assign({ outcome: 'requeued' as const }),
     abort: assign(({ context }, params: { code: JobErrorCode; text: string }) => ({
       outcome: 'aborted' as const,
@@ -502,7 +509,8 @@ export const jobMachine = setup({
             target: 'requeueing',
             actions: { type: 'note', params: { line: 'source changed while the job ran; the job runs again with fresh data' } },
           },
-          { target: 'writing' },
+          // the write works from this fresh read (the flow's record, when the read fetched it along)
+          { target: 'writing', actions: 'keepFreshSource' },
         ],
         onError: failOnError('sync_source'),
       },
