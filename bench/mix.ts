@@ -220,6 +220,8 @@ export async function measureMix(results: Results): Promise<void> {
       `(everything sosync sent, the protocol worker's copies to FSO included) — ${(fsTrips / jobs).toFixed(1)} FS and ${(fsoTrips / jobs).toFixed(1)} FSO per root job.`,
       `Floor (one worker, nothing but latency): ${floorS.toFixed(1)} s; measured ÷ floor = ${(wallS / floorS).toFixed(2)}.`,
       `CPU in the window: sosync ${cpu.sosync.toFixed(2)} s, stand-ins ${cpu.standIns.toFixed(2)} s (user + system, /proc/<pid>/stat).`,
+      `One worker waits for every answer, so the window is close to floor + stand-ins' CPU + sosync's CPU = `
+        + `${(floorS + cpu.standIns + cpu.sosync).toFixed(1)} s (measured ${wallS.toFixed(1)} s; skipped jobs were closed by a newer announcement of their record).`,
     ];
     if (profileFile) {
       const summary = profileSummary(path.join(profileDir, profileFile), { from: windowFrom, to: windowTo });

@@ -92,9 +92,8 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
       const record = await sourceRecord(direction, () => fso.read(direction.source.recordId, bpkFields));
       if (!record) throw new FlowError(`${BPK_FSO_MODEL} ${direction.source.recordId} vanished`);
       const { partnerId, companyId } = await references(record);
-      const personId = await studio.findPersonIdByFsoId(partnerId);
+      const { personId, accountId } = await studio.findBpkOwnersByFsoIds(partnerId, companyId);
       if (personId === null) throw new FlowError(`${PARTNER_FSO_MODEL} ${partnerId} has no FS person yet (its child job did not create one)`);
-      const accountId = await studio.xBPKAccount.findIdByFsoId(companyId);
       if (accountId === null) throw new FlowError(`${COMPANY_FSO_MODEL} ${companyId} has no FS xBPKAccount yet (its child job did not create one)`);
       return writeToStudio(fso, fs, direction, stamp, record, async () => ({ ...bpkToStudio(record), PersonID: personId, xBPKAccountID: accountId }));
     },

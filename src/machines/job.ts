@@ -273,12 +273,9 @@ export const jobMachine = setup({
       error: { code: params.code, text: params.text, transient: params.transient, downSystem: params.downSystem },
     })),
     succeed: assign({ outcome: 'done' as const }),
-    keepFreshSource: assign({
-      direction: ({ context, event }) => {
-        const direction = context.direction!;
-        const fresh = (event as unknown as { output: ModelInfo | null }).output;
-        return fresh ? { ...direction, source: { ...direction.source, info: fresh } } : direction;
-      },
+    keepFreshSource: assign(({ context }, params: { fresh: ModelInfo | null }) => {
+      const direction = context.direction!;
+      return { direction: params.fresh ? { ...direction, source: { ...direction.source, info: params.fresh } } : direction };
     }),
     requeue: assign({ outcome: 'requeued' as const }),
     abort: assign(({ context }, params: { code: JobErrorCode; text: string }) => ({
@@ -510,7 +507,7 @@ export const jobMachine = setup({
             actions: { type: 'note', params: { line: 'source changed while the job ran; the job runs again with fresh data' } },
           },
           // the write works from this fresh read (the flow's record, when the read fetched it along)
-          { target: 'writing', actions: 'keepFreshSource' },
+          { target: 'writing', actions: { type: 'keepFreshSource', params: ({ event }) => ({ fresh: event.output }) } },
         ],
         onError: failOnError('sync_source'),
       },

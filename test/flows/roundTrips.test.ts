@@ -7,6 +7,7 @@
  * - an update job reads nothing the direction or consistency step already read — its round trips
  *   are the bare ones, plus only the lookups still made per job (listed in `extra`).
  * The write's own statements (a person stack's transaction) are the client's; both sides make them.
+ * And what the write works from is the consistency step's re-read (SPEC §4.2 step 5), the freshest.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +24,8 @@ const extra: Record<string, { fs: number; fso: number }> = {
   // the default salutation (dbo.Typen), read per job: FS configuration that may change while sosync runs
   'partner|update FSO → FS': { fs: 1, fso: 0 },
   'partner bPK|up to date': { fs: 0, fso: 0 },
-  // the FS ids of the bPK's partner and company, looked up by their FSO ids
-  'partner bPK|update FSO → FS': { fs: 2, fso: 0 },
+  // the FS ids of the bPK's partner and company, looked up by their FSO ids (one batch)
+  'partner bPK|update FSO → FS': { fs: 1, fso: 0 },
 };
 
 describe('round trips per job and flow, through the stand-ins', () => {
@@ -47,6 +48,27 @@ describe('round trips per job and flow, through the stand-ins', () => {
       assert.equal(outcome.outcome, 'done', `${scenario.flow}: ${outcome.message}`);
       // start, outcome, closing superseded jobs, the protocol flag
       assert.deepEqual(counts, { fs: 1, fso: 1, syncTableWrites: 4 }, scenario.flow);
+    }
+  });
+
+  it('the write transforms the source as the consistency step re-read it, not as the direction step read it', async () => {
+    const scenario = scenarios.find((s) => s.flow === 'company' && s.kind === 'update FSO → FS')!;
+    const job = await scenario.prepare(100);
+    // between step 3 and step 5 the name changes and the stamp does not (the check passes)
+    let reads = 0;
+    system.fso.faults.onCall((call) => {
+      const reading = call.method === 'read' || call.method === 'search_read';
+      if (call.model === 'res.company' && reading && ++reads === 2) system.fso.store.update('res.company', [job.id], { name: 'Verein frisch' });
+    });
+    try {
+      const { outcome, jobId } = await system.runJob(job.system, job.model, job.id);
+      assert.equal(outcome.outcome, 'done', outcome.message);
+      assert.equal(reads, 2, 'the direction and the consistency step each read the company once');
+      const row = await system.table.store.getJob(jobId);
+      const written = await system.studio.xBPKAccount.read(row!.sync_target_record_id!);
+      assert.equal(written?.Name, 'Verein frisch');
+    } finally {
+      system.fso.faults.onCall(null);
     }
   });
 
