@@ -18,7 +18,13 @@
  *      on the same server (bench/latency.ts);
  *   9. ingest, PostgreSQL only: /job/create requests/s at 50 concurrent connections vs a bare
  *      express + pg endpoint doing one INSERT per request (bench/ingest.ts);
- *  10. parallel workers, PostgreSQL only: jobs/s of a latency-injected mix with job_workers = 1, 4
+ *  10. engine overhead, PostgreSQL only: up-to-date and update jobs of each flow through the job
+ *      machine and the real flows against the FS and FSO stand-ins vs the bare client round trips
+ *      such a job cannot avoid, with round trips and sync-table writes per job (bench/overhead.ts);
+ *  11. realistic throughput, PostgreSQL only: a mixed workload through sosync and the stand-ins in
+ *      processes of their own, with an injected per-call latency, vs the floor of its round trips
+ *      × latency; CPU per process and a CPU profile of sosync (bench/mix.ts);
+ *  12. parallel workers, PostgreSQL only: jobs/s of a latency-injected mix with job_workers = 1, 4
  *      and 8 vs N × one worker (bench/workers.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
@@ -37,6 +43,8 @@ import { measureListing } from './listing.ts';
 import { measureLatency } from './latency.ts';
 import { measureIngest } from './ingest.ts';
 import { measureWorkers } from './workers.ts';
+import { measureOverhead } from './overhead.ts';
+import { measureMix } from './mix.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -144,11 +152,12 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 /**
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
  * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=ingest only ingest (/job/create at
- * 50 connections), BENCH_ONLY=workers only the parallel workers' curve. A partial run writes bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a
- * whole run.
+ * 50 connections), BENCH_ONLY=overhead only the engine overhead, BENCH_ONLY=mix only the realistic
+ * throughput, BENCH_ONLY=workers only the parallel workers' curve. A partial run writes
+ * bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency', 'ingest', 'workers'];
+const parts = ['bulk', 'scale', 'latency', 'ingest', 'overhead', 'mix', 'workers'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -183,7 +192,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' || only === 'latency' || only === 'ingest' || only === 'workers' ? [] : kinds) {
+  for (const kind of only === undefined || only === 'bulk' ? kinds : []) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -237,6 +246,14 @@ async function main() {
   if (postgres && (only === undefined || only === 'workers')) {
     console.log('\n[postgres, parallel workers on a latency-injected mix]');
     await measureWorkers(results);
+  }
+  if (postgres && (only === undefined || only === 'overhead')) {
+    console.log('\n[postgres, engine overhead per flow]');
+    await measureOverhead(results);
+  }
+  if (postgres && (only === undefined || only === 'mix')) {
+    console.log('\n[postgres, realistic throughput]');
+    await measureMix(results);
   }
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');

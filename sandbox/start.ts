@@ -34,6 +34,8 @@ export interface Sandbox {
   standInLines: string[];
   /** tell the stand-ins where sosync's /job/create is; `headers` carry sosync's api_token */
   attach(sosyncUrl: string, headers?: Record<string, string>): void;
+  /** requests the FS stand-in and calls the FSO stand-in answered so far (benchmarks count round trips) */
+  roundTrips(): { fs: number; fso: number };
   close(): Promise<void>;
 }
 
@@ -144,6 +146,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
         studio.engine.setAnnounceUrl(sosyncUrl, headers);
         online.setAnnounceUrl(sosyncUrl, headers);
       },
+      roundTrips: () => ({ fs: studio.server.requestCount, fso: online.callCount }),
       close,
     };
   } catch (err) {

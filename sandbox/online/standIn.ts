@@ -91,6 +91,8 @@ export interface OnlineStandIn {
   seeded: SeededOnline | null;
   /** change where announcements go (sosync may start after the stand-in) */
   setAnnounceUrl(url: string | null, headers?: Record<string, string>): void;
+  /** XML-RPC calls received (any service, answered or not): round trips, counted */
+  readonly callCount: number;
   /** resolves when every announcement so far was delivered or given up */
   flushAnnouncements(): Promise<void>;
   /** delivered / given-up announcements, in order */
@@ -149,6 +151,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   const log = options.logger.child({ component: 'fso-stand-in' });
   const store = options.store ?? new OnlineStore();
   const latencyMs = options.latencyMs ?? 0;
+  let callCount = 0;
   for (const u of options.users) store.addUser(u.login, u.password, u.name);
   const seeded = options.seed ? seedOnline(store, options.seed === true ? {} : options.seed) : null;
   const announcer = new Announcer({
@@ -383,6 +386,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
         res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('Method Not Allowed');
         return;
       }
+      callCount++;
       void answer(path, Buffer.concat(chunks).toString('utf8')).then(async (xml) => {
         if (latencyMs > 0) await delay(latencyMs);
         try {
@@ -470,6 +474,7 @@ export async function startOnlineStandIn(options: OnlineStandInOptions): Promise
   return {
     get port() { return port; },
     get url() { return `http://${hostForUrl}:${port}`; },
+    get callCount() { return callCount; },
     store,
     faults,
     seeded,

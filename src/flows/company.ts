@@ -5,13 +5,13 @@ import type { Flow, SyncDirection, SyncEvidence } from './flow.ts';
 import { FlowError } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
 import { tableSide, writeToStudio } from './studioSide.ts';
-import { sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { sideBySide, sidesOfFlow, sourceRecord, syncDate, type FlowClients } from './support.ts';
 
 export const COMPANY_FS_MODEL = 'dbo.xBPKAccount';
 export const COMPANY_FSO_MODEL = 'res.company';
 
 export function createCompanyFlow({ studio, online }: FlowClients): Flow {
-  const fso = new OnlineModel(online, COMPANY_FSO_MODEL, false);
+  const fso = new OnlineModel(online, COMPANY_FSO_MODEL, false, ['name']);
   const fs = tableSide(studio.xBPKAccount);
 
   return {
@@ -32,7 +32,7 @@ export function createCompanyFlow({ studio, online }: FlowClients): Flow {
     async write(direction: SyncDirection): Promise<SyncEvidence> {
       const stamp = syncDate(direction.source.info);
       if (direction.source.system === 'fs') {
-        const row = await fs.read(direction.source.recordId);
+        const row = await sourceRecord(direction, () => fs.read(direction.source.recordId));
         if (!row) throw new FlowError(`${COMPANY_FS_MODEL} ${direction.source.recordId} vanished`);
         const values = { name: row.Name ?? '', sosync_write_date: formatSosyncWriteDate(stamp) };
         return writeToOnline(fso, direction, row.xBPKAccountID, row, values, ['name'], async (result) => {
@@ -41,7 +41,7 @@ export function createCompanyFlow({ studio, online }: FlowClients): Flow {
           }
         });
       }
-      const record = await fso.read(direction.source.recordId, ['name']);
+      const record = await sourceRecord(direction, () => fso.read(direction.source.recordId, fso.fields));
       if (!record) throw new FlowError(`${COMPANY_FSO_MODEL} ${direction.source.recordId} vanished`);
       return writeToStudio(fso, fs, direction, stamp, record, async () => ({ Name: typeof record.name === 'string' ? record.name : null }));
     },

@@ -14,6 +14,13 @@ export interface ModelInfo {
   foreignId: number | null;
   sosyncWriteDate: Date | null;
   writeDate: Date | null;
+  /**
+   * The whole record as this read found it (the flow's row, stack or FSO fields), when the read
+   * fetched it along: the write then transforms the record the consistency step has just re-read
+   * (SPEC §4.2 step 5) and keeps the target the direction step read as its "before", instead of
+   * reading either again. Opaque to the engine; only the flow that read it knows its shape.
+   */
+  record?: unknown;
 }
 
 export interface RecordRef {

@@ -35,6 +35,11 @@ export class OnlineModel {
     readonly model: string,
     /** the model has `active`: a delete deactivates instead of unlinking */
     readonly hasActive: boolean,
+    /**
+     * the fields the flow transforms or keeps as "before": read along with the model info, so one
+     * call serves the direction or consistency step and the write (ModelInfo.record)
+     */
+    readonly fields: readonly string[] = [],
   ) {}
 
   toInfo(record: OnlineRecord): ModelInfo {
@@ -43,15 +48,17 @@ export class OnlineModel {
       foreignId: typeof record.sosync_fs_id === 'number' && record.sosync_fs_id > 0 ? record.sosync_fs_id : null,
       sosyncWriteDate: parseSosyncWriteDate(record.sosync_write_date),
       writeDate: record.write_date instanceof Date ? record.write_date : parseSosyncWriteDate(record.write_date),
+      record,
     };
   }
 
+  /** the model info with the flow's fields (ModelInfo.record) */
   async readInfo(id: number): Promise<ModelInfo | null> {
-    const record = await this.online.readOne(this.model, id, infoFields);
+    const record = await this.read(id, this.fields);
     return record ? this.toInfo(record) : null;
   }
 
-  async read(id: number, fields: string[]): Promise<OnlineRecord | null> {
+  async read(id: number, fields: readonly string[]): Promise<OnlineRecord | null> {
     return this.online.readOne(this.model, id, [...new Set([...fields, ...infoFields])]);
   }
 
@@ -80,12 +87,14 @@ export class OnlineModel {
    * Updates the target when it is known or an earlier (interrupted) run already created it —
    * found by `sosync_fs_id` — and creates it otherwise. Never creates twice.
    */
-  async upsert(targetId: number | null, fsId: number, values: Record<string, unknown>, fieldsBefore: string[]): Promise<OnlineWriteResult> {
+  async upsert(
+    targetId: number | null, fsId: number, values: Record<string, unknown>, fieldsBefore: string[], knownBefore?: OnlineRecord,
+  ): Promise<OnlineWriteResult> {
     const id = targetId ?? (await this.findIdByFsId(fsId));
     const stamped = { ...values, sosync_fs_id: fsId };
     const recorded = this.online.recording();
     if (id !== null) {
-      const before = await this.read(id, fieldsBefore);
+      const before = knownBefore?.id === id ? knownBefore : await this.read(id, fieldsBefore);
       if (!before) throw new FlowError(`${this.model} ${id} does not exist any more`);
       await recorded.write(this.model, id, stamped);
       return { id, created: false, before, ...OnlineModel.exchangeOf(recorded) };
@@ -119,7 +128,9 @@ export async function writeToOnline(
   fso: OnlineModel, direction: SyncDirection, fsId: number, source: unknown, values: Record<string, unknown>,
   fieldsBefore: string[], linkBack: (result: OnlineWriteResult) => Promise<unknown>,
 ): Promise<SyncEvidence> {
-  const result = await keepEvidence(() => fso.upsert(direction.target.recordId, fsId, values, fieldsBefore));
+  // the target as the direction step read it (with the flow's fields) is the "before"
+  const knownBefore = direction.target.info?.record as OnlineRecord | undefined;
+  const result = await keepEvidence(() => fso.upsert(direction.target.recordId, fsId, values, fieldsBefore, knownBefore));
   await keepEvidence(() => linkBack(result));
   return syncEvidence(result.id, result, source, result.before, `${result.created ? 'created' : 'updated'} ${fso.model} ${result.id}`);
 }

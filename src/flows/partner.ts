@@ -7,22 +7,29 @@ import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvid
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
 import { genderToOnline, genderToStudio, partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
 import { writeToStudio, type StudioSide } from './studioSide.ts';
-import { many2oneId, sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { many2oneId, sideBySide, sidesOfFlow, sourceRecord, syncDate, type FlowClients } from './support.ts';
 
 export const PARTNER_FS_MODEL = 'dbo.Person';
 export const PARTNER_FSO_MODEL = 'res.partner';
 
 function stackInfo(stack: PersonStack): ModelInfo {
-  return { id: stack.personId, foreignId: stack.sosyncFsoId, sosyncWriteDate: stack.sosyncWriteDate, writeDate: stack.writeDate };
+  return { id: stack.personId, foreignId: stack.sosyncFsoId, sosyncWriteDate: stack.sosyncWriteDate, writeDate: stack.writeDate, record: stack };
 }
 
 /** FSO's gender as it reads back after a sync: an empty gender is stored as 0 in FS, which reads as `other` (SPEC §6.2). */
 const onlineGender = (gender: unknown) => genderToOnline(genderToStudio(gender, null));
 
-/** ISO code → res.country id and back, cached (countries do not change while sosync runs). */
+/**
+ * Countries: ISO code ↔ res.country id (FSO) and FS LandID ↔ ISO code, cached — reference data
+ * that does not change while sosync runs, so a job pays no round trip for it after the first.
+ * Only answers are kept: a code FS does not know yet is asked again next time.
+ */
 class Countries {
   private byCode = new Map<string, number | null>();
-  constructor(private readonly online: OnlineClient) {}
+  private codeById = new Map<number, string | null>();
+  private isoByLandId = new Map<number, string>();
+  private landIdByIso = new Map<string, number>();
+  constructor(private readonly online: OnlineClient, private readonly studio: FlowClients['studio']) {}
 
   async idOf(code: string): Promise<number | null> {
     const key = code.trim().toUpperCase();
@@ -34,8 +41,27 @@ class Countries {
   }
 
   async codeOf(countryId: number): Promise<string | null> {
-    const record = await this.online.readOne('res.country', countryId, ['code']);
-    return typeof record?.code === 'string' ? record.code : null;
+    if (!this.codeById.has(countryId)) {
+      const record = await this.online.readOne('res.country', countryId, ['code']);
+      this.codeById.set(countryId, typeof record?.code === 'string' ? record.code : null);
+    }
+    return this.codeById.get(countryId)!;
+  }
+
+  async isoOfLandId(landId: number): Promise<string | null> {
+    const known = this.isoByLandId.get(landId);
+    if (known !== undefined) return known;
+    const code = await this.studio.landIdToIso(landId);
+    if (code) this.isoByLandId.set(landId, code);
+    return code;
+  }
+
+  async landIdOfIso(code: string): Promise<number | null> {
+    const known = this.landIdByIso.get(code);
+    if (known !== undefined) return known;
+    const landId = await this.studio.isoToLandId(code);
+    if (landId !== null) this.landIdByIso.set(code, landId);
+    return landId;
   }
 }
 
@@ -43,7 +69,7 @@ class Countries {
 type StackValues = Omit<PersonStackWrite, 'personId' | 'sosyncWriteDate' | 'sosyncFsoId'>;
 
 export function createPartnerFlow({ studio, online }: FlowClients): Flow {
-  const fso = new OnlineModel(online, PARTNER_FSO_MODEL, true);
+  const fso = new OnlineModel(online, PARTNER_FSO_MODEL, true, partnerFields);
   const writeStack = async (personId: number | null, values: StackValues, meta: WriteMeta) => {
     const result = await studio.writePersonStack({ ...values, personId, sosyncWriteDate: meta.sosyncWriteDate, sosyncFsoId: meta.sosyncFsoId });
     return { ...result, id: result.personId };
@@ -57,13 +83,13 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     update: (id, values, meta) => writeStack(id, values, meta),
     delete: (id) => studio.deletePersonStack(id),
   };
-  const countries = new Countries(online);
+  const countries = new Countries(online, studio);
 
   async function partnerValues(stack: PersonStack, stamp: Date): Promise<Record<string, unknown>> {
     const { values, landId } = stackToPartner(stack);
     let countryId: number | null = null;
     if (landId !== null) {
-      const code = await studio.landIdToIso(landId);
+      const code = await countries.isoOfLandId(landId);
       if (code) countryId = await countries.idOf(code);
     }
     return { ...values, country_id: countryId ?? false, sosync_write_date: formatSosyncWriteDate(stamp) };
@@ -74,13 +100,13 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     if (id === null) return null;
     const code = await countries.codeOf(id);
     if (!code) return null;
-    const landId = await studio.isoToLandId(code);
+    const landId = await countries.landIdOfIso(code);
     if (landId === null) throw new FlowError(`FS knows no LandID for the country code ${code}`);
     return landId;
   }
 
   async function toOnline(direction: SyncDirection, stamp: Date): Promise<SyncEvidence> {
-    const stack = await studio.readPersonStack(direction.source.recordId);
+    const stack = await sourceRecord(direction, () => studio.readPersonStack(direction.source.recordId));
     if (!stack) throw new FlowError(`${PARTNER_FS_MODEL} ${direction.source.recordId} vanished`);
     const values = await partnerValues(stack, stamp);
     return writeToOnline(fso, direction, stack.personId, stack, values, [...partnerFields], async (result) => {
@@ -118,7 +144,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
       const partner = fsoId !== null ? await fso.read(fsoId, [...partnerFields]) : null;
       const fromStack = stack ? stackToPartner(stack) : null;
       // the country compares as its ISO code, the key both systems share
-      const fsCountry = fromStack?.landId != null ? await studio.landIdToIso(fromStack.landId) : null;
+      const fsCountry = fromStack?.landId != null ? await countries.isoOfLandId(fromStack.landId) : null;
       const fsoCountryId = partner ? many2oneId(partner.country_id) : null;
       const fsoCountry = fsoCountryId !== null ? await countries.codeOf(fsoCountryId) : null;
       return sideBySide(partnerFields.map((field) => ({
@@ -136,7 +162,7 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
     async write(direction) {
       const stamp = syncDate(direction.source.info);
       if (direction.source.system === 'fs') return toOnline(direction, stamp);
-      const partner = await fso.read(direction.source.recordId, [...partnerFields]);
+      const partner = await sourceRecord(direction, () => fso.read(direction.source.recordId, partnerFields));
       if (!partner) throw new FlowError(`${PARTNER_FSO_MODEL} ${direction.source.recordId} vanished`);
       return toStudio(direction, stamp, partner);
     },

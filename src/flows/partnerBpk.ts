@@ -9,7 +9,7 @@ import { COMPANY_FSO_MODEL } from './company.ts';
 import { OnlineModel } from './onlineModel.ts';
 import { PARTNER_FSO_MODEL } from './partner.ts';
 import { tableSide, writeToStudio } from './studioSide.ts';
-import { many2oneId, sideBySide, sidesOfFlow, syncDate, type FlowClients } from './support.ts';
+import { many2oneId, sideBySide, sidesOfFlow, sourceRecord, syncDate, type FlowClients } from './support.ts';
 
 export const BPK_FS_MODEL = 'dbo.PersonBPK';
 export const BPK_FSO_MODEL = 'res.partner.bpk';
@@ -46,7 +46,7 @@ export function bpkToStudio(record: OnlineRecord): PersonBPKValues {
 }
 
 export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
-  const fso = new OnlineModel(online, BPK_FSO_MODEL, false);
+  const fso = new OnlineModel(online, BPK_FSO_MODEL, false, bpkFields);
   const fs = tableSide(studio.personBPK);
 
   async function references(record: OnlineRecord): Promise<{ partnerId: number; companyId: number }> {
@@ -74,7 +74,8 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
     async childJobs(direction) {
       // FS → FSO is refused in write(); no point syncing children for it
       if (direction.source.system !== 'fso') return [];
-      const record = await fso.read(direction.source.recordId, ['BPKRequestPartnerID', 'BPKRequestCompanyID']);
+      // the direction step read the bPK with its fields (ModelInfo.record): its references are there
+      const record = await sourceRecord(direction, () => fso.read(direction.source.recordId, bpkFields));
       if (!record) throw new FlowError(`${BPK_FSO_MODEL} ${direction.source.recordId} vanished`);
       const { partnerId, companyId } = await references(record);
       return [
@@ -88,12 +89,11 @@ export function createPartnerBpkFlow({ studio, online }: FlowClients): Flow {
         throw new FlowError(`${BPK_FS_MODEL} ${direction.source.recordId} is newer in FS, but partner bPKs sync from FSO to FS only; change the bPK in FSO`);
       }
       const stamp = syncDate(direction.source.info);
-      const record = await fso.read(direction.source.recordId, bpkFields);
+      const record = await sourceRecord(direction, () => fso.read(direction.source.recordId, bpkFields));
       if (!record) throw new FlowError(`${BPK_FSO_MODEL} ${direction.source.recordId} vanished`);
       const { partnerId, companyId } = await references(record);
-      const personId = await studio.findPersonIdByFsoId(partnerId);
+      const { personId, accountId } = await studio.findBpkOwnersByFsoIds(partnerId, companyId);
       if (personId === null) throw new FlowError(`${PARTNER_FSO_MODEL} ${partnerId} has no FS person yet (its child job did not create one)`);
-      const accountId = await studio.xBPKAccount.findIdByFsoId(companyId);
       if (accountId === null) throw new FlowError(`${COMPANY_FSO_MODEL} ${companyId} has no FS xBPKAccount yet (its child job did not create one)`);
       return writeToStudio(fso, fs, direction, stamp, record, async () => ({ ...bpkToStudio(record), PersonID: personId, xBPKAccountID: accountId }));
     },

@@ -30,7 +30,7 @@ export function tableSide<Row extends SyncColumns, Values, NewValues extends Val
   return {
     model,
     read: (id) => rows.read(id),
-    info: (row) => ({ id: Number(row[key]), foreignId: row.sosync_fso_id, sosyncWriteDate: row.sosync_write_date, writeDate: row.write_date }),
+    info: (row) => ({ id: Number(row[key]), foreignId: row.sosync_fso_id, sosyncWriteDate: row.sosync_write_date, writeDate: row.write_date, record: row }),
     findIdByFsoId: (fsoId) => rows.findIdByFsoId(fsoId),
     insert: (values, meta) => rows.insert(values, meta),
     update: (id, values, meta) => rows.update(id, values, meta),
@@ -49,7 +49,9 @@ export async function writeToStudio<Row, Values>(
 ): Promise<SyncEvidence> {
   const meta = { sosyncWriteDate: stamp, sosyncFsoId: record.id };
   const targetId = direction.target.recordId ?? (await fs.findIdByFsoId(record.id));
-  const before = targetId !== null ? await fs.read(targetId) : null;
+  // the target the direction step read (ModelInfo.record) is not read again
+  const known = targetId !== null && targetId === direction.target.recordId ? direction.target.info?.record as Row | undefined : undefined;
+  const before = known ?? (targetId !== null ? await fs.read(targetId) : null);
   const values = await valuesFor(before);
   const result = await keepEvidence(() => (targetId !== null && before
     ? fs.update(targetId, values, meta)

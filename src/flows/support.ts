@@ -5,7 +5,7 @@
 import type { OnlineClient } from '../adapters/online/index.ts';
 import type { StudioClient } from '../adapters/studio/index.ts';
 import { keepEvidence, syncEvidence } from './evidence.ts';
-import { FlowError, type DeleteAction, type FieldComparison, type Flow, type ModelInfo, type SystemName } from './flow.ts';
+import { FlowError, type DeleteAction, type FieldComparison, type Flow, type ModelInfo, type SyncDirection, type SystemName } from './flow.ts';
 import type { OnlineModel } from './onlineModel.ts';
 import type { StudioSide } from './studioSide.ts';
 
@@ -22,6 +22,14 @@ export function syncDate(info: ModelInfo): Date {
   const date = info.sosyncWriteDate ?? info.writeDate;
   if (!date) throw new FlowError(`record ${info.id} has neither sosync_write_date nor write_date`);
   return date;
+}
+
+/**
+ * The source record the write transforms: as the consistency step has just re-read it (SPEC §4.2
+ * step 5; ModelInfo.record), else read now (`read`: e.g. an engine that passes no record).
+ */
+export async function sourceRecord<T>(direction: SyncDirection, read: () => Promise<T | null>): Promise<T | null> {
+  return (direction.source.info.record as T | undefined) ?? read();
 }
 
 /**

@@ -275,6 +275,10 @@ export const jobMachine = setup({
       error: { code: params.code, text: params.text, transient: params.transient, downSystem: params.downSystem },
     })),
     succeed: assign({ outcome: 'done' as const }),
+    keepFreshSource: assign(({ context }, params: { fresh: ModelInfo | null }) => {
+      const direction = context.direction!;
+      return { direction: params.fresh ? { ...direction, source: { ...direction.source, info: params.fresh } } : direction };
+    }),
     requeue: assign({ outcome: 'requeued' as const }),
     abort: assign(({ context }, params: { code: JobErrorCode; text: string }) => ({
       outcome: 'aborted' as const,
@@ -510,7 +514,8 @@ export const jobMachine = setup({
             target: 'requeueing',
             actions: { type: 'note', params: { line: 'source changed while the job ran; the job runs again with fresh data' } },
           },
-          { target: 'writing' },
+          // the write works from this fresh read (the flow's record, when the read fetched it along)
+          { target: 'writing', actions: { type: 'keepFreshSource', params: ({ event }) => ({ fresh: event.output }) } },
         ],
         onError: failOnError('sync_source'),
       },

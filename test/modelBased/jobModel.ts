@@ -89,7 +89,7 @@ const rows: Row[] = [
     output: () => ({ children: [{ system: 'fso', model: 'res.company', recordId: 30 }, { system: 'fso', model: 'res.partner', recordId: 31 }], at: T2 }),
     arrange: (sc) => { sc.flow = 'bpk'; },
   },
-  { on: 'error:listChildJobs', case: 'bpkUnreadable', when: (s) => s.context.direction?.source.system === 'fso' && job(s).job_source_system === 'fso', arrange: (sc) => { sc.flow = 'bpk'; sc.childListFails = true; } },
+  { on: 'error:listChildJobs', case: 'bpkLacksReferences', when: (s) => s.context.direction?.source.system === 'fso' && job(s).job_source_system === 'fso', arrange: (sc) => { sc.flow = 'bpk'; sc.childListFails = true; } },
   { on: 'done:openChildJob', case: 'new', output: (s) => ({ ...modelJob, job_id: 100 + s.context.childIndex, job_state: 'new', parent_job_id: 1 }), arrange: (sc) => { sc.children.push('done'); } },
   { on: 'error:openChildJob', case: 'syncTableRefusesChild', arrange: (sc) => { sc.childOpenFails = childModels[sc.children.length]; } },
   { on: 'done:childJob', case: 'done', output: childOutcome('done'), arrange: () => {} },

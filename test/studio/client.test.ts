@@ -321,6 +321,12 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       assert.equal(row?.sosync_fso_id, 71);
       assert.equal(row?.sosync_write_date?.toISOString(), swd.toISOString());
       assert.equal(await client.xBPKAccount.findIdByFsoId(71), company.id);
+      // a bPK's person and company by their FSO ids, in one batch; each missing one is null
+      const personId = await client.findPersonIdByFsoId(501);
+      assert.ok(personId !== null, 'the person stack written above carries FSO id 501');
+      assert.deepEqual(await client.findBpkOwnersByFsoIds(501, 71), { personId, accountId: company.id });
+      assert.deepEqual(await client.findBpkOwnersByFsoIds(999_999, 71), { personId: null, accountId: company.id });
+      assert.deepEqual(await client.findBpkOwnersByFsoIds(501, 999_999), { personId, accountId: null });
       await client.xBPKAccount.update(company.id, { Name: 'Verein Ü' }, { sosyncWriteDate: new Date('2024-03-04T00:00:00Z') });
       assert.equal((await client.xBPKAccount.read(company.id))?.Name, 'Verein Ü');
       assert.equal((await client.xBPKAccount.read(company.id))?.sosync_fso_id, 71, 'fso id untouched when not given');

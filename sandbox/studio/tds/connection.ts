@@ -36,6 +36,8 @@ export interface ConnectionContext {
   newTransactionDescriptor(): Buffer;
   /** ms every request waits before it is answered (a network's round trip); 0 = none */
   latencyMs: number;
+  /** told of every request after login (benchmarks and tests count round trips) */
+  countRequest(): void;
 }
 
 type State = 'prelogin' | 'login' | 'loggedIn' | 'closed';
@@ -301,6 +303,7 @@ export class TdsConnection {
   private async handleRequest(message: TdsMessage): Promise<void> {
     const session = this.session;
     if (!session) return;
+    this.ctx.countRequest();
     this.busy = true;
     this.cancelRequested = false;
     let response: Buffer;

@@ -46,6 +46,8 @@ export interface TdsServer {
    * statement itself still runs (except for `stall`). null switches it off.
    */
   breakResponses(fault: { kind: ResponseFault; match?: string } | null): void;
+  /** Requests answered after login (SQL batches, RPCs, transaction requests): round trips, counted. */
+  readonly requestCount: number;
   /** Connections currently open (logged in or not). */
   readonly connectionCount: number;
   /** The port listened on, or undefined before listen(). */
@@ -62,12 +64,14 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
   let nextSpid = 51;
   let nextTransaction = 1n;
   let boundPort: number | undefined;
+  let requests = 0;
 
   const context = {
     engine: options.engine,
     logger,
     serverName,
     latencyMs: options.latencyMs ?? 0,
+    countRequest: () => { requests++; },
     failStatementsMessage: () => failMessage,
     responseFault: (sql: string) => (responseFault && (!responseFault.match || sql.includes(responseFault.match)) ? responseFault.kind : null),
     newTransactionDescriptor: () => {
@@ -138,6 +142,10 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
     breakResponses(fault): void {
       responseFault = fault;
       logger.info({ fault }, 'tds: break responses');
+    },
+
+    get requestCount(): number {
+      return requests;
     },
 
     get connectionCount(): number {

@@ -8,7 +8,7 @@ import { StudioError } from './errors.ts';
 import { isoToLandId, landIdToIso, readTypenDefault, serverTimeUtc } from './lookups.ts';
 import { readPersonStack, utcToday } from './personStackRead.ts';
 import { deletePersonStack, writePersonStack } from './personStackWrite.ts';
-import { checkId, findIdByFsoId, tableAccessor, type TableAccessor } from './tableAccess.ts';
+import { checkId, findIdByFsoId, findIdsByFsoId, tableAccessor, type TableAccessor } from './tableAccess.ts';
 import { personBPKTable, personTable, xBPKAccountTable } from './tables.ts';
 import type {
   DeleteResult, IsoDate, PersonBPKRow, PersonBPKValues, PersonStack, PersonStackWrite, PersonStackWriteResult,
@@ -23,6 +23,8 @@ export interface StudioClient {
 
   readPersonStack(personId: number, today?: IsoDate): Promise<PersonStack | null>;
   findPersonIdByFsoId(fsoId: number): Promise<number | null>;
+  /** the Person and the xBPKAccount a bPK refers to, by their FSO ids, in one round trip */
+  findBpkOwnersByFsoIds(partnerFsoId: number, companyFsoId: number): Promise<{ personId: number | null; accountId: number | null }>;
   writePersonStack(input: PersonStackWrite): Promise<PersonStackWriteResult>;
   deletePersonStack(personId: number): Promise<DeleteResult>;
 
@@ -58,6 +60,10 @@ export function createStudioClient(options: StudioClientOptions, logger: Logger)
     },
 
     findPersonIdByFsoId: (fsoId) => findIdByFsoId(run, personTable, fsoId),
+    async findBpkOwnersByFsoIds(partnerFsoId, companyFsoId) {
+      const [personId, accountId] = await findIdsByFsoId(run, [[personTable, partnerFsoId], [xBPKAccountTable, companyFsoId]]);
+      return { personId, accountId };
+    },
 
     writePersonStack: (input) => connection.inTransaction((scope) => writePersonStack(scope, input)),
 

@@ -134,6 +134,10 @@ export function openStudioConnection(options: StudioClientOptions, logger: Logge
     connectionTimeout: options.connectTimeoutMs,
     requestTimeout: options.requestTimeoutMs,
     pool: { max: options.poolMax ?? 5, min: 0, idleTimeoutMillis: 30_000 },
+    // mssql checks a pooled connection before each use; its default is a `SELECT 1` round trip, which
+    // doubled every statement's round trips. The socket check costs none; a connection that died
+    // unnoticed fails its statement as "FS unavailable", which the job retries (and the pool drops it).
+    validateConnection: 'socket',
     options: {
       encrypt: options.encrypt,
       trustServerCertificate: options.trustServerCertificate,

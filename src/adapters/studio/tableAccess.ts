@@ -77,11 +77,17 @@ export async function withoutAnnouncement<T>(run: Runner, work: () => Promise<T>
 
 /** The row of `table` whose sosync_fso_id is `fsoId` (the lowest id when there are several). */
 export async function findIdByFsoId(run: Runner, table: StudioTable, fsoId: number): Promise<number | null> {
-  checkId('sosync_fso_id', fsoId);
-  const [rows] = await run(
-    `SELECT TOP 1 [${table.key}] FROM dbo.[${table.name}] WHERE [sosync_fso_id] = @fsoId ORDER BY [${table.key}];`,
-    [{ name: 'fsoId', type: 'int', value: fsoId }]);
-  return rows?.[0] ? Number(rows[0][table.key]) : null;
+  const [id] = await findIdsByFsoId(run, [[table, fsoId]]);
+  return id;
+}
+
+/** The rows of several tables that carry the given FSO ids, in one batch (one round trip). */
+export async function findIdsByFsoId(run: Runner, lookups: ReadonlyArray<readonly [StudioTable, number]>): Promise<Array<number | null>> {
+  for (const [, fsoId] of lookups) checkId('sosync_fso_id', fsoId);
+  const sets = await run(
+    lookups.map(([table], i) => `SELECT TOP 1 [${table.key}] FROM dbo.[${table.name}] WHERE [sosync_fso_id] = @fsoId${i} ORDER BY [${table.key}];`).join('\n'),
+    lookups.map(([, fsoId], i) => ({ name: `fsoId${i}`, type: 'int' as const, value: fsoId })));
+  return lookups.map(([table], i) => (sets[i]?.[0] ? Number(sets[i][0][table.key]) : null));
 }
 
 /** One record kept in one FS row: read, find by FSO id, insert, update and delete it by id. */

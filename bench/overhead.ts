@@ -1,0 +1,97 @@
+/**
+ * Engine overhead (issue 14 point 4): per-job time of up-to-date and update jobs of each flow, run
+ * through the job machine with the real flows against the FS and FSO stand-ins, against the bare
+ * client round trips such a job cannot avoid (bench/overheadScenarios.ts) — same clients, same
+ * stand-ins, same run, PostgreSQL sync table. Round trips are counted where they arrive (TDS
+ * requests at the FS stand-in, XML-RPC calls at the FSO stand-in), sync-table writes at the store.
+ * Engine and bare take turns, one job each, so both see the same machine.
+ */
+import { median } from './stats.ts';
+import { countsBetween, startOverheadSystem, type Counts } from './overheadHarness.ts';
+import { overheadScenarios, type FlowName, type ScenarioKind } from './overheadScenarios.ts';
+import type { Results } from './results.ts';
+
+const ROUNDS = Number(process.env.BENCH_OVERHEAD_N ?? 40);
+const WARM_UP = 3;
+export const OVERHEAD_TARGET = 1.3;
+
+export interface OverheadRow {
+  flow: FlowName;
+  kind: ScenarioKind;
+  engineMs: number;
+  bareMs: number;
+  /** the four sync-table writes of a job alone, straight on the store */
+  writesMs: number;
+  engine: Counts;
+  bare: Counts;
+}
+
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+export async function measureOverhead(results: Results): Promise<OverheadRow[]> {
+  const system = await startOverheadSystem({ persons: 5 });
+  const rows: OverheadRow[] = [];
+  try {
+    for (const scenario of await overheadScenarios(system)) {
+      const engineTimes: number[] = [];
+      const bareTimes: number[] = [];
+      const writeTimes: number[] = [];
+      let engine: Counts | null = null;
+      let bare: Counts | null = null;
+      for (let i = 0; i < WARM_UP + ROUNDS; i++) {
+        const job = await scenario.prepare(i);
+        const run = await system.runJob(job.system, job.model, job.id);
+        const engineMs = run.ms;
+        if (run.outcome.outcome !== 'done') throw new Error(`${scenario.flow}, ${scenario.kind}: the job ended ${run.outcome.outcome}: ${run.outcome.message}`);
+        const before = system.counts();
+        const b0 = process.hrtime.bigint();
+        await scenario.bare();
+        const bareMs = ms(b0);
+        const writesMs = await system.bareSyncTableWrites(job.model, job.id);
+        if (i < WARM_UP) continue;
+        writeTimes.push(writesMs);
+        engineTimes.push(engineMs);
+        bareTimes.push(bareMs);
+        engine = run.counts;
+        bare = countsBetween(before, system.counts());
+      }
+      const row: OverheadRow = {
+        flow: scenario.flow, kind: scenario.kind, engineMs: median(engineTimes), bareMs: median(bareTimes), writesMs: median(writeTimes), engine: engine!, bare: bare!,
+      };
+      rows.push(row);
+      const ratio = row.engineMs / row.bareMs;
+      results.add({
+        store: 'postgres',
+        benchmark: `engine overhead, ${row.flow}, ${row.kind} (median of ${ROUNDS} jobs)`,
+        value: `${row.engineMs.toFixed(2)} ms/job (FS ${row.engine.fs} + FSO ${row.engine.fso} round trips, ${row.engine.syncTableWrites} sync-table writes)`,
+        baseline: `bare round trips ${row.bareMs.toFixed(2)} ms (FS ${row.bare.fs} + FSO ${row.bare.fso})`,
+        ratio, target: `≤ ${OVERHEAD_TARGET}`, met: ratio <= OVERHEAD_TARGET,
+      });
+    }
+  } finally {
+    await system.close();
+  }
+  for (const flow of [...new Set(rows.map((r) => r.flow))]) {
+    const of = rows.filter((r) => r.flow === flow);
+    const engineMs = of.reduce((a, r) => a + r.engineMs, 0);
+    const bareMs = of.reduce((a, r) => a + r.bareMs, 0);
+    results.add({
+      store: 'postgres', benchmark: `engine overhead, ${flow}, its ${of.length} jobs together`,
+      value: `${engineMs.toFixed(2)} ms`, baseline: `bare ${bareMs.toFixed(2)} ms`,
+      ratio: engineMs / bareMs, target: `≤ ${OVERHEAD_TARGET}`, met: engineMs / bareMs <= OVERHEAD_TARGET,
+    });
+  }
+  results.section('Engine overhead per flow (round trips and sync-table writes per job)', overheadTable(rows));
+  return rows;
+}
+
+export function overheadTable(rows: OverheadRow[]): string {
+  const lines = [
+    '| flow | job | engine ms/job | bare ms | ratio | 4 sync-table writes alone, ms | engine − bare − writes, ms | FS round trips (bare) | FSO round trips (bare) | sync-table writes |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.flow} | ${r.kind} | ${r.engineMs.toFixed(2)} | ${r.bareMs.toFixed(2)} | ${(r.engineMs / r.bareMs).toFixed(2)} | `
+      + `${r.writesMs.toFixed(2)} | ${(r.engineMs - r.bareMs - r.writesMs).toFixed(2)} | `
+      + `${r.engine.fs} (${r.bare.fs}) | ${r.engine.fso} (${r.bare.fso}) | ${r.engine.syncTableWrites} |`),
+  ];
+  return lines.join('\n');
+}
