@@ -9,6 +9,7 @@ import type { Config } from './config/index.ts';
 import type { Logger } from './log.ts';
 import {
   FinishedJobCleanup, openSyncTable, readActiveProcess, wakeActiveProcess, WorkerLock, type OpenedSyncTable, type ProcessIdentity,
+  type SyncTableLocation,
 } from './adapters/syncTable/index.ts';
 import { createClock, createDriftSource, systemNow } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
@@ -49,8 +50,12 @@ export interface Endpoints {
   ntpServers: string[];
 }
 
-/** What a test harness may add: a second inspection observer and shorter worker retry timings. */
+/**
+ * What a test harness may add: a second inspection observer and shorter worker retry timings; and
+ * where the sync table lives when the configuration does not say (the sandbox's shared PGlite).
+ */
 export interface ServiceOptions {
+  syncTable?: SyncTableLocation;
   inspect?: (event: InspectionEvent) => void;
   driftLockMs?: number;
   faultRetryMs?: number;
@@ -71,7 +76,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
   try {
     const now = systemNow;
     const table = await openSyncTable(
-      config.db ? { kind: 'postgres', ...config.db } : { kind: 'pglite', dataDir: config.stateDir },
+      options.syncTable ?? (config.db ? { kind: 'postgres', ...config.db } : { kind: 'pglite', dataDir: config.stateDir }),
       now,
     );
     cleanups.push(() => table.db.close());
