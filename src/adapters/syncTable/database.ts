@@ -151,8 +151,8 @@ const pgliteParsers = { [TIMESTAMP_OID]: parseUtcTimestamp };
 /**
  * The sync table's view of a PGlite instance. Every statement and every transaction holds the
  * instance's lock (pgliteLock.ts), so an instance shared with the sandbox's FS stand-in never runs
- * one side's statement inside the other side's transaction. `owned`: close() closes the instance;
- * a shared one is closed by whoever opened it.
+ * one side's statement inside the other side's transaction. `owned`: opened by openPglite with
+ * the sync table's parsers, and closed by close(); a shared one is closed by whoever opened it.
  */
 export async function pgliteDatabase(db: PGlite, { owned }: { owned: boolean }): Promise<SqlDatabase> {
   const lock = connectionLock(db);
