@@ -15,7 +15,9 @@
  *      serving process vs a bare cursor server (bench/listing.ts), run on the pick-up table at
  *      1 million rows;
  *   8. announce-to-start latency on an idle queue, PostgreSQL only: p50 and p99 vs graphile-worker
- *      on the same server (bench/latency.ts).
+ *      on the same server (bench/latency.ts);
+ *   9. the sandbox from outside: `npm start` to the first /service/status vs a bare PGlite start,
+ *      up-to-date jobs/s and creates/s vs the bare reads from outside (bench/sandbox.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -31,6 +33,7 @@ import { measureSupersede } from './supersede.ts';
 import { measurePickAtScale, pickSizes } from './pick.ts';
 import { measureListing } from './listing.ts';
 import { measureLatency } from './latency.ts';
+import { measureSandbox } from './sandbox.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -137,11 +140,11 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
 
 /**
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
- * BENCH_ONLY=latency only announce-to-start latency. A partial run writes bench/RESULTS.<part>.md,
+ * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=sandbox only the sandbox. A partial run writes bench/RESULTS.<part>.md,
  * so bench/RESULTS.md always holds a whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency'];
+const parts = ['bulk', 'scale', 'latency', 'sandbox'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -176,7 +179,7 @@ async function main() {
   if (postgres) kinds.push('postgres');
   else console.log('PostgreSQL not reachable on 127.0.0.1:5432: PGlite only');
   console.log(`sosync benchmarks, ${JOBS} jobs each, node ${process.version}`);
-  for (const kind of only === 'scale' || only === 'latency' ? [] : kinds) {
+  for (const kind of only === 'scale' || only === 'latency' || only === 'sandbox' ? [] : kinds) {
     console.log(`\n[${kind}]`);
     if (only !== 'bulk') {
       const plain = await engineRun(kind);
@@ -226,6 +229,10 @@ async function main() {
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');
     await scaleRun(results);
+  }
+  if (only === undefined || only === 'sandbox') {
+    console.log('\n[sandbox, from outside]');
+    await measureSandbox(results);
   }
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v} `).join('');
   const command = `${settings}${process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${process.argv.slice(1).join(' ')}`}`;
