@@ -25,7 +25,9 @@
  *      processes of their own, with an injected per-call latency, vs the floor of its round trips
  *      × latency; CPU per process and a CPU profile of sosync (bench/mix.ts);
  *  12. parallel workers, PostgreSQL only: jobs/s of a latency-injected mix with job_workers = 1, 4
- *      and 8 vs N × one worker (bench/workers.ts).
+ *      and 8 vs N × one worker (bench/workers.ts);
+ *  13. the sandbox from outside: `npm start` to the first /service/status vs a bare PGlite start,
+ *      up-to-date jobs/s and creates/s vs the bare reads from outside (bench/sandbox.ts).
  * Runs on PGlite and, when reachable, on the local PostgreSQL server. Every figure is printed and
  * written with the machine's description to bench/RESULTS.md (bench/results.ts).
  */
@@ -45,6 +47,7 @@ import { measureIngest } from './ingest.ts';
 import { measureWorkers } from './workers.ts';
 import { measureOverhead } from './overhead.ts';
 import { measureMix } from './mix.ts';
+import { measureSandbox } from './sandbox.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
 
@@ -153,11 +156,11 @@ const perJob = (ms: number) => `${((ms / JOBS) * 1000).toFixed(0)} µs/job`;
  * BENCH_ONLY=bulk runs only the bulk-create benchmark, BENCH_ONLY=scale only pick-up and listing,
  * BENCH_ONLY=latency only announce-to-start latency, BENCH_ONLY=ingest only ingest (/job/create at
  * 50 connections), BENCH_ONLY=overhead only the engine overhead, BENCH_ONLY=mix only the realistic
- * throughput, BENCH_ONLY=workers only the parallel workers' curve. A partial run writes
- * bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a whole run.
+ * throughput, BENCH_ONLY=workers only the parallel workers' curve, BENCH_ONLY=sandbox only the
+ * sandbox. A partial run writes bench/RESULTS.<part>.md, so bench/RESULTS.md always holds a whole run.
  */
 const only = process.env.BENCH_ONLY || undefined;
-const parts = ['bulk', 'scale', 'latency', 'ingest', 'overhead', 'mix', 'workers'];
+const parts = ['bulk', 'scale', 'latency', 'ingest', 'overhead', 'mix', 'workers', 'sandbox'];
 if (only !== undefined && !parts.includes(only)) throw new Error(`BENCH_ONLY=${only}: one of ${parts.join(', ')}`);
 const LISTING_ROWS = 1_000_000;
 
@@ -258,6 +261,10 @@ async function main() {
   if (postgres && (only === undefined || only === 'scale')) {
     console.log('\n[postgres, at scale]');
     await scaleRun(results);
+  }
+  if (only === undefined || only === 'sandbox') {
+    console.log('\n[sandbox, from outside]');
+    await measureSandbox(results);
   }
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v} `).join('');
   const command = `${settings}${process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${process.argv.slice(1).join(' ')}`}`;

@@ -7,13 +7,20 @@
  * With a data directory, FS's database lives there, FSO's store is kept there as a snapshot plus a
  * journal fsynced before each answer (sandbox/online/journal.ts), and a later start restores both
  * instead of seeding again. Every write a stand-in has acknowledged survives a crash of the process.
+ *
+ * One PGlite instance holds FS's database and — unless the configuration puts it elsewhere (db_host,
+ * or a state_dir other than the data directory) — sosync's sync table too (`syncTable`): starting
+ * PGlite is most of a sandbox start. They cannot meet: FS lives in the schemas dbo, sosync and
+ * studio, the sync table in public, and both sides take the instance's one lock
+ * (src/adapters/syncTable/pgliteLock.ts) for each statement or transaction.
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
 import type { Config } from '../src/config/index.ts';
 import type { Logger } from '../src/log.ts';
 import type { Endpoints } from '../src/service.ts';
+import type { SyncTableLocation } from '../src/adapters/syncTable/index.ts';
+import { lockStateDirectory } from '../src/adapters/syncTable/stateLock.ts';
 import { startStudioStandIn } from './studio/index.ts';
 import { seedStudio } from './studio/seed.ts';
 import { startOnlineStandIn } from './online/index.ts';
@@ -21,8 +28,13 @@ import { OnlineStore } from './online/store.ts';
 import { OnlineJournal, ONLINE_SNAPSHOT_FILE } from './online/journal.ts';
 import { startNtpStandIn } from './ntp/ntpStandIn.ts';
 import { linkSandbox } from './link.ts';
+import { openSandboxPglite } from './pgliteTemplate.ts';
 
 export const SANDBOX_USER = 'sosync';
+/** the data directory's PGlite database (FS, and the sync table when shared) */
+export const SANDBOX_PGLITE_DIR = 'pglite';
+/** where sandboxes before the shared PGlite kept FS's and the sync table's databases */
+const OLD_LAYOUT_DIRS = ['studio', 'sync_table'];
 export const SANDBOX_PASSWORD = 'sosync';
 export { ONLINE_SNAPSHOT_FILE };
 
@@ -32,6 +44,8 @@ export interface Sandbox {
   banner: string[];
   /** the stand-ins' lines of the banner (without sosync's API) */
   standInLines: string[];
+  /** the sync table in the stand-ins' PGlite; null when the configuration puts it elsewhere */
+  syncTable: SyncTableLocation | null;
   /** tell the stand-ins where sosync's /job/create is; `headers` carry sosync's api_token */
   attach(sosyncUrl: string, headers?: Record<string, string>): void;
   /** requests the FS stand-in and calls the FSO stand-in answered so far (benchmarks count round trips) */
@@ -50,7 +64,11 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn({ err }, 'sandbox: error while closing'));
   };
   try {
-    const studioDir = dataDir ? path.join(dataDir, 'studio') : undefined;
+    if (dataDir) {
+      const old = OLD_LAYOUT_DIRS.find((d) => fs.existsSync(path.join(dataDir, d, 'PG_VERSION')));
+      if (old) throw new Error(`sandbox data directory ${dataDir} is from an older sosync (separate "${old}" database) — delete it to start afresh`);
+    }
+    const studioDir = dataDir ? path.join(dataDir, SANDBOX_PGLITE_DIR) : undefined;
     const journal = dataDir ? new OnlineJournal(dataDir) : null;
     const hasStudio = studioDir !== undefined && fs.existsSync(path.join(studioDir, 'PG_VERSION'));
     const hasOnline = journal?.exists() ?? false;
@@ -58,13 +76,18 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       throw new Error(`sandbox data directory ${dataDir} is incomplete (${hasStudio ? `FS data but no ${ONLINE_SNAPSHOT_FILE}` : `${ONLINE_SNAPSHOT_FILE} but no FS data`}; was the first start interrupted?) — delete it to start afresh`);
     }
     const fresh = !hasStudio;
+    // one process per data directory: PGlite files opened twice get corrupted
+    if (dataDir) {
+      const unlock = lockStateDirectory(dataDir);
+      closers.push(async () => unlock());
+    }
 
     // FSO's store first: a broken snapshot or journal should stop us before anything listens
     const store = new OnlineStore();
     const replayed = !fresh && journal ? journal.restore(store) : 0;
 
     if (studioDir) fs.mkdirSync(studioDir, { recursive: true });
-    const studioDb = await PGlite.create(studioDir);
+    const studioDb = await openSandboxPglite(studioDir, log);
     closers.push(() => studioDb.close());
     let dataLine: string;
     if (fresh) {
@@ -138,10 +161,14 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       `  sosync API     http://127.0.0.1:${config.port}/service/status   (live view: /visualizer)`,
       ...standInLines,
     ];
+    const shared = config.db === null && config.stateDir === dataDir;
     return {
       endpoints,
       banner,
       standInLines,
+      syncTable: shared
+        ? { kind: 'pglite-shared', db: studioDb, description: `pglite:${studioDir ?? 'memory'} (shared with the FS stand-in)` }
+        : null,
       attach(sosyncUrl, headers) {
         studio.engine.setAnnounceUrl(sosyncUrl, headers);
         online.setAnnounceUrl(sosyncUrl, headers);

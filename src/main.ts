@@ -89,7 +89,8 @@ async function main(argv: string[]): Promise<void> {
     // in the sandbox, the stand-ins' endpoints replace the configured systems: log what is used
     const effective: Config = sandbox ? { ...config, ...sandbox.endpoints } : config;
     logger.info({ config: describeConfig(effective), commit: commitId() }, 'sosync starting');
-    service = await startService(config, logger, sandbox?.endpoints ?? config);
+    // the sandbox's one PGlite holds the sync table too, unless the configuration puts it elsewhere
+    service = await startService(config, logger, sandbox?.endpoints ?? config, sandbox?.syncTable ? { syncTable: sandbox.syncTable } : {});
     sandbox?.attach(`http://127.0.0.1:${service.port}/job/create`, config.apiToken ? { authorization: `Bearer ${config.apiToken}` } : {});
     if (stopping) await service.close();
   } catch (err) {

@@ -10,6 +10,7 @@ import type { Logger } from './log.ts';
 import {
   ClaimSession,
   FinishedJobCleanup, openSyncTable, readActiveProcess, wakeActiveProcess, WorkerLock, type OpenedSyncTable, type ProcessIdentity,
+  type SyncTableLocation,
 } from './adapters/syncTable/index.ts';
 import { createClock, createDriftSource, systemNow } from './adapters/clock/index.ts';
 import { createOnlineClient, createProtocolCopier, parseOnlineHost, type OnlineClient } from './adapters/online/index.ts';
@@ -50,8 +51,12 @@ export interface Endpoints {
   ntpServers: string[];
 }
 
-/** What a test harness may add: a second inspection observer and shorter worker retry timings. */
+/**
+ * What a test harness may add: a second inspection observer and shorter worker retry timings; and
+ * where the sync table lives when the configuration does not say (the sandbox's shared PGlite).
+ */
 export interface ServiceOptions {
+  syncTable?: SyncTableLocation;
   inspect?: (event: InspectionEvent) => void;
   driftLockMs?: number;
   faultRetryMs?: number;
@@ -73,7 +78,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     const now = systemNow;
     const table = await openSyncTable(
       // every worker slot queries through the pool while its claim session holds its locks
-      config.db ? { kind: 'postgres', ...config.db, max: Math.max(5, config.jobWorkers + 3) } : { kind: 'pglite', dataDir: config.stateDir },
+      options.syncTable ?? (config.db ? { kind: 'postgres', ...config.db, max: Math.max(5, config.jobWorkers + 3) } : { kind: 'pglite', dataDir: config.stateDir }),
       now,
     );
     cleanups.push(() => table.db.close());

@@ -13,7 +13,7 @@ import { seedStudio } from '../../sandbox/studio/seed.ts';
 import { startStudioStandIn, type StudioStandIn } from '../../sandbox/studio/index.ts';
 import { OnlineStore } from '../../sandbox/online/store.ts';
 import { linkSandbox, readStacks } from '../../sandbox/link.ts';
-import { startSandbox, ONLINE_SNAPSHOT_FILE } from '../../sandbox/start.ts';
+import { startSandbox, ONLINE_SNAPSHOT_FILE, SANDBOX_PGLITE_DIR } from '../../sandbox/start.ts';
 import { createStudioClient, type StudioClient } from '../../src/adapters/studio/index.ts';
 import { readConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -143,16 +143,26 @@ describe('startSandbox refuses a data directory it cannot trust', () => {
 
   test('FS data without the FSO snapshot (an interrupted first start)', async () => {
     const d = path.join(dir, 'half');
-    fs.mkdirSync(path.join(d, 'studio'), { recursive: true });
-    fs.writeFileSync(path.join(d, 'studio', 'PG_VERSION'), '17\n');
+    fs.mkdirSync(path.join(d, SANDBOX_PGLITE_DIR), { recursive: true });
+    fs.writeFileSync(path.join(d, SANDBOX_PGLITE_DIR, 'PG_VERSION'), '17\n');
     await assert.rejects(startSandbox(await configFor(d), silentLogger()), new RegExp(`${d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is incomplete .*delete it`));
-    assert.deepEqual(fs.readdirSync(d), ['studio'], 'nothing written');
+    assert.deepEqual(fs.readdirSync(d), [SANDBOX_PGLITE_DIR], 'nothing written');
+  });
+
+  test('a data directory from before the shared PGlite (FS and the sync table in databases of their own)', async () => {
+    for (const old of ['studio', 'sync_table']) {
+      const d = path.join(dir, `old-${old}`);
+      fs.mkdirSync(path.join(d, old), { recursive: true });
+      fs.writeFileSync(path.join(d, old, 'PG_VERSION'), '17\n');
+      await assert.rejects(startSandbox(await configFor(d), silentLogger()), new RegExp(`${d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is from an older sosync \\(separate "${old}" database\\) — delete it to start afresh$`));
+      assert.deepEqual(fs.readdirSync(d), [old], 'nothing written');
+    }
   });
 
   test('an unreadable FSO snapshot', async () => {
     const d = path.join(dir, 'broken');
-    fs.mkdirSync(path.join(d, 'studio'), { recursive: true });
-    fs.writeFileSync(path.join(d, 'studio', 'PG_VERSION'), '17\n');
+    fs.mkdirSync(path.join(d, SANDBOX_PGLITE_DIR), { recursive: true });
+    fs.writeFileSync(path.join(d, SANDBOX_PGLITE_DIR, 'PG_VERSION'), '17\n');
     fs.writeFileSync(path.join(d, ONLINE_SNAPSHOT_FILE), '{"format":"something else"}');
     await assert.rejects(startSandbox(await configFor(d), silentLogger()), /cannot restore the FSO stand-in from .*not an FSO stand-in snapshot/);
     assert.equal(fs.readFileSync(path.join(d, ONLINE_SNAPSHOT_FILE), 'utf8'), '{"format":"something else"}', 'left as it was');

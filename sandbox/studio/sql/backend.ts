@@ -1,10 +1,12 @@
 /**
  * The PostgreSQL the stand-in stores FS in: a pg.Pool (one pooled client per transaction) or an
- * embedded PGlite (one connection, so transactions are serialized with a mutex).
+ * embedded PGlite (one connection, so transactions are serialized with the instance's lock, which
+ * sosync's sync table takes too when the sandbox shares the instance with it).
  */
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { rawTypeIds, type PgField } from './values.ts';
+import { connectionLock } from '../../../src/adapters/syncTable/pgliteLock.ts';
 
 export interface PgResult {
   fields: PgField[];
@@ -27,22 +29,6 @@ export interface Backend {
 }
 
 export type StudioDatabase = pg.Pool | PGlite;
-
-/** Hands out one holder at a time, in arrival order. */
-export class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-
-  lock(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => { release = resolve; });
-    const acquired = this.tail.then(() => {
-      let released = false;
-      return () => { if (!released) { released = true; release(); } };
-    });
-    this.tail = this.tail.then(() => next);
-    return acquired;
-  }
-}
 
 const rawTypes = { getTypeParser: () => (value: string) => value };
 const rawParsers: Record<number, (value: string) => string> = Object.fromEntries(
@@ -77,7 +63,7 @@ export function createBackend(db: StudioDatabase): Backend {
       },
     };
   }
-  const mutex = new Mutex();
+  const mutex = connectionLock(db);
   return {
     kind: 'pglite',
     async acquire() {

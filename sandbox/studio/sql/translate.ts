@@ -248,6 +248,10 @@ function translateDml(tokens: Token[], ctx: TranslationContext): TranslatedState
     // An unqualified table name means dbo's table, but only where a table is named (not an alias).
     const tablePosition = isWord(prevToken(i), 'FROM', 'JOIN', 'INTO', 'UPDATE', 'DELETE', 'INSERT');
     if (!qualified && tablePosition && tableNames.has(name.toLowerCase())) return `dbo.${quote(name)}`;
+    // Any other unqualified name read from or written into is dbo's too, as on SQL Server: the
+    // PostgreSQL underneath holds others' tables in public (sosync's sync table, in the sandbox).
+    // UPDATE and DELETE are left out: T-SQL lets an alias follow them.
+    if (!qualified && isWord(prevToken(i), 'FROM', 'JOIN', 'INTO')) return `dbo.${quote(name)}`;
     return quote(name);
   };
 

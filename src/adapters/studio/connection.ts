@@ -8,6 +8,7 @@ import type { Logger } from '../../log.ts';
 import { StudioError, StudioInputError, StudioQueryError, StudioUnavailableError } from './errors.ts';
 import { formatHostPort } from '../hostPort.ts';
 import { guardTokenStreams } from './tokenStreamGuard.ts';
+import { connectWithoutNagle } from './noDelay.ts';
 import type { WrittenRow } from './types.ts';
 
 export interface StudioClientOptions {
@@ -143,6 +144,8 @@ export function openStudioConnection(options: StudioClientOptions, logger: Logge
       trustServerCertificate: options.trustServerCertificate,
       useUTC: true,
       appName: 'sosync',
+      // tedious's own socket keeps Nagle's algorithm on: a delayed ACK per statement (noDelay.ts)
+      connector: connectWithoutNagle as unknown as () => Promise<import('node:net').Socket>,
     },
   };
 

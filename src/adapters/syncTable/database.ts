@@ -7,6 +7,7 @@
 import pg from 'pg';
 import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { connectionLock } from './pgliteLock.ts';
 
 export interface QueryResult<Row> {
   rows: Row[];
@@ -145,19 +146,35 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlDatabas
 /** PGlite in memory (dataDir undefined) or kept in a directory. */
 export async function openPglite(dataDir?: string): Promise<SqlDatabase> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir, { parsers: { [TIMESTAMP_OID]: parseUtcTimestamp } });
-  await db.exec(`SET TimeZone = 'UTC'`);
+  return pgliteDatabase(await PGlite.create(dataDir, { parsers: pgliteParsers }), { owned: true });
+}
+
+const pgliteParsers = { [TIMESTAMP_OID]: parseUtcTimestamp };
+
+/**
+ * The sync table's view of a PGlite instance. Every statement and every transaction holds the
+ * instance's lock (pgliteLock.ts), so an instance shared with the sandbox's FS stand-in never runs
+ * one side's statement inside the other side's transaction. `owned`: opened by openPglite with
+ * the sync table's parsers, and closed by close(); a shared one is closed by whoever opened it.
+ */
+export async function pgliteDatabase(db: PGlite, { owned }: { owned: boolean }): Promise<SqlDatabase> {
+  const lock = connectionLock(db);
+  // the sync table's timestamps are UTC; the FS stand-in keeps its own in UTC too
+  await lock.run(() => db.exec(`SET TimeZone = 'UTC'`));
+  // parsers given per query cost a copy of the instance's ~300 on every query: only a shared
+  // instance, whose defaults are not ours to change, gets them that way
+  const options = owned ? undefined : { parsers: pgliteParsers };
   const run = async <Row,>(target: { query: PGlite['query'] }, sql: string, params?: unknown[]) => {
-    const r = await target.query<Row>(sql, prepareParams(params));
+    const r = await target.query<Row>(sql, prepareParams(params), options);
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
   return {
     kind: 'pglite',
-    query: (sql, params) => run(db, sql, params),
-    queryPrepared: (_name, sql, params) => run(db, sql, params),
-    transaction: (fn) => db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
+    query: (sql, params) => lock.run(() => run(db, sql, params)),
+    queryPrepared: (_name, sql, params) => lock.run(() => run(db, sql, params)),
+    transaction: (fn) => lock.run(() => db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) }))),
     async close() {
-      await db.close();
+      if (owned) await db.close();
     },
   };
 }

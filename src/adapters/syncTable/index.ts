@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { openPglite, openPostgres, type PostgresOptions, type SqlDatabase } from './database.ts';
+import type { PGlite } from '@electric-sql/pglite';
+import { openPglite, openPostgres, pgliteDatabase, type PostgresOptions, type SqlDatabase } from './database.ts';
 import { migrate, type MigrationReport } from './migrations.ts';
 import { SyncTableStore } from './store.ts';
 import { lockStateDirectory } from './stateLock.ts';
@@ -10,11 +11,17 @@ export { migrate, migrations, syncTableColumns } from './migrations.ts';
 export { StateDirectoryInUseError } from './stateLock.ts';
 export { ClaimSession, RecordLockError, RECORD_LOCK_CLASS, recordKeyText, type RecordKey } from './claims.ts';
 export { WorkerLock, readActiveProcess, wakeActiveProcess, type ActiveProcess, type ProcessIdentity } from './leadership.ts';
-export { openPglite, openPostgres, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
+export { connectionLock } from './pgliteLock.ts';
+export { openPglite, openPostgres, pgliteDatabase, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
 
 export type SyncTableLocation =
   | ({ kind: 'postgres' } & PostgresOptions)
-  | { kind: 'pglite'; dataDir: string | null };
+  | { kind: 'pglite'; dataDir: string | null }
+  /**
+   * a PGlite instance somebody else opened, locked and will close (the sandbox's, shared with its
+   * FS stand-in); `description` says where it lives
+   */
+  | { kind: 'pglite-shared'; db: PGlite; description: string };
 
 export interface OpenedSyncTable {
   store: SyncTableStore;
@@ -32,7 +39,9 @@ export async function openSyncTable(location: SyncTableLocation, now?: () => Dat
   try {
     const opened = location.kind === 'postgres'
       ? await openPostgres(location)
-      : await openPglite(location.dataDir ? path.join(location.dataDir, 'sync_table') : undefined);
+      : location.kind === 'pglite-shared'
+        ? await pgliteDatabase(location.db, { owned: false })
+        : await openPglite(location.dataDir ? path.join(location.dataDir, 'sync_table') : undefined);
     db = unlock ? { ...opened, close: () => opened.close().finally(unlock) } : opened;
   } catch (err) {
     unlock?.();
@@ -42,6 +51,7 @@ export async function openSyncTable(location: SyncTableLocation, now?: () => Dat
     const report = await migrate(db);
     const description = location.kind === 'postgres'
       ? `postgres://${location.user}@${location.host}:${location.port}/${location.database}`
+      : location.kind === 'pglite-shared' ? location.description
       : location.dataDir ? `pglite:${path.join(location.dataDir, 'sync_table')}` : 'pglite:memory';
     return { store: new SyncTableStore(db, now), db, migrations: report, description };
   } catch (err) {
