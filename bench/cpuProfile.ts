@@ -1,20 +1,30 @@
 /**
- * A `node --cpu-prof` profile boiled down to the functions with the most self time, as a markdown
- * table: where a process spent its own CPU (and how much of its life it was idle, waiting).
+ * A `node --cpu-prof` profile boiled down for a results file: self time by function and by where
+ * the code lives (a package, PGlite's wasm or JavaScript, a folder of ours, node's internals), as
+ * shares of the time the process was busy, and how much of the sampled time it was idle. The one
+ * reader of profiles every benchmark uses.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-
 interface Profile {
-  nodes: ProfileNode[];
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
+
+export interface SelfTime {
+  totalMs: number;
+  idleMs: number;
+  /** false when a window was asked for but no sample fell in it (then every sample counts) */
+  windowed: boolean;
+  functions: Array<{ name: string; ms: number }>;
+  areas: Array<{ name: string; ms: number }>;
+}
+
+/** now on the monotonic clock in µs: the clock a V8 CPU profile's timestamps are on (Linux) */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** "file:line" relative to the repository (or the package inside node_modules) */
 function where(url: string, line: number): string {
@@ -28,47 +38,55 @@ function where(url: string, line: number): string {
 /** what a frame belongs to: a package, a folder of ours, node itself, or the engine's own entries */
 function areaOf(fn: string, url: string): string {
   if (fn.startsWith('(') && !url) return fn;
-  if (!url) return 'native (V8/libuv)';
+  if (!url) return 'native (V8/libuv, system calls)';
   if (url.startsWith('wasm:')) return 'PGlite (wasm: PostgreSQL itself)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1] === '@electric-sql/pglite' ? 'PGlite (JS: protocol, results, file system)' : pkg[1];
-  const ours = /dist\/((?:src|sandbox)\/[^/]+(?:\/[^/.]+)?)/.exec(url);
+  const ours = /(?:dist\/)?((?:src|sandbox|bench)\/[^/]+(?:\/[^/.]+)?)/.exec(url);
   if (ours) return ours[1];
   return url.startsWith('node:') ? 'node internals' : 'other';
 }
 
-export function topSelfTime(file: string, count: number): string {
+/** Self time of one profile file; with `window` (monotonic µs) only the samples taken in it. */
+export function selfTime(file: string, window?: { from: number; to: number }): SelfTime {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
+  let at = profile.startTime;
+  const times = profile.timeDeltas.map((d) => (at += d));
+  const inWindow = (i: number) => !window || (times[i] >= window.from && times[i] <= window.to);
+  const windowed = window !== undefined && profile.samples.some((_, i) => inWindow(i));
+  const functions = new Map<string, number>();
   const areas = new Map<string, number>();
-  let total = 0;
+  let totalMs = 0;
+  let idleMs = 0;
   profile.samples.forEach((id, i) => {
-    const node = byId.get(id)!;
-    const key = `${node.callFrame.functionName || '(anonymous)'}\t${where(node.callFrame.url, node.callFrame.lineNumber)}`;
-    const us = profile.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + us);
-    const area = areaOf(node.callFrame.functionName, node.callFrame.url);
-    areas.set(area, (areas.get(area) ?? 0) + us);
-    total += us;
+    if (windowed && !inWindow(i)) return;
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    totalMs += ms;
+    if (functionName === '(idle)') { idleMs += ms; return; }
+    const name = `${functionName || '(anonymous)'}${url ? ` ${where(url, lineNumber)}` : ''}`;
+    functions.set(name, (functions.get(name) ?? 0) + ms);
+    const area = areaOf(functionName, url);
+    areas.set(area, (areas.get(area) ?? 0) + ms);
   });
-  const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
-  const share = (us: number) => `${((100 * us) / total).toFixed(1)} %`;
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([name, ms]) => ({ name, ms }));
+  return { totalMs, idleMs, windowed, functions: sorted(functions), areas: sorted(areas) };
+}
+
+/** The summary line and two tables (by area, by function) of the `top` entries, in markdown. */
+export function profileTables(t: SelfTime, top = 15): string {
+  const busy = Math.max(t.totalMs - t.idleMs, 1e-9);
+  const row = (e: { name: string; ms: number }) => `| \`${e.name.replace(/\|/g, '\\|')}\` | ${e.ms.toFixed(0)} ms | ${((100 * e.ms) / busy).toFixed(1)} % |`;
   return [
-    `Profile of the sandbox process over its whole life (${(total / 1e6).toFixed(1)} s sampled). Self time by area:`,
+    `${(t.totalMs / 1000).toFixed(1)} s sampled, ${((100 * t.idleMs) / Math.max(t.totalMs, 1e-9)).toFixed(0)} % of it idle.`,
     '',
-    '| area | self time | share |',
+    '| where the code lives | self time | share of busy time |',
     '|---|---|---|',
-    ...[...areas.entries()].sort((a, b) => b[1] - a[1]).slice(0, count)
-      .map(([area, us]) => `| ${area} | ${(us / 1000).toFixed(0)} ms | ${share(us)} |`),
+    ...t.areas.slice(0, top).map(row),
     '',
-    'The functions with the most self time:',
-    '',
-    '| function | where | self time | share |',
-    '|---|---|---|---|',
-    ...rows.map(([key, us]) => {
-      const [fn, at] = key.split('\t');
-      return `| ${fn} | ${at} | ${(us / 1000).toFixed(0)} ms | ${share(us)} |`;
-    }),
+    '| function | self time | share of busy time |',
+    '|---|---|---|',
+    ...t.functions.slice(0, top).map(row),
   ].join('\n');
 }

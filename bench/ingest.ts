@@ -20,7 +20,7 @@ import pg from 'pg';
 import { openSyncTable } from '../src/adapters/syncTable/index.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import type { IngestDatabase, IngestServerMessage } from './ingestServer.ts';
-import { summariseProfile } from './profile.ts';
+import { profileTables, selfTime } from './cpuProfile.ts';
 import type { Results } from './results.ts';
 import { median } from './stats.ts';
 
@@ -249,10 +249,10 @@ async function profiledRun(results: Results, config: IngestDatabase): Promise<vo
     await server.stop();
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('the profiled server wrote no profile');
-    const profile = summariseProfile(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+    const profile = profileTables(selfTime(path.join(dir, file)), 20);
     results.section('Ingest: where sosync\'s time goes (CPU profile under load)', [
       `One more sosync run of ${SECONDS} s under \`node --cpu-prof\` (${result.requests.average.toFixed(0)} req/s while profiled; not counted above),`,
-      'the whole life of the server process. Self time by function, then by where the code lives.',
+      'the whole life of the server process. Self time by where the code lives, then by function.',
       '',
       profile,
     ].join('\n'));

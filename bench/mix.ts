@@ -20,9 +20,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
+import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
 import { Mix, randomSource, type Announcement } from './harness/mix.ts';
 import {
-  connectSystems, ensureBuilt, jobDateNow, postJob, root, sleep, sosyncBin, startStandIns, statusOf, waitFor, writeSosyncConf,
+  connectSystems, cpuSeconds, ensureBuilt, jobDateNow, postJob, root, sleep, sosyncBin, startStandIns, statusOf, waitFor, writeSosyncConf,
   type StandInsProcess,
 } from './harness/processes.ts';
 import type { Results } from './results.ts';
@@ -35,15 +36,6 @@ const FSO_LATENCY_MS = Number(process.env.BENCH_MIX_FSO_LATENCY_MS ?? 20);
 const JOB_WORKERS = Number(process.env.BENCH_MIX_JOB_WORKERS ?? 1);
 /** the queue must be empty within this time after the announcements */
 const DRAIN_TIMEOUT_MS = 600_000;
-const TOP_FUNCTIONS = 15;
-
-/** user + system CPU seconds of a process so far */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is the state (field 3 of proc(5)): utime and stime are fields 14 and 15
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** The stand-ins' answered round trips, asked for over SIGUSR2. */
 async function roundTrips(stand: StandInsProcess): Promise<{ fs: number; fso: number }> {
@@ -71,52 +63,6 @@ async function collector(port: number): Promise<{ received: Announced[]; close()
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { received, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-export interface ProfileLine {
-  selfMs: number;
-  share: number;
-  name: string;
-}
-
-/** now on the monotonic clock in µs — the clock a V8 CPU profile's timestamps are on (Linux) */
-const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
-
-/**
- * Self time per function of a .cpuprofile, highest first; only the samples taken within `window`
- * (monotonic µs) when given and any fall in it (else all of them: `windowed` says which).
- */
-export function profileSummary(file: string, window?: { from: number; to: number }, top = TOP_FUNCTIONS): {
-  totalMs: number; idleMs: number; windowed: boolean; lines: ProfileLine[];
-} {
-  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-    nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
-    startTime: number;
-    samples: number[];
-    timeDeltas: number[];
-  };
-  let at = profile.startTime;
-  const times = profile.timeDeltas.map((d) => (at += d));
-  const inWindow = (i: number) => !window || (times[i] >= window.from && times[i] <= window.to);
-  const windowed = window !== undefined && profile.samples.some((_, i) => inWindow(i));
-  const nodeName = new Map<number, string>();
-  for (const n of profile.nodes) {
-    const url = n.callFrame.url.replace(/^file:\/\//, '').replace(`${root}/`, '');
-    nodeName.set(n.id, `${n.callFrame.functionName || '(anonymous)'}${url ? ` ${url}:${n.callFrame.lineNumber + 1}` : ''}`);
-  }
-  const self = new Map<string, number>();
-  profile.samples.forEach((id, i) => {
-    if (windowed && !inWindow(i)) return;
-    const name = nodeName.get(id) ?? '?';
-    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
-  });
-  const totalMs = [...self.values()].reduce((a, b) => a + b, 0);
-  const idleMs = self.get('(idle)') ?? 0;
-  const busy = totalMs - idleMs;
-  const lines = [...self.entries()].filter(([name]) => name !== '(idle)')
-    .sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([name, selfMs]) => ({ name, selfMs, share: selfMs / busy }));
-  return { totalMs, idleMs, windowed, lines };
 }
 
 export async function measureMix(results: Results): Promise<void> {
@@ -218,12 +164,9 @@ export async function measureMix(results: Results): Promise<void> {
         + `${(floorS + cpu.standIns + cpu.sosync).toFixed(1)} s (measured ${wallS.toFixed(1)} s; skipped jobs were closed by a newer announcement of their record).`,
     ];
     if (profileFile) {
-      const summary = profileSummary(path.join(profileDir, profileFile), { from: windowFrom, to: windowTo });
+      const summary = selfTime(path.join(profileDir, profileFile), { from: windowFrom, to: windowTo });
       const span = summary.windowed ? 'the window only' : 'whole process life (no sample fell in the window)';
-      lines.push('', `sosync CPU profile (node --cpu-prof, ${span}): ${(summary.totalMs / 1000).toFixed(1)} s sampled, `
-        + `${(summary.idleMs / 1000).toFixed(1)} s idle. Top ${summary.lines.length} functions by self time (share of the non-idle time):`, '',
-      '| self ms | share | function |', '|---|---|---|',
-      ...summary.lines.map((l) => `| ${l.selfMs.toFixed(0)} | ${(100 * l.share).toFixed(1)} % | \`${l.name.replace(/\|/g, '\\|')}\` |`));
+      lines.push('', `sosync CPU profile (node --cpu-prof, ${span}):`, '', profileTables(summary, 15));
     } else {
       lines.push('', 'sosync wrote no CPU profile (it did not exit on SIGTERM within 30 s).');
     }

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import sql from 'mssql';
 import xmlrpc from 'xmlrpc';
 import { freePort } from '../test/support/ports.ts';
-import { topSelfTime } from './cpuProfile.ts';
+import { profileTables, selfTime } from './cpuProfile.ts';
 import { median } from './stats.ts';
 import type { Results } from './results.ts';
 
@@ -205,6 +205,6 @@ export async function measureSandbox(results: Results): Promise<void> {
   if (profileDir) {
     const files = fs.readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
     const newest = files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-    if (newest) results.section('Sandbox: where the time goes (node --cpu-prof, top self time)', topSelfTime(newest, 15));
+    if (newest) results.section('Sandbox: where the time goes (node --cpu-prof, top self time)', `The sandbox process over its whole life. ${profileTables(selfTime(newest), 15)}`);
   }
 }
