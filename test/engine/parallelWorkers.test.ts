@@ -38,6 +38,12 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     const slots = json.job_worker.slots as Array<{ slot: string }>;
     assert.deepEqual(slots.map((s) => s.slot), ['slot-1', 'slot-2', 'slot-3', 'slot-4']);
     assert.equal(json.job_worker.workers, WORKERS);
+    for (const slot of json.job_worker.slots) assert.equal(typeof slot.status, 'number', `each slot has its own status code: ${JSON.stringify(slot)}`);
+    const xml = await (await fetch(`${e.base}/service/status`, { headers: { accept: 'application/xml' } })).text();
+    assert.equal(xml.match(/<slots>/g)?.length, WORKERS, 'the XML status lists every slot');
+    assert.match(xml, /<slot>slot-4<\/slot>/);
+    const metrics = await (await fetch(`${e.base}/metrics`)).text();
+    assert.match(metrics, /sosync_worker_status\{worker="job"\} \d/, 'the metrics report the job worker as one');
     const { json: inspected } = await e.get('/inspect/actors');
     const supervisors = (inspected.actors as Array<{ machine: string | null; name: string }>).filter((a) => a.machine === 'supervisor');
     assert.deepEqual(supervisors.map((a) => a.name).sort(), ['slot-1', 'slot-2', 'slot-3', 'slot-4'], 'the live page has one worker actor per slot');
