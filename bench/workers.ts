@@ -23,7 +23,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { freePort } from '../test/support/ports.ts';
 import { Mix, randomSource, type Announcement } from './harness/mix.ts';
 import {
-  connectSystems, cpuSeconds, duplicateTargets, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
+  connectSystems, cpuSeconds, duplicateTargets, postgresCpuSeconds, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
   statusOf, waitFor, writeSosyncConf, type LinkedModels, type StandInsProcess,
 } from './harness/processes.ts';
 import type { PgStandInsOptions } from './harness/pgStandIns.ts';
@@ -54,7 +54,7 @@ export interface WorkersRound {
   /** pairs of done jobs on different records that ran side by side */
   sideBySide: number;
   duplicates: number;
-  cpu: { sosync: number; standIns: number };
+  cpu: { sosync: number; standIns: number; postgres: number };
   /** mean root-job run (job_start to job_end), ms */
   meanJobMs: number;
   /** root jobs running at once on average: their summed runs ÷ the wall time */
@@ -127,7 +127,7 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
       const r = rounds.at(-1)!;
       say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
         + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
-        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
+        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s, PostgreSQL ≥ ${r.cpu.postgres.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
     }
   } finally {
     await systems.fsPool.close().catch(() => undefined);
@@ -160,7 +160,7 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
         job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
         ...(a.delete ? { job_source_type: 'delete' } : {}),
       }));
-      const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!) };
+      const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!), postgres: postgresCpuSeconds() };
       const t0 = performance.now();
       const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
@@ -176,7 +176,10 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
         return c.open === 0;
       });
       const seconds = (performance.now() - t0) / 1000;
-      const cpu = { sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns };
+      const cpu = {
+        sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns,
+        postgres: postgresCpuSeconds() - cpuBefore.postgres,
+      };
       const jobs = (await client.query<JobRow>('SELECT * FROM sync_table')).rows;
       const roots = jobs.filter((j) => j.parent_job_id === null);
       const states: Record<string, number> = {};
@@ -217,9 +220,9 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
   results.section('Parallel workers: throughput curve and checks', [
     `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does). Before the rounds, ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies are synced once (untimed) for the mix to change.`,
     '',
-    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} |`),
+    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
   ].join('\n'));
   return rounds;

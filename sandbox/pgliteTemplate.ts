@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { Logger } from '../src/log.ts';
 
-function pgliteVersion(): string {
+export function pgliteVersion(): string {
   let dir = path.dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
   for (let up = 0; up < 5; up++, dir = path.dirname(dir)) {
     const file = path.join(dir, 'package.json');
@@ -25,9 +25,20 @@ function pgliteVersion(): string {
 }
 
 /** $XDG_CACHE_HOME/sosync, else ~/.cache/sosync */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache'), 'sosync');
+}
+
 export function templateFile(env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
-  return path.join(cache, 'sosync', `pglite-${pgliteVersion()}-initdb.tar`);
+  return path.join(cacheDir(env), `pglite-${pgliteVersion()}-initdb.tar`);
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a file. */
+export function writeAtomically(file: string, data: Buffer | string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const partial = `${file}.${process.pid}`;
+  fs.writeFileSync(partial, data);
+  fs.renameSync(partial, file);
 }
 
 /**
@@ -54,11 +65,7 @@ export async function openSandboxPglite(dataDir: string | undefined, logger: Log
   }
   const db = await PGlite.create(dataDir);
   try {
-    const dump = Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer());
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const partial = `${file}.${process.pid}`;
-    fs.writeFileSync(partial, dump);
-    fs.renameSync(partial, file);
+    writeAtomically(file, Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer()));
   } catch (err) {
     logger.debug({ err, template: file }, 'sandbox: could not keep the empty database for next time');
   }

@@ -29,6 +29,8 @@ import { OnlineJournal, ONLINE_SNAPSHOT_FILE } from './online/journal.ts';
 import { startNtpStandIn } from './ntp/ntpStandIn.ts';
 import { linkSandbox } from './link.ts';
 import { openSandboxPglite } from './pgliteTemplate.ts';
+import { seedCacheFor } from './seedCache.ts';
+import { commitId } from '../src/version.ts';
 
 export const SANDBOX_USER = 'sosync';
 /** the data directory's PGlite database (FS, and the sync table when shared) */
@@ -87,10 +89,15 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
     const replayed = !fresh && journal ? journal.restore(store) : 0;
 
     if (studioDir) fs.mkdirSync(studioDir, { recursive: true });
-    const studioDb = await openSandboxPglite(studioDir, log);
+    // in memory, the demo data an earlier start seeded today is loaded instead of seeded again
+    const seedCache = dataDir ? null : seedCacheFor(options.persons, commitId(), log);
+    const kept = await seedCache?.load(store) ?? null;
+    const studioDb = kept?.db ?? await openSandboxPglite(studioDir, log);
     closers.push(() => studioDb.close());
     let dataLine: string;
-    if (fresh) {
+    if (kept) {
+      dataLine = `${kept.line.replace(/ — seeded in .*$/, '')} — as seeded by an earlier start today (kept in ${seedCache!.dbFile})`;
+    } else if (fresh) {
       const seedStarted = performance.now();
       // bPKs are born in FSO; linkSandbox copies the synced ones to FS
       const seeded = await seedStudio(studioDb, { persons: options.persons, bpkEvery: 0 });
@@ -98,6 +105,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Sand
       const seconds = ((performance.now() - seedStarted) / 1000).toFixed(1);
       dataLine = `${seeded.personIds.length} FS persons (${linked.partners.length} synced), ${linked.companies.length} companies (all synced), `
         + `${linked.bpks.length} bPKs synced; FSO-only: ${linked.onlineOnlyPartnerIds.length} partners, ${linked.onlineOnlyBpkIds.length} bPKs — seeded in ${seconds} s`;
+      await seedCache?.save(studioDb, store, dataLine);
     } else {
       const partners = store.search('res.partner', [], { activeTest: false }).length;
       dataLine = `restored: ${partners} FSO partners (${replayed} journalled changes replayed); FS as it was left`;
