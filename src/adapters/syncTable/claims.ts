@@ -14,7 +14,9 @@
  *
  * The locks are session-level: when a process dies or its session is cut (the same keepalive and
  * idle settings as the worker lock; the slot pings its session every second) PostgreSQL releases
- * them, and a job left inprogress is claimed again by whoever runs the workers next.
+ * them, and a job left inprogress is claimed again by whoever runs the workers next. A session lost
+ * while its job runs (ended by an administrator, say) takes the job's locks along: the job still
+ * ends, and the slot's next claim opens a new session.
  */
 import pg from 'pg';
 import type { FailingSystem } from '../failure.ts';
