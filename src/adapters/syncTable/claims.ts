@@ -20,8 +20,8 @@
  */
 import pg from 'pg';
 import type { FailingSystem } from '../failure.ts';
-import { HEARTBEAT_TIMEOUT_MS, LOCK_SESSION_SETTINGS } from './leadership.ts';
-import { toUtcTimestamp, utcTimestampTypes, type PostgresOptions } from './database.ts';
+import { HEARTBEAT_TIMEOUT_MS, lockSessionClient } from './leadership.ts';
+import { toUtcTimestamp, type PostgresOptions } from './database.ts';
 import { OPEN_STATES_SQL, PICK_ORDER, type JobRow, type SystemName } from './store.ts';
 
 /** the first key of every record lock (the worker lock is 5051, migrations 5050) */
@@ -87,19 +87,7 @@ export class ClaimSession {
   private async session(): Promise<pg.Client> {
     if (this.closed) throw new Error(`${this.name}: the claim session is closed`);
     if (this.client) return this.client;
-    const settings = Object.entries(LOCK_SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
-    const client = new pg.Client({
-      host: this.options.host,
-      port: this.options.port,
-      database: this.options.database,
-      user: this.options.user,
-      password: this.options.password,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 1000,
-      application_name: `sosync ${this.name}`.slice(0, 63),
-      options: `-c TimeZone=UTC ${settings}`,
-      types: utcTimestampTypes,
-    });
+    const client = lockSessionClient(this.options, this.name);
     // a session that failed is dropped; its locks are gone with it, the next call opens another
     const drop = () => {
       if (this.client !== client) return;

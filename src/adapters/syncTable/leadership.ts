@@ -11,7 +11,7 @@
  */
 import { systemNow } from '../clock/now.ts';
 import pg from 'pg';
-import { toUtcTimestamp, type PostgresOptions, type SqlDatabase } from './database.ts';
+import { toUtcTimestamp, utcTimestampTypes, type PostgresOptions, type SqlDatabase } from './database.ts';
 
 /** the advisory lock key of the job worker (5050 serialises migrations) */
 export const WORKER_LOCK_KEY = 5051;
@@ -30,6 +30,28 @@ export const LOCK_SESSION_SETTINGS = {
   idle_session_timeout: '6s',
 } as const;
 export const HEARTBEAT_TIMEOUT_MS = 3000;
+
+/**
+ * A session of its own for session-level advisory locks (the worker lock, a worker slot's record
+ * locks): TCP keepalives on both ends and LOCK_SESSION_SETTINGS, so a cut-off or frozen process
+ * loses its locks; timestamps read as UTC. Not connected yet.
+ */
+export function lockSessionClient(options: PostgresOptions, applicationName: string, extra: Partial<pg.ClientConfig> = {}): pg.Client {
+  const settings = Object.entries(LOCK_SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  return new pg.Client({
+    host: options.host,
+    port: options.port,
+    database: options.database,
+    user: options.user,
+    password: options.password,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 1000,
+    application_name: `sosync ${applicationName}`.slice(0, 63),
+    options: `-c TimeZone=UTC ${settings}`,
+    types: utcTimestampTypes,
+    ...extra,
+  });
+}
 
 export interface ProcessIdentity {
   host: string;
@@ -92,19 +114,7 @@ export class WorkerLock {
   }
 
   private async connect(): Promise<pg.Client> {
-    const settings = Object.entries(LOCK_SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
-    const client = new pg.Client({
-      host: this.options.host,
-      port: this.options.port,
-      database: this.options.database,
-      user: this.options.user,
-      password: this.options.password,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 1000,
-      query_timeout: HEARTBEAT_TIMEOUT_MS,
-      application_name: `sosync ${this.me.host} ${this.me.pid}`.slice(0, 63),
-      options: `-c TimeZone=UTC ${settings}`,
-    });
+    const client = lockSessionClient(this.options, `${this.me.host} ${this.me.pid}`, { query_timeout: HEARTBEAT_TIMEOUT_MS });
     client.on('error', (err) => this.dropSession(client, err.message));
     client.on('end', () => this.dropSession(client, 'the lock session ended'));
     client.on('notification', (n) => {
