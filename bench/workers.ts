@@ -31,9 +31,24 @@ import type { Results } from './results.ts';
 
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
-const FS_LATENCY_MS = 5;
 const WARM_UP = { persons: 150, unannounced: 100, companies: 30 };
-const FSO_LATENCY_MS = 20;
+
+/** Injected latency per call, FS and FSO, in ms. */
+export interface Latency {
+  fs: number;
+  fso: number;
+}
+
+/**
+ * The latencies each curve is measured at (`BENCH_WORKERS_LATENCY`, `fs/fso` pairs in ms):
+ * 5/20 as in the performance issue's mix, and 10/50, which makes a job of the mix take about the
+ * 0.3 s issue 15 gives for a job against real systems (6.9 FS and 4.3 FSO round trips a job).
+ */
+export const LATENCIES: Latency[] = (process.env.BENCH_WORKERS_LATENCY ?? '5/20,10/50').split(',').map((pair) => {
+  const [fs, fso] = pair.split('/').map(Number);
+  if (!(fs >= 0 && fso >= 0)) throw new Error(`BENCH_WORKERS_LATENCY: "${pair}" is not an fs/fso pair of milliseconds`);
+  return { fs, fso };
+});
 
 const LINKS: LinkedModels[] = [
   { fsTable: 'Person', fsKey: 'PersonID', fsoModel: 'res.partner' },
@@ -69,9 +84,9 @@ export interface WorkersRound {
  * the bench's: with the sandbox's PGlite the FS stand-in runs one transaction at a time, which
  * would be what the curve measures.
  */
-async function startPgStandIns(fsDb: TestDatabase): Promise<StandInsProcess> {
+async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<StandInsProcess> {
   const options: PgStandInsOptions = {
-    fsDb: fsDb.config, fsLatencyMs: FS_LATENCY_MS, fsoLatencyMs: FSO_LATENCY_MS, user: 'sosync', password: 'bench-Passwort-1', instance: 'bench',
+    fsDb: fsDb.config, fsLatencyMs: latency.fs, fsoLatencyMs: latency.fso, user: 'sosync', password: 'bench-Passwort-1', instance: 'bench',
   };
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -110,9 +125,21 @@ async function warmUpChanges(fsPool: sql.ConnectionPool): Promise<Announcement[]
 
 export async function measureWorkers(results: Results, say: (line: string) => void = console.log): Promise<WorkersRound[]> {
   ensureBuilt();
+  const all: WorkersRound[] = [];
+  for (const latency of LATENCIES) {
+    say(`  FS ${latency.fs} ms, FSO ${latency.fso} ms per call:`);
+    const rounds = await measureCurve(latency, say);
+    report(results, latency, rounds);
+    all.push(...rounds);
+  }
+  return all;
+}
+
+/** One curve: a round for each N of WORKERS, against stand-ins with the given latency. */
+async function measureCurve(latency: Latency, say: (line: string) => void): Promise<WorkersRound[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-workers-'));
   const fsDb = await createTestDatabase('sosync_workers_fs');
-  const standIns = await startPgStandIns(fsDb);
+  const standIns = await startPgStandIns(fsDb, latency);
   const rounds: WorkersRound[] = [];
   const systems = await connectSystems(standIns);
   try {
@@ -204,26 +231,28 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
       await database.drop();
     }
   }
+  return rounds;
+}
 
+function report(results: Results, latency: Latency, rounds: WorkersRound[]): void {
   const one = rounds.find((r) => r.workers === 1);
   for (const r of rounds) {
     const ideal = one ? one.jobsPerSecond * r.workers : null;
     results.add({
       store: 'postgres',
-      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs of the mix, FS ${FS_LATENCY_MS} ms and FSO ${FSO_LATENCY_MS} ms per call`,
+      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs of the mix, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`,
       value: `${r.jobsPerSecond.toFixed(2)} jobs/s`,
       baseline: one ? `${r.workers} × one worker (${one.jobsPerSecond.toFixed(2)} jobs/s) = ${ideal!.toFixed(2)} jobs/s` : 'no one-worker round',
       ratio: ideal ? r.jobsPerSecond / ideal : null,
       ...(ideal && r.workers > 1 ? { target: '≥ 0.8', met: r.jobsPerSecond / ideal >= 0.8 } : {}),
     });
   }
-  results.section('Parallel workers: throughput curve and checks', [
-    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does). Before the rounds, ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies are synced once (untimed) for the mix to change.`,
+  results.section(`Parallel workers: throughput curve and checks, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`, [
+    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does). Before the rounds, ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies are synced once (untimed) for the mix to change.`,
     '',
     '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
   ].join('\n'));
-  return rounds;
 }

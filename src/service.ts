@@ -91,7 +91,10 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       workers: { status: () => workerControl!.status() },
     });
 
-    const studio = observeCalls(createStudioClient(endpoints.studio, logger), 'fs', metrics.callObserved);
+    // every job slot may be in a call at once, and the protocol worker and the API's checks beside them:
+    // fewer connections than that would queue parallel workers behind each other
+    const connections = config.jobWorkers + 2;
+    const studio = observeCalls(createStudioClient({ ...endpoints.studio, poolMax: Math.max(5, connections) }, logger), 'fs', metrics.callObserved);
     cleanups.push(() => studio.close());
 
     const online = observeCalls(createOnlineClient({
@@ -100,6 +103,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       user: endpoints.online.user,
       password: endpoints.online.password,
       timeoutMs: endpoints.online.timeoutMs,
+      maxSockets: Math.max(4, connections),
     }, logger), 'fso', metrics.callObserved);
     cleanups.push(() => online.close());
 

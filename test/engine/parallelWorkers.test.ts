@@ -3,7 +3,8 @@
  * are changed on both sides at once, round after round, while every FSO call takes a little time
  * so jobs overlap. No record is ever in two running jobs at once (jobs that share a record have
  * disjoint job_start–job_end intervals), jobs do run side by side, nothing is created twice, both
- * systems agree at the end, and /service/status lists every slot.
+ * systems agree at the end, and /service/status lists every slot. Child jobs lock their records as
+ * root jobs do: a bPK's child job on a new partner and the partner's own job never both create it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -11,17 +12,28 @@ import { startEndToEnd, type EndToEnd } from '../support/endToEnd.ts';
 import { overlaps } from '../support/overlaps.ts';
 import { sleep, until } from '../support/wait.ts';
 
-const WORKERS = 4;
+// more slots than FSO's default of 4 connections: the service sizes its connections by the slots
+const WORKERS = 6;
 const PARTNERS = 8;
 const ROUNDS = 3;
 
 describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
   let e: EndToEnd;
+  let fsoCallsInFlight = 0;
+  let mostFsoCallsInFlight = 0;
   before(async () => {
     e = await startEndToEnd('postgres', { ini: [`job_workers = ${WORKERS}`, 'retry_base_ms = 200', 'retry_max_ms = 400'] });
     // every FSO call takes a little while, as over a network, and a write longer: a job on the other
     // side of the same record is claimed while one is still writing
-    e.fso.faults.onCall((call) => sleep(call.method === 'write' || call.method === 'create' ? 120 : 8));
+    e.fso.faults.onCall(async (call) => {
+      fsoCallsInFlight += 1;
+      mostFsoCallsInFlight = Math.max(mostFsoCallsInFlight, fsoCallsInFlight);
+      try {
+        await sleep(call.method === 'write' || call.method === 'create' ? 120 : 8);
+      } finally {
+        fsoCallsInFlight -= 1;
+      }
+    });
   });
   after(async () => {
     await e?.close();
@@ -36,17 +48,18 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
   it('/service/status lists every worker slot', async () => {
     const { json } = await e.get('/service/status');
     const slots = json.job_worker.slots as Array<{ slot: string }>;
-    assert.deepEqual(slots.map((s) => s.slot), ['slot-1', 'slot-2', 'slot-3', 'slot-4']);
+    const names = Array.from({ length: WORKERS }, (_, i) => `slot-${i + 1}`);
+    assert.deepEqual(slots.map((s) => s.slot), names);
     assert.equal(json.job_worker.workers, WORKERS);
     for (const slot of json.job_worker.slots) assert.equal(typeof slot.status, 'number', `each slot has its own status code: ${JSON.stringify(slot)}`);
     const xml = await (await fetch(`${e.base}/service/status`, { headers: { accept: 'application/xml' } })).text();
     assert.equal(xml.match(/<slots>/g)?.length, WORKERS, 'the XML status lists every slot');
-    assert.match(xml, /<slot>slot-4<\/slot>/);
+    assert.match(xml, new RegExp(`<slot>slot-${WORKERS}</slot>`));
     const metrics = await (await fetch(`${e.base}/metrics`)).text();
     assert.match(metrics, /sosync_worker_status\{worker="job"\} \d/, 'the metrics report the job worker as one');
     const { json: inspected } = await e.get('/inspect/actors');
     const supervisors = (inspected.actors as Array<{ machine: string | null; name: string }>).filter((a) => a.machine === 'supervisor');
-    assert.deepEqual(supervisors.map((a) => a.name).sort(), ['slot-1', 'slot-2', 'slot-3', 'slot-4'], 'the live page has one worker actor per slot');
+    assert.deepEqual(supervisors.map((a) => a.name).sort(), [...names].sort(), 'the live page has one worker actor per slot');
   });
 
   it('records changed on both sides at once: never two jobs on one record at a time, no duplicate, both sides agree', async () => {
@@ -86,6 +99,7 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     const { clashes, sideBySide } = overlaps(await e.jobs());
     assert.deepEqual(clashes, [], 'no record was in two running jobs at once');
     assert.ok(sideBySide > 0, 'jobs on different records ran side by side (the workers are parallel)');
+    assert.ok(mostFsoCallsInFlight > 4, `more slots than 4 were in FSO calls at once (most: ${mostFsoCallsInFlight}): the FSO client does not queue them behind 4 connections`);
 
     const states = new Set((await e.jobs()).map((j) => j.job_state));
     assert.deepEqual([...states].filter((s) => s !== 'done' && s !== 'skipped'), [], 'every job ended done or skipped');
@@ -98,6 +112,33 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
       assert.equal(p.sosync_fs_id, person);
       assert.equal(p.firstname, row.Vorname, `partner ${partner}: first name agrees`);
       assert.equal(p.lastname, row.Name, `partner ${partner}: last name agrees`);
+    }
+  });
+
+  it('a child job locks its record too: a new partner and a bPK of it, announced at once, create one FS person', async () => {
+    const companyId = e.fso.userCreate('res.company', { name: 'Verein Parallel' });
+    await settled();
+    const stamp = new Date(Date.now() - 60_000).toISOString();
+    const partners = Array.from({ length: PARTNERS }, (_, i) =>
+      e.fso.store.create('res.partner', { firstname: `Berta${i}`, lastname: `Kind${i}`, gender: 'female', sosync_write_date: stamp }));
+    const since = await e.lastJobId();
+    // the partner's own job and the bPK's child job on the partner are open at the same moment;
+    // neither partner has an FS person yet, so each job would create one
+    for (const [i, partner] of partners.entries()) {
+      e.fso.userWrite('res.partner', partner, { lastname: `Kind${i}b` });
+      e.fso.userCreate('res.partner.bpk', { BPKRequestPartnerID: partner, BPKRequestCompanyID: companyId, BPKPrivate: `PRIV-${i}`, BPKPublic: `PUB-${i}` });
+    }
+    await settled();
+
+    const rows = await e.jobsAfter(since);
+    const children = rows.filter((j) => j.parent_job_id !== null && j.job_source_model === 'res.partner');
+    assert.equal(children.length, PARTNERS, 'every bPK job ran a child job on its partner');
+    const { clashes } = overlaps(rows);
+    assert.deepEqual(clashes, [], 'no record was in a root job and a child job at once');
+    for (const partner of partners) {
+      const persons = await e.fs.rows('Person', '[Name] LIKE @name', { name: `Kind${partners.indexOf(partner)}%` });
+      assert.equal(persons.length, 1, `partner ${partner} has one FS person, not one per job: ${JSON.stringify(persons.map((p) => p.PersonID))}`);
+      assert.equal(e.fso.store.get('res.partner', partner)!.sosync_fs_id, persons[0].PersonID);
     }
   });
 });

@@ -30,6 +30,8 @@ export interface OnlineClientOptions {
   password: string;
   /** per HTTP exchange, connect to last byte; default 30 000 */
   timeoutMs?: number;
+  /** most connections open to FSO at once (calls beyond wait for one); default 4 */
+  maxSockets?: number;
 }
 
 /** The context every create/write/unlink carries so FSO does not announce our own writes back. */
@@ -132,7 +134,7 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
   const { database, user, password } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const transport = host.protocol === 'https:' ? https : http;
-  const agent = new transport.Agent({ keepAlive: true, maxSockets: 4 });
+  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 4 });
   const log = logger.child({ component: 'online', host: host.url });
 
   let uid: number | null = null;
