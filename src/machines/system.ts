@@ -47,7 +47,8 @@ export interface WorkerSystemOptions {
 
 /** A worker slot's claims (ClaimSession): its next job, its records' locks, letting them go. */
 export interface SlotClaims extends RecordLocks {
-  claim(at: Date): Promise<JobRow | null>;
+  /** the next job; `runningHere`: the jobs the other slots run, passed over unread */
+  claim(at: Date, runningHere: readonly number[]): Promise<JobRow | null>;
   releaseAll(): Promise<void>;
   close(): Promise<void>;
 }
@@ -125,11 +126,14 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
   // one drift measurement serves every slot: the slots share the gate's last result
   let lastGate: { at: Date; result: GateResult } | null = null;
 
+  // the job each slot claimed last, until the slot lets its records go: the others' claims pass over them
+  const claimedHere = new Map<SlotClaims, number>();
+
   const slotLogic = (claims: SlotClaims | null) => supervisorMachine.provide({
       actors: {
         job: createJobLogic({ store, flows: options.flows, now, logger, retry: options.retry, records: claims ?? undefined }),
         pickNextJob: fromPromise(async () => {
-          const job = claims ? await claims.claim(now()) : await store.pickNextJob(now());
+          const job = claims ? await claimFor(claims) : await store.pickNextJob(now());
           const nextRetryAt = job ? null : await store.nextRetryAt();
           // the throttle counts from here, when the job is loaded (SPEC §4.6)
           return { job, at: now(), nextRetryAt };
@@ -161,6 +165,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
       actions: {
         releaseRecords: () => {
           // a slot that found every open job held may be idle now: the records just let go may free one
+          if (claims) claimedHere.delete(claims);
           claims?.releaseAll()
             .then(() => root.send({ type: 'START' }))
             .catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
@@ -191,6 +196,13 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         },
       },
   });
+
+  async function claimFor(claims: SlotClaims): Promise<JobRow | null> {
+    claimedHere.delete(claims);
+    const job = await claims.claim(now(), [...claimedHere.values()]);
+    if (job) claimedHere.set(claims, job.job_id);
+    return job;
+  }
 
   async function measureDrift(): Promise<GateResult> {
     try {

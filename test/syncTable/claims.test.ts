@@ -1,8 +1,8 @@
 /**
  * Claim sessions of parallel workers (claims.ts) on a real PostgreSQL server: a claim passes over
  * rows another session is claiming (SKIP LOCKED) and jobs whose record another slot holds, a slot
- * waits for a record another slot holds, a deadlock fails one side transiently, and a session that
- * dies lets its records go.
+ * waits for a record another slot holds, a deadlock fails one side transiently, a session that
+ * dies lets its records go, and the jobs this process runs are passed over without locking their rows.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -112,6 +112,25 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
       await other.query('ROLLBACK').catch(() => undefined);
       await other.end();
     }
+  });
+
+  it('jobs the other slots of this process run are passed over unread: the claim never locks their rows', async () => {
+    await clear();
+    const running = await announce(40, 1);
+    const next = await announce(41, 2);
+    const a = session('slot-running');
+    assert.equal((await a.claim(at, []))?.job_id, running.job_id);
+    // the job starts (its row is written anew, as startJob does): nothing has locked this version yet
+    await table.store.updateJob(running.job_id, { job_state: 'inprogress' });
+    const lockedBy = async () => (await table.db.query<{ xmax: string }>('SELECT xmax::text AS xmax FROM sync_table WHERE job_id = $1', [running.job_id])).rows[0].xmax;
+    assert.equal(await lockedBy(), '0');
+    const b = session('slot-next');
+    assert.equal((await b.claim(at, [running.job_id]))?.job_id, next.job_id, 'slot b claims the next job');
+    // a FOR UPDATE leaves its transaction in the row's xmax: while it holds the row, the running
+    // job's own writes to it wait
+    assert.equal(await lockedBy(), '0', 'the claim did not lock the running job\'s row');
+    await a.releaseAll();
+    await b.releaseAll();
   });
 
   it('a slot waits for a record another slot holds, and says it waited', async () => {

@@ -116,10 +116,13 @@ export class ClaimSession {
 
   /**
    * The next open root job whose record this slot could lock, or null when every open job is
-   * claimed by another slot or waits behind a running job of its record.
+   * claimed by another slot or waits behind a running job of its record. `runningHere` are the
+   * jobs this process's other slots run: they are passed over unread, for a claim that locked
+   * their rows (inprogress jobs come first in the pick order) would hold up their own writes
+   * until it commits.
    */
-  claim(at: Date): Promise<JobRow | null> {
-    return this.busy(() => this.claimNext(at));
+  claim(at: Date, runningHere: readonly number[] = []): Promise<JobRow | null> {
+    return this.busy(() => this.claimNext(at, runningHere));
   }
 
   private async busy<T>(work: () => Promise<T>): Promise<T> {
@@ -131,12 +134,12 @@ export class ClaimSession {
     }
   }
 
-  private async claimNext(at: Date): Promise<JobRow | null> {
+  private async claimNext(at: Date, runningHere: readonly number[]): Promise<JobRow | null> {
     const client = await this.session();
     await client.query('BEGIN');
     try {
       // job ids whose record another slot holds: looked at once, then passed over
-      const passed: number[] = [];
+      const passed: number[] = [...runningHere];
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
         const [open, due] = await Promise.all([
           client.query<JobRow>(claimStatements.open, [passed]),

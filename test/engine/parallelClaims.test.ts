@@ -1,0 +1,80 @@
+/**
+ * The worker system's slots and their claims on a real PostgreSQL sync table: while one slot runs
+ * a job, another slot's claim passes over it without locking its row, so the running job's own
+ * writes never wait for somebody else's claim (a claim that locked it would hold the row until it
+ * commits; with eight slots that made every job wait for the others' claims).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ClaimSession, openSyncTable, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { FlowRegistry } from '../../src/flows/registry.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createWorkerSystem, type WorkerSystem } from '../../src/machines/system.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { MemoryFlow } from '../support/memoryFlow.ts';
+import { until } from '../support/wait.ts';
+
+describe('parallel slots on PostgreSQL: claims pass over the jobs other slots run', () => {
+  let database: TestDatabase;
+  let table: OpenedSyncTable;
+  let workers: WorkerSystem | null = null;
+  const sessions: ClaimSession[] = [];
+  before(async () => {
+    database = await createTestDatabase('sosync_parallel_claims');
+    table = await openSyncTable({ kind: 'postgres', ...database.config });
+  });
+  after(async () => {
+    await workers?.stop();
+    for (const s of sessions) await s.close();
+    await table.db.close();
+    await database.drop();
+  });
+
+  it('a slot claims the next job without locking the row of the job another slot runs', async () => {
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const reads: number[] = [];
+    const flow = new MemoryFlow('claims', { fs: 'dbo.Thing', fso: 'x.thing' }, {
+      onRead: async (system, id) => {
+        if (system !== 'fs') return;
+        reads.push(id);
+        if (id === first.id) await firstHeld;
+      },
+    });
+    const first = flow.fs.insert({ n: 1 });
+    const second = flow.fs.insert({ n: 2 });
+    const announce = (id: number, minutesAgo: number) => table.store.createJob({
+      job_date: new Date(Date.now() - minutesAgo * 60_000), job_source_system: 'fs', job_source_model: 'dbo.Thing',
+      job_source_record_id: id, job_source_sosync_write_date: flow.fs.records.get(id)!.sosyncWriteDate,
+    });
+    const firstJob = await announce(first.id, 1);
+    const secondJob = await announce(second.id, 2);
+
+    workers = createWorkerSystem({
+      store: table.store, flows: new FlowRegistry([flow]), logger: silentLogger(), protocol: null, throttleMs: 0, toleranceMs: 30,
+      drift: { measure: async () => ({ at: new Date(), sources: {}, ok: true }) },
+      parallel: {
+        workers: 2,
+        openClaims: (slot) => {
+          const s = new ClaimSession(database.config, `${slot} parallelClaims`);
+          sessions.push(s);
+          return s;
+        },
+      },
+    });
+    workers.control.processJobs();
+    try {
+      // the first job runs in one slot (started, then held in its read); the other slot claims the second
+      await until(async () => reads.includes(first.id) && reads.includes(second.id), 'both jobs were read', 20_000);
+      const { rows: [row] } = await table.db.query<{ xmax: string; job_state: string }>(
+        'SELECT xmax::text AS xmax, job_state FROM sync_table WHERE job_id = $1', [firstJob.job_id]);
+      assert.equal(row.job_state, 'inprogress');
+      assert.equal(row.xmax, '0', 'no claim locked the row of the job the other slot runs');
+    } finally {
+      releaseFirst();
+    }
+    await workers.whenIdle();
+    const states = (await table.db.query<{ job_id: number; job_state: string }>('SELECT job_id, job_state FROM sync_table ORDER BY job_id')).rows;
+    assert.deepEqual(states.map((r) => [Number(r.job_id), r.job_state]), [[Number(firstJob.job_id), 'done'], [Number(secondJob.job_id), 'done']]);
+  });
+});
