@@ -26,6 +26,8 @@ export interface JobDependencies {
    * before it reads what it decides on. Without it (one worker) nothing needs locking.
    */
   records?: RecordLocks;
+  /** the row of a job its pick already started (one worker, drift gate sure to pass); null otherwise */
+  takeStarted?: (jobId: number) => JobRow | null;
 }
 
 export interface RecordLocks {
@@ -151,7 +153,7 @@ export function createJobLogic(deps: JobDependencies) {
       startJob: fromPromise(async ({ input }) => {
         // with the outcome line, the log shows when each job ran in which process (HA harness)
         deps.logger.debug({ job_id: input.jobId }, 'job started');
-        return store.startJob(input.jobId);
+        return deps.takeStarted?.(input.jobId) ?? store.startJob(input.jobId);
       }),
 
       readDirection: fromPromise(async ({ input }): Promise<DirectionFacts> => readLocked(flowOf(flows, input.job), input.job, deps.records, now)),

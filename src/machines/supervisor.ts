@@ -109,7 +109,8 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
   },
   actors: {
-    pickNextJob: fromPromise<PickResult>(async () => {
+    /** the gate's last check goes along: a single worker whose gate is sure to pass starts the job as it picks it */
+    pickNextJob: fromPromise<PickResult, { lastDriftCheckAt: Date | null; forceDriftCheck: boolean }>(async () => {
       throw new Error('pickNextJob not provided');
     }),
     checkDrift: fromPromise<GateResult, { lastCheckAt: Date | null; force: boolean }>(async () => {
@@ -195,6 +196,7 @@ export const supervisorMachine = setup({
           on: { STOP: { target: '#supervisor.stopped' } },
           invoke: {
             src: 'pickNextJob',
+            input: ({ context }) => ({ lastDriftCheckAt: context.lastDriftCheckAt, forceDriftCheck: context.forceDriftCheck }),
             onDone: [
               {
                 guard: { type: 'foundJob', params: ({ event }) => ({ job: event.output.job }) },

@@ -58,6 +58,8 @@ export const STOP_THROTTLE_MS = 1500;
 export const stopsTheWorker = (path: { rows: string[] }) => path.rows.some((r) => r.startsWith('STOP('));
 const stopSupervisor = async (e: EndToEnd) => { e.service.workers()!.supervisor.send({ type: 'STOP' }); };
 const stopProtocol = async (e: EndToEnd) => { e.service.workers()!.protocol!.send({ type: 'STOP' }); };
+/** WAKE as the job worker sends it when a job ends (system.ts, reportOutcome) */
+const wakeProtocol = (e: EndToEnd) => { e.service.workers()!.protocol!.send({ type: 'WAKE' }); };
 
 /** outside events are sent only where the worker stays long enough for them to arrive there */
 const settledIn = (...states: string[]) => (s: Snap) => states.some((v) => s.matches(v));
@@ -219,6 +221,15 @@ const protocolRows: Row[] = [
     arrange: step({
       prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
       act: async (e) => { await e.get('/service/processprotocol'); holding?.release(); },
+    }),
+  },
+  {
+    // a job that ends wakes the protocol worker (SPEC §5), as the job worker sends it; during a batch
+    // that asks for another one
+    on: 'WAKE', case: 'jobEndsDuringABatch', when: (s) => s.matches('running') && !s.context.stopRequested,
+    arrange: step({
+      prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
+      act: async (e) => { wakeProtocol(e); holding?.release(); },
     }),
   },
   {

@@ -237,7 +237,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       void b;
     });
 
-    test('the store\'s own pick-next, open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {
+    test('the store\'s own pick-next (alone and starting its job), open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {
       await clear();
       await table.db.query(`
         INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id, job_state,
@@ -270,6 +270,11 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       });
       uses(generic, 'sync_table_pick_next');
       uses(generic, '(sync_table_retry_due|sync_table_state)');
+      // the pick that starts its job: the same indexes find it, the primary key updates it
+      const pickAndStart = await plan(syncTableStatements.pickAndStartJob, [t0]);
+      uses(pickAndStart, 'sync_table_pick_next');
+      uses(pickAndStart, '(sync_table_retry_due|sync_table_state)');
+      uses(pickAndStart, 'sync_table_pkey');
       const wake = await plan(`SELECT min(job_retry_at) FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
       assert.doesNotMatch(wake, /Seq Scan/, wake);
       // the status count: either partial index answers it, never a scan of the table

@@ -147,6 +147,17 @@ type Queryable = Pick<SqlDatabase, 'query'>;
 /** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
 export const PICK_ORDER = `(job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id`;
 
+const PICK_NEXT_JOB = `SELECT * FROM (
+    (SELECT * FROM sync_table
+      WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
+      ORDER BY ${PICK_ORDER} LIMIT 1)
+    UNION ALL
+    (SELECT * FROM sync_table
+      WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
+      ORDER BY job_retry_at LIMIT 100)
+  ) AS candidates
+  ORDER BY ${PICK_ORDER} LIMIT 1`;
+
 /**
  * The statements that must be served by an index on a production-sized table, as the store runs
  * them; the EXPLAIN tests run these very texts.
@@ -157,16 +168,15 @@ export const syncTableStatements = {
    * root job in error_retry whose next attempt is due ($1 = now) competes as if it were new. Each
    * branch is served by its own partial index (sync_table_pick_next, sync_table_retry_due).
    */
-  pickNextJob: `SELECT * FROM (
-      (SELECT * FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}
-        ORDER BY ${PICK_ORDER} LIMIT 1)
-      UNION ALL
-      (SELECT * FROM sync_table
-        WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $1
-        ORDER BY job_retry_at LIMIT 100)
-    ) AS candidates
-    ORDER BY ${PICK_ORDER} LIMIT 1`,
+  pickNextJob: PICK_NEXT_JOB,
+  /**
+   * The pick and SPEC §4.2 step 1 in one statement, for a single worker whose drift gate is known
+   * to pass: the job the pick would return ($1 = now), marked inprogress with job_start = $1.
+   */
+  pickAndStartJob: `UPDATE sync_table
+      SET job_state = 'inprogress', job_start = $1, job_end = NULL, job_run_count = job_run_count + 1, job_last_change = $1
+    WHERE job_id = (SELECT job_id FROM (${PICK_NEXT_JOB}) AS picked)
+    RETURNING *`,
   countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
   /** $1 closing job, $2 record id, $3 model, $4 system, $5 its write date, $6 log line, $7 now */
   closeSupersededJobs: `UPDATE sync_table
@@ -249,6 +259,16 @@ export class SyncTableStore {
   /** The next root job to run, in SPEC §4.1 order (see syncTableStatements.pickNextJob). */
   async pickNextJob(at: Date = this.now()): Promise<JobRow | null> {
     const result = await this.db.queryPrepared<JobRow>('sosync_pick_next_job', syncTableStatements.pickNextJob, [at]);
+    return result.rows[0] ?? null;
+  }
+
+  /**
+   * The next root job, already started (inprogress, job_start, run count + 1): pickNextJob and
+   * startJob in one round trip. Only for a single worker that runs the job at once (the drift gate
+   * is known to pass); null when no job is open.
+   */
+  async pickAndStartJob(at: Date = this.now()): Promise<JobRow | null> {
+    const result = await this.db.queryPrepared<JobRow>('sosync_pick_and_start_job', syncTableStatements.pickAndStartJob, [at]);
     return result.rows[0] ?? null;
   }
 
