@@ -121,7 +121,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
     // inspect = false: no observer on any actor, no stream, no page
     const inspection = config.inspect ? createInspection(logger) : null;
     const observer = inspection?.observer;
-    const startWorkers = () => createWorkerSystem({
+    const startWorkers = () => inspected(createWorkerSystem({
       store: table.store,
       flows,
       drift: {
@@ -136,12 +136,13 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       now,
       logger,
       protocol: createProtocolCopier({ store: table.store, online, batchSize: config.protocolBatchSize, now, logger }),
+      // a harness's own observer needs every event; otherwise the systems are attached below
       inspect: options.inspect
         ? (event: InspectionEvent) => {
             observer?.next?.(event);
             options.inspect!(event);
           }
-        : observer,
+        : undefined,
       driftLockMs: options.driftLockMs,
       faultRetryMs: options.faultRetryMs,
       protocolRetryMs: options.protocolRetryMs,
@@ -153,7 +154,13 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       parallel: config.db && config.jobWorkers > 1
         ? { workers: config.jobWorkers, openClaims: (slot) => new ClaimSession(config.db!, `${slot} ${os.hostname()} ${process.pid}`) }
         : undefined,
-    });
+    }));
+    // attached, the systems are inspected only while a page watches (inspection costs nothing otherwise)
+    function inspected(workers: WorkerSystem): WorkerSystem {
+      inspection?.attach(workers.supervisor);
+      if (workers.protocol) inspection?.attach(workers.protocol);
+      return workers;
+    }
     const roles = config.db
       ? await sharedTableRoles(config.db, table, startWorkers, logger, now)
       : singleProcessRole(startWorkers(), logger);

@@ -25,6 +25,11 @@ export interface CapturedEvent {
   /** ms since the epoch, taken when the event happened */
   at: number;
   event: PublishedEvent;
+  /**
+   * For a registration made up for an actor that was already running when the stream started to
+   * watch: its state then (XState's own registration comes before the actor has a state).
+   */
+  snapshot?: unknown;
   text?: string;
 }
 
@@ -170,8 +175,10 @@ function toMessage(captured: CapturedEvent, boot: string): StatelyInspectionEven
   switch (event.type) {
     case '@xstate.actor': {
       const facts = actorFacts(event.actorRef);
-      // an actor registers before it has a state: its initial snapshot (event xstate.init) follows
-      const message: StatelyActorEvent = { ...base, type: '@xstate.actor', name: facts.name, parentId: facts.parentId, definition: definitionOf(facts.logic, facts.name), snapshot: { status: 'active' } };
+      // an actor registers before it has a state: its initial snapshot (event xstate.init) follows,
+      // unless the registration is made up for an actor found running
+      const snapshot: StatelyActorEvent['snapshot'] = captured.snapshot === undefined ? { status: 'active' } : toInspectable(captured.snapshot) as StatelyActorEvent['snapshot'];
+      const message: StatelyActorEvent = { ...base, type: '@xstate.actor', name: facts.name, parentId: facts.parentId, definition: definitionOf(facts.logic, facts.name), snapshot };
       return message;
     }
     case '@xstate.event': {

@@ -1,17 +1,23 @@
 /**
- * The live stream (SPEC §8): the actor system's inspection events, kept in a bounded replay
- * buffer and fanned out to subscribers (the WebSocket clients), plus the list of live actors.
+ * The live stream (SPEC §8): the actor system's inspection events, fanned out to subscribers (the
+ * WebSocket clients) and kept in a bounded replay buffer, plus the list of live actors.
  *
- * Inspection costs nothing when nobody watches. While there is no subscriber, an event is only
- * captured by reference (XState's events and snapshots are immutable) with its time and number;
- * nothing is copied or serialized. A message is serialized the first time somebody needs it — at
- * once while a subscriber listens, or when a client connects and is sent the replay — and its text
- * is kept with it, so every client sees the same message under the same id. The buffer thus holds
- * references to at most `historySize` recent events (and the snapshots they carry) and the texts
- * of those that were already sent.
+ * Inspection costs nothing when nobody watches. An actor system handed to `attach` is inspected
+ * only while somebody is subscribed: without a subscriber XState is not asked for inspection
+ * events at all (with an observer registered it builds one for every event, snapshot, action and
+ * microstep of every actor). What a client connecting later needs is read from the actors
+ * themselves: the live actors are the running roots and the children their snapshots hold, each
+ * sent as a registration carrying its current state. While somebody watches, events are captured
+ * by reference (XState's events and snapshots are immutable), kept in the replay buffer and
+ * serialized once, so every client sees the same message under the same id; when the last
+ * subscriber leaves, the buffer is let go.
+ *
+ * `observer`, passed as `inspect` to createActor, is for a system that is inspected anyway (a test
+ * harness with an observer of its own): XState then builds every event, and the stream drops them
+ * at once while nobody watches.
  */
 import { randomBytes } from 'node:crypto';
-import { Actor, isMachineSnapshot, type InspectionEvent, type Observer } from 'xstate';
+import { Actor, isMachineSnapshot, type ActorSystem, type AnyActorRef, type InspectionEvent, type Observer, type Subscription } from 'xstate';
 import type { Logger } from '../log.ts';
 import { actorFacts, serialize, toInspectable, type CapturedEvent, type PublishedEvent } from './serialize.ts';
 
@@ -38,7 +44,9 @@ export interface LiveActor {
 }
 
 export interface Inspection {
-  /** passed as `inspect` to createActor */
+  /** inspects the system of this actor (any actor of it) while somebody is subscribed */
+  attach(actor: AnyActorRef): void;
+  /** passed as `inspect` to createActor, for a system inspected anyway (see above) */
   observer: Observer<InspectionEvent>;
   /** every published message (a JSON string) from now on; returns the unsubscribe */
   subscribe(listener: (message: string) => void): () => void;
@@ -64,6 +72,10 @@ class History {
     this.events[this.next] = event;
     this.next = (this.next + 1) % this.size;
   }
+  clear(): void {
+    this.events.length = 0;
+    this.next = 0;
+  }
   /** oldest first */
   list(): CapturedEvent[] {
     return [...this.events.slice(this.next), ...this.events.slice(0, this.next)];
@@ -75,6 +87,24 @@ function heldChildren(snapshot: unknown): Set<string> | null {
   if (!isMachineSnapshot(snapshot)) return null;
   const children: Record<string, unknown> = snapshot.children;
   return new Set(Object.values(children).flatMap((child) => (child instanceof Actor ? [child.sessionId] : [])));
+}
+
+/** The actor at the top of this actor's tree. */
+function rootOf(ref: AnyActorRef): AnyActorRef {
+  let root = ref;
+  while (root._parent) root = root._parent;
+  return root;
+}
+
+/** The running actors of a tree, each parent before its children. */
+function runningTree(ref: AnyActorRef, into: AnyActorRef[] = []): AnyActorRef[] {
+  const snapshot: unknown = ref.getSnapshot();
+  if ((snapshot as { status?: unknown } | undefined)?.status !== 'active') return into;
+  into.push(ref);
+  if (!isMachineSnapshot(snapshot)) return into;
+  const children: Record<string, unknown> = snapshot.children;
+  for (const child of Object.values(children)) if (child instanceof Actor) runningTree(child, into);
+  return into;
 }
 
 const isPublished = (event: InspectionEvent): event is PublishedEvent =>
@@ -93,11 +123,20 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
   let warnedOversize = false;
   let sequence = 0;
   const history = new History(options.historySize ?? 500);
+  /** the actors seen while somebody watches, with the messages that describe them */
   const live = new Map<string, ActorRecord>();
   const listeners = new Set<(message: string) => void>();
+  /** the root actors whose trees are inspected */
+  const roots = new Set<AnyActorRef>();
+  /** systems that send their events to `observer` anyway, and those subscribed while somebody watches */
+  const observedAnyway = new WeakSet<ActorSystem<any>>();
+  const subscriptions = new Map<ActorSystem<any>, Subscription>();
+  /** the made-up registration of an actor found running, kept while its state is the same */
+  const foundRunning = new WeakMap<AnyActorRef, CapturedEvent>();
   // the live list is swept of actors that ended without a final snapshot when it has grown this far
   let sweepAt = 64;
   let endGonePending = false;
+  const watched = () => listeners.size > 0;
 
   function textOf(captured: CapturedEvent): string {
     captured.text ??= serialize(captured, serializeOptions);
@@ -142,7 +181,7 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
     setTimeout(() => {
       endGonePending = false;
       try {
-        endGone();
+        if (watched()) endGone();
       } catch (err) {
         logger.warn({ err }, 'inspection event dropped');
       }
@@ -157,7 +196,7 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
   }
 
   function publish(captured: CapturedEvent): void {
-    if (!listeners.size) return;
+    if (!watched()) return;
     let text: string;
     try {
       text = textOf(captured);
@@ -178,7 +217,7 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
     const { event } = captured;
     if (event.type === '@xstate.actor') {
       live.set(event.actorRef.sessionId, { ref: event.actorRef, parentId: actorFacts(event.actorRef).parentId, registration: captured, latest: null });
-      // without a watching client nobody looks at each parent's children; an occasional sweep keeps the list bounded
+      // an end that went unnoticed (no parent snapshot after it) is caught by an occasional sweep
       if (live.size >= sweepAt) endGoneLater();
       return;
     }
@@ -190,7 +229,7 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
       return;
     }
     record.latest = captured;
-    const held = listeners.size ? heldChildren(event.snapshot) : null;
+    const held = heldChildren(event.snapshot);
     if (held) {
       const dropped = [...live.values()].some((r) => r.parentId === record.ref.sessionId && !held.has(r.ref.sessionId));
       // XState emits a child's own final snapshot just after its parent's next one: look once the step is through
@@ -198,27 +237,99 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
     }
   }
 
-  const observer: Observer<InspectionEvent> = {
-    next(event) {
-      if (!isPublished(event)) return;
-      try {
-        const captured = capture(event);
-        track(captured);
-        publish(captured);
-      } catch (err) {
-        logger.warn({ err }, 'inspection event dropped');
+  /** One event of an inspected system, while somebody watches. */
+  function receive(event: InspectionEvent): void {
+    if (!watched() || !isPublished(event)) return;
+    try {
+      const captured = capture(event);
+      track(captured);
+      publish(captured);
+    } catch (err) {
+      logger.warn({ err }, 'inspection event dropped');
+    }
+  }
+
+  const systemObserver: Observer<InspectionEvent> = { next: receive };
+
+  function subscribeTo(root: AnyActorRef): void {
+    if (observedAnyway.has(root.system) || subscriptions.has(root.system)) return;
+    subscriptions.set(root.system, root.system.inspect(systemObserver));
+  }
+
+  function startWatching(): void {
+    for (const root of roots) subscribeTo(root);
+    current();
+  }
+
+  function stopWatching(): void {
+    for (const subscription of subscriptions.values()) subscription.unsubscribe();
+    subscriptions.clear();
+    history.clear();
+    live.clear();
+  }
+
+  /** A registration for an actor that was running before the stream watched it, with its state now. */
+  function registrationOf(ref: AnyActorRef): CapturedEvent {
+    const snapshot: unknown = ref.getSnapshot();
+    const known = foundRunning.get(ref);
+    if (known && known.snapshot === snapshot) return known;
+    const captured: CapturedEvent = { sequence: ++sequence, at: Date.now(), event: { type: '@xstate.actor', actorRef: ref, rootId: rootOf(ref).sessionId }, snapshot };
+    foundRunning.set(ref, captured);
+    return captured;
+  }
+
+  /**
+   * The live actors now, each parent before its children: read from the running trees. While
+   * somebody watches, actors gone since the last look are ended in the stream first, and those
+   * found running are tracked from here on.
+   */
+  function current(): ActorRecord[] {
+    if (watched()) endGone();
+    const records: ActorRecord[] = [];
+    for (const root of [...roots]) {
+      if (root.getSnapshot()?.status !== 'active') {
+        roots.delete(root);
+        subscriptions.get(root.system)?.unsubscribe();
+        subscriptions.delete(root.system);
+        continue;
       }
-    },
-  };
+      for (const ref of runningTree(root)) {
+        let record = live.get(ref.sessionId);
+        if (!record) {
+          record = { ref, parentId: ref._parent?.sessionId, registration: registrationOf(ref), latest: null };
+          if (watched()) live.set(ref.sessionId, record);
+        }
+        records.push(record);
+      }
+    }
+    return records;
+  }
 
   return {
-    observer,
+    attach(actor) {
+      const root = rootOf(actor);
+      roots.add(root);
+      if (watched()) subscribeTo(root);
+    },
+    observer: {
+      next(event) {
+        // a root registering: its system is inspected through this observer, watched or not
+        const ref = event.actorRef;
+        if (event.type === '@xstate.actor' && ref instanceof Actor && !ref._parent) {
+          roots.add(ref);
+          observedAnyway.add(ref.system);
+        }
+        receive(event);
+      },
+    },
     subscribe(listener) {
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      if (listeners.size === 1) startWatching();
+      return () => {
+        if (listeners.delete(listener) && listeners.size === 0) stopWatching();
+      };
     },
     replay() {
-      endGone();
       const messages: string[] = [];
       const add = (captured: CapturedEvent) => {
         try {
@@ -227,16 +338,16 @@ export function createInspection(logger: Logger, options: InspectionOptions = {}
           logger.warn({ err }, 'inspection event dropped');
         }
       };
+      const actors = current();
       for (const captured of history.list()) add(captured);
-      for (const record of live.values()) {
+      for (const record of actors) {
         add(record.registration);
         if (record.latest) add(record.latest);
       }
       return messages;
     },
     liveActors() {
-      endGone();
-      return [...live.values()].map((record) => {
+      return current().map((record) => {
         const facts = actorFacts(record.ref);
         const snapshot = record.ref.getSnapshot();
         const machine = isMachineSnapshot(snapshot) ? snapshot : null;

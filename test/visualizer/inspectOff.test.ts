@@ -40,13 +40,16 @@ describe('inspect on (the default)', () => {
   before(async () => { e = await startEndToEnd('pglite'); });
   after(async () => { await e?.close(); });
 
-  it('the actors are inspected, the page is served and the WebSocket streams', async () => {
-    assert.equal(typeof e.service.workers()!.supervisor.options.inspect, 'object');
+  it('the actors are inspected while a client watches, the page is served and the WebSocket streams', async () => {
+    // attached to the inspection rather than observed: XState builds inspection events only while somebody watches
+    assert.equal(e.service.workers()!.supervisor.options.inspect, undefined);
     assert.equal((await fetch(`${e.base}/visualizer/`)).status, 200);
     assert.equal((await fetch(`${e.base}/inspect/machines`)).status, 200);
     const client = await connectStream(`${e.base.replace('http', 'ws')}/inspect`);
     try {
       await client.waitFor('the supervisor', (m) => m.type === '@xstate.actor' && m.name === 'supervisor');
+      await syncsACompany(e);
+      await client.waitFor('a job done', (m) => m.type === '@xstate.snapshot' && m.snapshot.status === 'done' && m.snapshot.context?.job !== undefined);
     } finally {
       client.close();
     }

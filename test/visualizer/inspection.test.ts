@@ -50,7 +50,7 @@ after(async () => {
 
 const ofType = (type: string) => (m: Record<string, any>) => m.type === type;
 
-test('the supervisor registers with its definition, in the serialized format', async () => {
+test('the supervisor registers with its definition and its state, in the serialized format', async () => {
   const supervisor = await early.waitFor('supervisor registration', (m) => m.type === '@xstate.actor' && m.name === 'supervisor');
   assert.equal(supervisor._version, inspectVersion);
   assert.equal(typeof supervisor.sessionId, 'string');
@@ -60,11 +60,10 @@ test('the supervisor registers with its definition, in the serialized format', a
   const definition = JSON.parse(supervisor.definition);
   assert.equal(definition.id, 'supervisor');
   assert.ok(definition.states.pass.states.running, 'the definition holds the nested states');
-  // an actor registers before it has a state; its initial snapshot follows
-  assert.deepEqual(supervisor.snapshot, { status: 'active' });
-  const initial = await early.waitFor('supervisor initial snapshot', (m) => m.type === '@xstate.snapshot' && m.sessionId === supervisor.sessionId && m.event.type === 'xstate.init');
-  assert.equal(initial.snapshot.value, 'idle');
-  assert.equal(initial.snapshot.context.jobsRun, 0);
+  // it was running before the client connected: its registration carries its state
+  assert.equal(supervisor.snapshot.status, 'active');
+  assert.equal(supervisor.snapshot.value, 'idle');
+  assert.equal(supervisor.snapshot.context.jobsRun, 0);
 });
 
 let jobSession: string;
@@ -80,6 +79,8 @@ test('a running job shows as a live job actor of the supervisor, its Dates as IS
   jobSession = job.sessionId;
   assert.equal(job.parentId, supervisor.sessionId);
   assert.equal(JSON.parse(job.definition).id, 'job');
+  // an actor starting while a client watches registers before it has a state; its initial snapshot follows
+  assert.deepEqual(job.snapshot, { status: 'active' });
   assert.ok(early.messages.indexOf(job) < early.messages.indexOf(initial), 'registration comes first');
 
   const reading = await early.waitFor('job reading the direction', (m) => m.type === '@xstate.snapshot' && m.sessionId === job.sessionId && m.snapshot.value?.direction === 'reading');
@@ -327,6 +328,8 @@ test('toInspectable never throws, even on a getter or toJSON that does', () => {
 
 test('the replay buffer is bounded and still ends with the live actors', async () => {
   const inspection = createInspection(silentLogger(), { historySize: 20 });
+  // the buffer is kept while somebody watches
+  const unsubscribe = inspection.subscribe(() => {});
   const counter = createMachine({
     id: 'counter',
     initial: 'even',
@@ -345,6 +348,7 @@ test('the replay buffer is bounded and still ends with the live actors', async (
   actor.stop();
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.deepEqual(inspection.liveActors(), []);
+  unsubscribe();
 });
 
 test('a child stopped by its parent leaving the state leaves the live list', async () => {
@@ -448,26 +452,65 @@ function countingMachine() {
   return { machine, reads };
 }
 
-test('without a subscriber nothing is serialized; a client connecting later still gets the replay, in order', async () => {
-  const inspection = createInspection(silentLogger(), { historySize: 50 });
-  const { machine, reads } = countingMachine();
-  const actor = createActor(machine, { inspect: inspection.observer }).start();
-  for (let i = 0; i < 9; i++) actor.send({ type: 'TICK' });
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(reads.count, 0, 'no snapshot was serialized for nobody');
-  assert.deepEqual(inspection.liveActors().map((a) => [a.name, a.value]), [['counted', 'odd']]);
+/** The two ways of wiring a system: attached (as the service does), or with the observer passed to createActor. */
+const wirings = {
+  attached: (inspection: ReturnType<typeof createInspection>, machine: ReturnType<typeof countingMachine>['machine']) => {
+    const actor = createActor(machine).start();
+    inspection.attach(actor);
+    return actor;
+  },
+  observer: (inspection: ReturnType<typeof createInspection>, machine: ReturnType<typeof countingMachine>['machine']) =>
+    createActor(machine, { inspect: inspection.observer }).start(),
+};
 
-  const replay = inspection.replay().map((t) => JSON.parse(t));
-  assert.ok(reads.count > 0, 'the replay serializes what it sends');
-  assert.equal(replay[0].type, '@xstate.actor');
-  const values = replay.filter((m) => m.type === '@xstate.snapshot').map((m) => m.snapshot.value);
-  assert.deepEqual(values.slice(0, 10), ['even', 'odd', 'even', 'odd', 'even', 'odd', 'even', 'odd', 'even', 'odd']);
-  const sequences = replay.slice(0, -2).map((m) => Number(m.id.split(':')[1]));
-  assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b), 'history in the order it happened');
-  // a second client gets the same texts, serialized once
-  const before = reads.count;
-  assert.deepEqual(inspection.replay().map((t) => JSON.parse(t).id), replay.map((m) => m.id));
-  assert.equal(reads.count, before, 'texts are kept, not serialized again');
+for (const [wiring, start] of Object.entries(wirings)) {
+  test(`${wiring}, without a subscriber nothing is serialized; a client connecting later gets each live actor in its state now`, async () => {
+    const inspection = createInspection(silentLogger(), { historySize: 50 });
+    const { machine, reads } = countingMachine();
+    const actor = start(inspection, machine);
+    for (let i = 0; i < 9; i++) actor.send({ type: 'TICK' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(reads.count, 0, 'no snapshot was serialized for nobody');
+    assert.deepEqual(inspection.liveActors().map((a) => [a.name, a.value]), [['counted', 'odd']]);
+
+    const replay = inspection.replay().map((t) => JSON.parse(t));
+    assert.ok(reads.count > 0, 'the replay serializes what it sends');
+    // the steps nobody watched are not kept: the actor registers with its state now
+    assert.deepEqual(replay.map((m) => [m.type, m.name, m.snapshot.value]), [['@xstate.actor', 'counted', 'odd']]);
+    // a second client gets the same texts, serialized once
+    const before = reads.count;
+    assert.deepEqual(inspection.replay().map((t) => JSON.parse(t).id), replay.map((m) => m.id));
+    assert.equal(reads.count, before, 'texts are kept, not serialized again');
+    actor.send({ type: 'TICK' });
+    const [moved] = inspection.replay().map((t) => JSON.parse(t));
+    assert.equal(moved.snapshot.value, 'even', 'a step later the replay shows the new state');
+    assert.ok(Number(moved.id.split(':')[1]) > Number(replay[0].id.split(':')[1]), 'under a new id');
+    actor.stop();
+  });
+}
+
+test('an attached system is asked for inspection events only while somebody is subscribed', () => {
+  const inspection = createInspection(silentLogger());
+  const actor = createActor(countingMachine().machine).start();
+  // XState builds an inspection event for every step of every actor as soon as anybody inspects its system
+  const system = actor.system;
+  const inspect = system.inspect.bind(system);
+  let inspecting = 0;
+  system.inspect = (observer) => {
+    inspecting++;
+    const subscription = inspect(observer);
+    return { unsubscribe: () => (inspecting--, subscription.unsubscribe()) };
+  };
+  inspection.attach(actor);
+  assert.equal(inspecting, 0, 'attached, nobody watching');
+  const received: string[] = [];
+  const unsubscribe = inspection.subscribe((m) => received.push(m));
+  assert.equal(inspecting, 1, 'a subscriber: the system is inspected');
+  actor.send({ type: 'TICK' });
+  assert.ok(received.some((m) => JSON.parse(m).snapshot?.value === 'odd'), 'the step reached the subscriber');
+  unsubscribe();
+  assert.equal(inspecting, 0, 'the last subscriber gone: no longer inspected');
+  assert.deepEqual(inspection.replay().map((m) => JSON.parse(m).type), ['@xstate.actor'], 'and the replay buffer let go');
   actor.stop();
 });
 
@@ -475,12 +518,12 @@ test('the WebSocket subscribes only while a client is connected', async () => {
   const inspection = createInspection(silentLogger());
   const { url, close } = await serve(inspection);
   const { machine, reads } = countingMachine();
-  const actor = createActor(machine, { inspect: inspection.observer }).start();
+  const actor = wirings.attached(inspection, machine);
   try {
     actor.send({ type: 'TICK' });
     assert.equal(reads.count, 0, 'no client yet: nothing serialized');
     const client = await connectStream(url);
-    await client.waitFor('the replayed state', (m) => m.type === '@xstate.snapshot' && m.snapshot.value === 'odd');
+    await client.waitFor('the replayed state', (m) => m.type === '@xstate.actor' && m.snapshot.value === 'odd');
     actor.send({ type: 'TICK' });
     await client.waitFor('the live step', (m) => m.type === '@xstate.snapshot' && m.snapshot.value === 'even' && m.event.type === 'TICK');
     client.close();
@@ -489,11 +532,9 @@ test('the WebSocket subscribes only while a client is connected', async () => {
     const afterClose = reads.count;
     for (let i = 0; i < 5; i++) actor.send({ type: 'TICK' });
     assert.equal(reads.count, afterClose, 'the last client gone: nothing serialized any more');
-    const expected = inspection.replay().length;
     const again = await connectStream(url);
-    await again.waitFor('the whole replay', () => again.messages.length >= expected);
-    const last = again.messages.filter((m) => m.type === '@xstate.snapshot').at(-1)!;
-    assert.equal(last.snapshot.value, 'odd', 'caught up with the steps taken while nobody watched');
+    const caughtUp = await again.waitFor('the replayed state', (m) => m.type === '@xstate.actor');
+    assert.equal(caughtUp.snapshot.value, 'odd', 'caught up with the steps taken while nobody watched');
     again.close();
   } finally {
     actor.stop();

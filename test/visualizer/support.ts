@@ -33,8 +33,10 @@ export async function startInspectedService(hooks: MemoryFlowHooks = {}, options
   const inspection = createInspection(logger);
   let workers: Harness['workers'] | null = null;
   const metrics: Metrics = createMetrics({ store: { openJobStatistics: () => harness.table.store.openJobStatistics() }, workers: { status: () => workers!.control.status() } });
-  const harness = await startHarness('pglite', { inspect: inspection.observer, logger, onJobEnded: metrics.jobEnded });
+  const harness = await startHarness('pglite', { logger, onJobEnded: metrics.jobEnded });
   workers = harness.workers;
+  // as the service wires it: inspected only while a client watches
+  inspection.attach(harness.workers.supervisor);
   harness.flow.hooks = hooks;
   const auth: Record<string, string> = options.apiToken ? { authorization: `Bearer ${options.apiToken}` } : {};
   const app = createApp({
