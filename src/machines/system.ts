@@ -128,6 +128,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
 
   // one drift measurement serves every slot: the slots share the gate's last result
   let lastGate: { at: Date; result: GateResult } | null = null;
+  let measuring: Promise<GateResult> | null = null;
 
   // a single worker's job the pick started (pickSingle), until the job's start takes it
   let startedByPick: JobRow | null = null;
@@ -155,11 +156,19 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         checkDrift: fromPromise(async ({ input }): Promise<GateResult> => {
           const due = (since: Date | null) => since === null || now().getTime() - since.getTime() >= DRIFT_CHECK_INTERVAL_MS;
           if (!input.force && !due(input.lastCheckAt)) return { checked: false };
-          // another slot measured within the interval: its result holds for this one too
+          // another slot measured within the interval, or is measuring now: its result holds for this one too
           if (!input.force && lastGate && !due(lastGate.at)) return lastGate.result;
-          const result = await measureDrift();
-          if (result.checked) lastGate = { at: result.at, result };
-          return result;
+          if (!input.force && measuring) return measuring;
+          const measurement = measureDrift().then((result) => {
+            if (result.checked) lastGate = { at: result.at, result };
+            return result;
+          });
+          measuring = measurement;
+          try {
+            return await measurement;
+          } finally {
+            if (measuring === measurement) measuring = null;
+          }
         }),
         throttle: fromPromise(async ({ input }) => {
           if (input.throttleMs <= 0) return;

@@ -2,7 +2,8 @@
  * The worker system's slots and their claims on a real PostgreSQL sync table: while one slot runs
  * a job, another slot's claim passes over it without locking its row, so the running job's own
  * writes never wait for somebody else's claim (a claim that locked it would hold the row until it
- * commits; with eight slots that made every job wait for the others' claims).
+ * commits; with eight slots that made every job wait for the others' claims). And slots that reach
+ * the drift gate together share one measurement.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,10 +15,11 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { MemoryFlow } from '../support/memoryFlow.ts';
 import { until } from '../support/wait.ts';
 
-describe('parallel slots on PostgreSQL: claims pass over the jobs other slots run', () => {
+describe('parallel slots on PostgreSQL', () => {
   let database: TestDatabase;
   let table: OpenedSyncTable;
   let workers: WorkerSystem | null = null;
+  let others: WorkerSystem | null = null;
   const sessions: ClaimSession[] = [];
   before(async () => {
     database = await createTestDatabase('sosync_parallel_claims');
@@ -25,6 +27,7 @@ describe('parallel slots on PostgreSQL: claims pass over the jobs other slots ru
   });
   after(async () => {
     await workers?.stop();
+    await others?.stop();
     for (const s of sessions) await s.close();
     await table.db.close();
     await database.drop();
@@ -76,5 +79,36 @@ describe('parallel slots on PostgreSQL: claims pass over the jobs other slots ru
     await workers.whenIdle();
     const states = (await table.db.query<{ job_id: number; job_state: string }>('SELECT job_id, job_state FROM sync_table ORDER BY job_id')).rows;
     assert.deepEqual(states.map((r) => [Number(r.job_id), r.job_state]), [[Number(firstJob.job_id), 'done'], [Number(secondJob.job_id), 'done']]);
+  });
+
+  it('slots that reach the drift gate at once share one measurement', async () => {
+    await table.db.query('DELETE FROM sync_table');
+    const flow = new MemoryFlow('gate', { fs: 'dbo.Gate', fso: 'x.gate' });
+    for (let i = 0; i < 8; i += 1) {
+      const record = flow.fs.insert({ i });
+      await table.store.createJob({
+        job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Gate',
+        job_source_record_id: record.id, job_source_sosync_write_date: record.sosyncWriteDate,
+      });
+    }
+    let measurements = 0;
+    others = createWorkerSystem({
+      store: table.store, flows: new FlowRegistry([flow]), logger: silentLogger(), protocol: null, throttleMs: 0, toleranceMs: 30,
+      // a measurement takes a while (NTP servers and FS answer over the network): every slot reaches the gate meanwhile
+      drift: { measure: async () => { measurements += 1; await new Promise((r) => setTimeout(r, 200)); return { at: new Date(), sources: {}, ok: true }; } },
+      parallel: {
+        workers: 4,
+        openClaims: (slot) => {
+          const s = new ClaimSession(database.config, `${slot} gate`);
+          sessions.push(s);
+          return s;
+        },
+      },
+    });
+    others.control.processJobs();
+    await others.whenIdle();
+    const done = (await table.db.query<{ n: string }>(`SELECT count(*) AS n FROM sync_table WHERE job_state = 'done'`)).rows[0].n;
+    assert.equal(Number(done), 8);
+    assert.equal(measurements, 1, 'four slots, one drift measurement');
   });
 });
