@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClaimSession, openSyncTable, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import type { DriftSource } from '../../src/adapters/clock/index.ts';
 import { FlowRegistry } from '../../src/flows/registry.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createWorkerSystem, type WorkerSystem } from '../../src/machines/system.ts';
@@ -33,6 +34,20 @@ describe('parallel slots on PostgreSQL', () => {
     await database.drop();
   });
 
+  /** `workers` slots over the real table, each with a claim session of its own */
+  const slots = (flow: MemoryFlow, count: number, measure: DriftSource['measure']) => createWorkerSystem({
+    store: table.store, flows: new FlowRegistry([flow]), logger: silentLogger(), protocol: null, throttleMs: 0, toleranceMs: 30,
+    drift: { measure },
+    parallel: {
+      workers: count,
+      openClaims: (slot) => {
+        const s = new ClaimSession(database.config, `${slot} parallelClaims`);
+        sessions.push(s);
+        return s;
+      },
+    },
+  });
+
   it('a slot claims the next job without locking the row of the job another slot runs', async () => {
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
@@ -53,18 +68,7 @@ describe('parallel slots on PostgreSQL', () => {
     const firstJob = await announce(first.id, 1);
     const secondJob = await announce(second.id, 2);
 
-    workers = createWorkerSystem({
-      store: table.store, flows: new FlowRegistry([flow]), logger: silentLogger(), protocol: null, throttleMs: 0, toleranceMs: 30,
-      drift: { measure: async () => ({ at: new Date(), sources: {}, ok: true }) },
-      parallel: {
-        workers: 2,
-        openClaims: (slot) => {
-          const s = new ClaimSession(database.config, `${slot} parallelClaims`);
-          sessions.push(s);
-          return s;
-        },
-      },
-    });
+    workers = slots(flow, 2, async () => ({ at: new Date(), sources: {}, ok: true }));
     workers.control.processJobs();
     try {
       // the first job runs in one slot (started, then held in its read); the other slot claims the second
@@ -92,18 +96,11 @@ describe('parallel slots on PostgreSQL', () => {
       });
     }
     let measurements = 0;
-    others = createWorkerSystem({
-      store: table.store, flows: new FlowRegistry([flow]), logger: silentLogger(), protocol: null, throttleMs: 0, toleranceMs: 30,
-      // a measurement takes a while (NTP servers and FS answer over the network): every slot reaches the gate meanwhile
-      drift: { measure: async () => { measurements += 1; await new Promise((r) => setTimeout(r, 200)); return { at: new Date(), sources: {}, ok: true }; } },
-      parallel: {
-        workers: 4,
-        openClaims: (slot) => {
-          const s = new ClaimSession(database.config, `${slot} gate`);
-          sessions.push(s);
-          return s;
-        },
-      },
+    // a measurement takes a while (NTP servers and FS answer over the network): every slot reaches the gate meanwhile
+    others = slots(flow, 4, async () => {
+      measurements += 1;
+      await new Promise((r) => setTimeout(r, 200));
+      return { at: new Date(), sources: {}, ok: true };
     });
     others.control.processJobs();
     await others.whenIdle();
