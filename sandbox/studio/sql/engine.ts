@@ -249,11 +249,8 @@ class StudioSession implements SqlSession {
   /** One statement; inside a transaction a failure undoes only that statement, as in SQL Server. */
   private async runQuery(conn: BackendConnection, sql: string, values: Array<string | null>) {
     if (this.transaction) {
-      await conn.exec('SAVEPOINT studio_statement');
       try {
-        const r = await conn.query(sql, values);
-        await conn.exec('RELEASE SAVEPOINT studio_statement');
-        return r;
+        return await conn.query(sql, values, { savepoint: 'studio_statement' });
       } catch (err) {
         await conn.exec('ROLLBACK TO SAVEPOINT studio_statement; RELEASE SAVEPOINT studio_statement').catch(() => undefined);
         throw err;
