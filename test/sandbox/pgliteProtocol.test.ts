@@ -2,12 +2,16 @@
  * The FS stand-in's statements on PGlite (sandbox/studio/sql/pgliteProtocol.ts): one call per
  * statement, a statement seen before runs prepared, rows stay PostgreSQL's text, and a statement
  * in a transaction carries its savepoint. A kept statement must survive a schema change, in and
- * out of a transaction, as an unprepared one would.
+ * out of a transaction, as an unprepared one would. And the announcement outbox is read after a
+ * write, not after every read.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { PGlite } from '@electric-sql/pglite';
 import { createBackend, type Backend } from '../../sandbox/studio/sql/backend.ts';
+import { createStudioEngine, type StudioEngine } from '../../sandbox/studio/sql/index.ts';
+import { silentLogger } from '../../src/log.ts';
 
 describe('the FS stand-in on PGlite speaks the wire protocol itself', () => {
   let db: PGlite;
@@ -99,5 +103,65 @@ describe('the FS stand-in on PGlite speaks the wire protocol itself', () => {
       return (await conn.query('SELECT id FROM unique_thing ORDER BY id')).rows;
     });
     assert.deepEqual(committed, [['1'], ['2']]);
+  });
+});
+
+describe('the FS stand-in looks at its announcement outbox after writes only', () => {
+  let db: PGlite;
+  let engine: StudioEngine;
+  let server: http.Server;
+  /** the outbox reads the announcer sent to PostgreSQL (counted on the library's instance) */
+  let outboxReads = 0;
+
+  before(async () => {
+    db = await PGlite.create();
+    const send = db.execProtocolStream.bind(db);
+    const text = new TextDecoder();
+    // the outbox read is prepared on its first run and named in every later one
+    let outboxStatement: string | null = null;
+    db.execProtocolStream = (message, options) => {
+      const sent = text.decode(message);
+      const parsed = /P[^]{4}(studio_\d+)\0[^\0]*SELECT id, job_date, model/.exec(sent);
+      if (parsed) outboxStatement = parsed[1];
+      if (parsed || (outboxStatement && sent.includes(`${outboxStatement}\0`))) outboxReads++;
+      return send(message, options);
+    };
+    server = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('{}')); });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    engine = await createStudioEngine({ db, databaseName: 'mdb_x', users: [{ user: 'sosync', password: 'pw' }], logger: silentLogger() });
+    engine.setAnnounceUrl(`http://127.0.0.1:${(server.address() as { port: number }).port}/job/create`);
+    await engine.flushAnnouncements();
+  });
+  after(async () => {
+    await engine.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await db.close();
+  });
+
+  /**
+   * Runs one request and returns how often the outbox was read meanwhile. An announcer the request
+   * kicked has queued for the instance's lock before execute returns, so the count taken behind it
+   * (pendingAnnouncements queues after it) includes its read.
+   */
+  async function outboxReadsDuring(sql: string): Promise<number> {
+    const session = await engine.openSession('mdb_x', 'sosync');
+    try {
+      const before = outboxReads;
+      await session.execute(sql, []);
+      await engine.pendingAnnouncements();
+      return outboxReads - before;
+    } finally {
+      await session.close();
+    }
+  }
+
+  test('a read outside a transaction leaves the outbox alone', async () => {
+    assert.equal(await outboxReadsDuring('SELECT TOP 1 PersonID FROM dbo.Person'), 0);
+  });
+
+  test('a write outside a transaction has the outbox read at once, and its announcement sent', async () => {
+    assert.ok(await outboxReadsDuring("INSERT INTO dbo.Person (Vorname) VALUES (N'Ada')") >= 1);
+    await engine.flushAnnouncements();
+    assert.equal(await engine.pendingAnnouncements(), 0);
   });
 });

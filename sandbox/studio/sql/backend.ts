@@ -14,6 +14,8 @@ export interface PgResult {
   /** values in PostgreSQL's text form (unparsed) */
   rows: unknown[][];
   rowCount: number | null;
+  /** the command tag's verb (SELECT, INSERT, …) */
+  command: string;
 }
 
 export interface QueryOptions {
@@ -63,6 +65,7 @@ export function createBackend(db: StudioDatabase): Backend {
               fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
               rows: r.rows as unknown[][],
               rowCount: r.rowCount,
+              command: r.command,
             };
           },
           async exec(sql) { await client.query(sql); },

@@ -94,7 +94,7 @@ async function run(db: PGlite, sql: string, params: Array<string | null>, savepo
 }
 
 function resultOf(answer: messages.BackendMessage[]): PgResult {
-  const result: PgResult = { fields: [], rows: [], rowCount: 0 };
+  const result: PgResult = { fields: [], rows: [], rowCount: 0, command: '' };
   for (const m of answer) {
     if (m.name === 'rowDescription') {
       result.fields = (m as messages.RowDescriptionMessage).fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
@@ -102,6 +102,7 @@ function resultOf(answer: messages.BackendMessage[]): PgResult {
       result.rows.push((m as messages.DataRowMessage).fields);
     } else if (m.name === 'commandComplete') {
       const tag = (m as messages.CommandCompleteMessage).text.split(' ');
+      result.command = tag[0];
       if (changingCommands.has(tag[0])) result.rowCount = Number(tag[tag.length - 1]);
     }
   }
