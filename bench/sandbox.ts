@@ -13,7 +13,9 @@
  * in the same run: the person row over TDS and the partner over XML-RPC.
  *
  * With BENCH_SANDBOX_PROFILE=DIR the sandbox runs under `node --cpu-prof` and the top self-time
- * functions of its profile are added as a section (bench/cpuProfile.ts).
+ * functions of its profile are added as sections (bench/cpuProfile.ts): its whole life, then the
+ * start, the up-to-date jobs and the creates on their own. dist/ is built first when a source file
+ * is newer, so the code measured is this tree's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
