@@ -63,6 +63,14 @@ describe('the FS stand-in on PGlite speaks the wire protocol itself', () => {
     assert.equal(selected.rowCount, 0, 'PGlite counted no rows for SELECT; the engine counts the rows sent');
   });
 
+  test('a long statement (the seed\'s many-row INSERTs) runs unprepared', async () => {
+    const before = await preparedCount();
+    const rows = Array.from({ length: 300 }, (_, i) => `(${1000 + i}, NULL, true, ${i})`).join(', ');
+    const r = await withConnection((conn) => conn.query(`INSERT INTO thing (id, at, ok, n) VALUES ${rows}`));
+    assert.equal(r.rowCount, 300);
+    assert.equal(await preparedCount(), before);
+  });
+
   test('a kept statement whose table changed runs again afresh, outside a transaction', async () => {
     await db.exec('CREATE TABLE shape (a integer)');
     await db.exec('INSERT INTO shape VALUES (1)');

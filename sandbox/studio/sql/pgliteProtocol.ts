@@ -22,6 +22,8 @@ const changingCommands = new Set(['INSERT', 'UPDATE', 'DELETE', 'COPY', 'MERGE']
  * so the number of texts grows with the data; past this many, new texts run unprepared.
  */
 const MAX_PREPARED = 2000;
+/** longer texts (the seed's many-row INSERTs, each run once) run unprepared: no memory kept for them */
+const MAX_PREPARED_TEXT = 4096;
 /** a prepared statement PostgreSQL no longer has, or one whose result type a schema change altered */
 const STALE_PREPARED = new Set(['26000', '0A000']);
 
@@ -79,7 +81,7 @@ async function run(db: PGlite, sql: string, params: Array<string | null>, savepo
   let name = known;
   const parts: Uint8Array[] = [];
   if (savepoint) parts.push(serialize.query(`SAVEPOINT ${savepoint}`));
-  if (name === undefined && cache.names.size < MAX_PREPARED) {
+  if (name === undefined && cache.names.size < MAX_PREPARED && sql.length <= MAX_PREPARED_TEXT) {
     name = `studio_${cache.next++}`;
     parts.push(serialize.parse({ name, text: sql }));
   } else if (name === undefined) {
