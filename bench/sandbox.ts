@@ -13,9 +13,11 @@
  * in the same run: the person row over TDS and the partner over XML-RPC.
  *
  * With BENCH_SANDBOX_PROFILE=DIR the sandbox runs under `node --cpu-prof` and the top self-time
- * functions of its profile are added as a section (bench/cpuProfile.ts).
+ * functions of its profile are added as sections (bench/cpuProfile.ts): its whole life, then the
+ * start, the up-to-date jobs and the creates on their own. dist/ is built first when a source file
+ * is newer, so the code measured is this tree's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import sql from 'mssql';
 import xmlrpc from 'xmlrpc';
 import { freePort } from '../test/support/ports.ts';
-import { profileTables, selfTime } from './cpuProfile.ts';
+import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
 import { median } from './stats.ts';
 import type { Results } from './results.ts';
 
@@ -49,6 +51,25 @@ async function until<T>(what: string, probe: () => Promise<T | null>, pollMs: nu
   }
 }
 
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm run build` when dist/ is missing or older than a source file, so the code measured is this tree's */
+function buildIfStale(): void {
+  const built = fs.existsSync(mainJs) ? fs.statSync(mainJs).mtimeMs : 0;
+  if (built >= Math.max(newestSource(path.join(root, 'src')), newestSource(path.join(root, 'sandbox')))) return;
+  console.log('building dist/ (npm run build): it is older than the sources');
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status})`);
+}
+
 /** spawn → the line a bare `PGlite.create()` prints in a node process of its own (ms) */
 async function barePgliteStart(): Promise<number> {
   const script = `import { PGlite } from '@electric-sql/pglite'; const db = await PGlite.create(); await db.query('SELECT 1'); console.log('ready'); await db.close();`;
@@ -65,7 +86,10 @@ async function barePgliteStart(): Promise<number> {
 
 interface Ports { http: number; fso: number; fs: number; ntp: number }
 
-interface Started { child: ChildProcess; ms: number; exit: Promise<unknown>; output: () => string }
+interface Started { child: ChildProcess; ms: number; window: Window; exit: Promise<unknown>; output: () => string }
+
+/** a stretch of time on the monotonic clock (µs), to read the part of the profile taken in it */
+interface Window { from: number; to: number }
 
 async function startSandbox(ports: Ports, cwd: string, cacheDir: string, profileDir: string | null): Promise<Started> {
   const args = [
@@ -74,6 +98,7 @@ async function startSandbox(ports: Ports, cwd: string, cacheDir: string, profile
     '--port', String(ports.http), '--listen', '127.0.0.1',
     '--sandbox_fso_port', String(ports.fso), '--sandbox_fs_port', String(ports.fs), '--sandbox_ntp_port', String(ports.ntp),
   ];
+  const from = monotonicUs();
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: cwd, XDG_CACHE_HOME: cacheDir } });
   let output = '';
@@ -87,7 +112,7 @@ async function startSandbox(ports: Ports, cwd: string, cacheDir: string, profile
     await res.arrayBuffer();
     return res.status === 200 ? true : null;
   }, 10);
-  return { child, ms: performance.now() - started, exit, output: () => output };
+  return { child, ms: performance.now() - started, window: { from, to: monotonicUs() }, exit, output: () => output };
 }
 
 async function getJson(ports: Ports, route: string): Promise<any> {
@@ -99,8 +124,9 @@ async function getJson(ports: Ports, route: string): Promise<any> {
 const openStates = 'new,inprogress,error_retry';
 
 /** Announces the persons one /job/create each, then waits until no job is open; jobs per second. */
-async function throughput(ports: Ports, personIds: number[]): Promise<{ perSecond: number; done: number; other: number }> {
+async function throughput(ports: Ports, personIds: number[]): Promise<{ perSecond: number; done: number; other: number; window: Window }> {
   const before = (await getJson(ports, '/job/list?state=done&limit=1000')).count as number;
+  const from = monotonicUs();
   const started = performance.now();
   for (const id of personIds) {
     const q = new URLSearchParams({ job_date: new Date().toISOString(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: String(id) });
@@ -109,8 +135,9 @@ async function throughput(ports: Ports, personIds: number[]): Promise<{ perSecon
   }
   await until('the jobs to end', async () => ((await getJson(ports, `/job/list?state=${openStates}&limit=1`)).count === 0 ? true : null), 50);
   const seconds = (performance.now() - started) / 1000;
+  const window = { from, to: monotonicUs() };
   const done = (await getJson(ports, '/job/list?state=done&limit=1000')).count - before;
-  return { perSecond: personIds.length / seconds, done, other: personIds.length - done };
+  return { perSecond: personIds.length / seconds, done, other: personIds.length - done, window };
 }
 
 function rpc(ports: Ports, service: 'common' | 'object', method: string, params: unknown[]): Promise<any> {
@@ -132,6 +159,7 @@ async function bareReads(ports: Ports, pool: sql.ConnectionPool, persons: Array<
 export async function measureSandbox(results: Results): Promise<void> {
   const profileDir = process.env.BENCH_SANDBOX_PROFILE ? path.resolve(process.env.BENCH_SANDBOX_PROFILE) : null;
   if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+  buildIfStale();
   const bare = [await barePgliteStart(), await barePgliteStart()];
   const bareMs = median(bare);
 
@@ -141,6 +169,8 @@ export async function measureSandbox(results: Results): Promise<void> {
   let ports = await newPorts();
   let started: Started | null = null;
   let pool: sql.ConnectionPool | null = null;
+  /** the stretches of the profiled process's life to show on their own */
+  const windows: Array<{ title: string; window: Window }> = [];
   const stop = async () => {
     if (!started) return;
     started.child.kill('SIGINT');
@@ -157,6 +187,7 @@ export async function measureSandbox(results: Results): Promise<void> {
       // the profile is of the second process, the one that also runs the jobs
       started = await startSandbox(ports, cwd, cacheDir, round === 2 ? profileDir : null);
       const startSeconds = started.ms / 1000;
+      if (round === 2) windows.push({ title: 'spawn → first 200 (the cache the first start left)', window: started.window });
       results.add({
         store: 'sandbox',
         benchmark: `\`npm start\` with no configuration: spawn → first 200 from /service/status (1,000 demo persons seeded, in memory; ${cache})`,
@@ -187,7 +218,9 @@ export async function measureSandbox(results: Results): Promise<void> {
       target: `≥ ${SANDBOX_TARGETS.upToDatePerSecond} jobs/s`,
       met: upToDate.perSecond >= SANDBOX_TARGETS.upToDatePerSecond,
     });
+    windows.push({ title: 'the up-to-date jobs', window: upToDate.window });
     const creates = await throughput(ports, unsynced.map((p) => p.PersonID as number));
+    windows.push({ title: 'the creates', window: creates.window });
     results.add({
       store: 'sandbox',
       benchmark: `creates/s: ${JOBS} FS persons not yet in FSO announced over /job/create until none is open (${creates.done} done, ${creates.other} otherwise)`,
@@ -205,6 +238,12 @@ export async function measureSandbox(results: Results): Promise<void> {
   if (profileDir) {
     const files = fs.readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
     const newest = files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-    if (newest) results.section('Sandbox: where the time goes (node --cpu-prof, top self time)', `The sandbox process over its whole life. ${profileTables(selfTime(newest), 15)}`);
+    if (newest) {
+      results.section('Sandbox: where the time goes (node --cpu-prof, top self time)', `The sandbox process over its whole life. ${profileTables(selfTime(newest), 15)}`);
+      for (const { title, window } of windows) {
+        const part = selfTime(newest, window);
+        if (part.windowed) results.section(`Sandbox profile: ${title}`, profileTables(part, 12));
+      }
+    }
   }
 }

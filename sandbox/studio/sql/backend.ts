@@ -5,18 +5,29 @@
  */
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
-import { rawTypeIds, type PgField } from './values.ts';
+import type { PgField } from './values.ts';
 import { connectionLock } from '../../../src/adapters/syncTable/pgliteLock.ts';
+import { pgliteExec, pgliteQuery } from './pgliteProtocol.ts';
 
 export interface PgResult {
   fields: PgField[];
   /** values in PostgreSQL's text form (unparsed) */
   rows: unknown[][];
   rowCount: number | null;
+  /** the command tag's verb (SELECT, INSERT, …) */
+  command: string;
+}
+
+export interface QueryOptions {
+  /**
+   * Run the statement between `SAVEPOINT name` and `RELEASE SAVEPOINT name`. When it fails the
+   * savepoint is left for the caller to roll back to.
+   */
+  savepoint?: string;
 }
 
 export interface BackendConnection {
-  query(sql: string, params?: Array<string | null>): Promise<PgResult>;
+  query(sql: string, params?: Array<string | null>, options?: QueryOptions): Promise<PgResult>;
   /** one or more statements without parameters */
   exec(sql: string): Promise<void>;
   /** `broken`: the connection failed and must not be reused */
@@ -31,9 +42,6 @@ export interface Backend {
 export type StudioDatabase = pg.Pool | PGlite;
 
 const rawTypes = { getTypeParser: () => (value: string) => value };
-const rawParsers: Record<number, (value: string) => string> = Object.fromEntries(
-  rawTypeIds.map((id) => [id, (value: string) => value]),
-);
 
 function isPool(db: StudioDatabase): db is pg.Pool {
   return typeof (db as pg.Pool).totalCount === 'number' && typeof (db as pg.Pool).connect === 'function';
@@ -49,12 +57,15 @@ export function createBackend(db: StudioDatabase): Backend {
       async acquire() {
         const client = await db.connect();
         return {
-          async query(sql, params = []) {
+          async query(sql, params = [], options = {}) {
+            if (options.savepoint) await client.query(`SAVEPOINT ${options.savepoint}`);
             const r = await client.query({ text: sql, values: params, rowMode: 'array', types: rawTypes });
+            if (options.savepoint) await client.query(`RELEASE SAVEPOINT ${options.savepoint}`);
             return {
               fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
               rows: r.rows as unknown[][],
               rowCount: r.rowCount,
+              command: r.command,
             };
           },
           async exec(sql) { await client.query(sql); },
@@ -69,15 +80,8 @@ export function createBackend(db: StudioDatabase): Backend {
     async acquire() {
       const unlock = await mutex.lock();
       return {
-        async query(sql, params = []) {
-          const r = await db.query<unknown[]>(sql, params, { rowMode: 'array', parsers: rawParsers });
-          return {
-            fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
-            rows: r.rows,
-            rowCount: r.affectedRows ?? null,
-          };
-        },
-        async exec(sql) { await db.exec(sql); },
+        query: (sql, params = [], options = {}) => pgliteQuery(db, sql, params, options.savepoint),
+        exec: (sql) => pgliteExec(db, sql),
         release() { unlock(); },
       };
     },

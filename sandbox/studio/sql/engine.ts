@@ -180,6 +180,8 @@ class StudioSession implements SqlSession {
     const results: StatementResult[] = [];
     let borrowed: BackendConnection | null = null;
     let broken = false;
+    /** a statement outside a transaction changed rows, so the triggers may have announced something */
+    let wrote = false;
     try {
       for (const tokens of statements) {
         const text = statementText(sql, tokens);
@@ -229,6 +231,7 @@ class StudioSession implements SqlSession {
               if ((err as { code?: string }).code !== '42P18') throw err;
               pg = await run(true);
             }
+            if (!this.transaction && pg.command !== 'SELECT') wrote = true;
             results.push(this.toResult(pg, translated.identityOf !== undefined));
             continue;
           }
@@ -242,18 +245,16 @@ class StudioSession implements SqlSession {
       throw e;
     } finally {
       if (borrowed) borrowed.release(broken);
-      if (!this.transaction) this.shared.afterCommit();
+      // a read announces nothing: the outbox is looked at only after a write (a commit looks itself)
+      if (wrote) this.shared.afterCommit();
     }
   }
 
   /** One statement; inside a transaction a failure undoes only that statement, as in SQL Server. */
   private async runQuery(conn: BackendConnection, sql: string, values: Array<string | null>) {
     if (this.transaction) {
-      await conn.exec('SAVEPOINT studio_statement');
       try {
-        const r = await conn.query(sql, values);
-        await conn.exec('RELEASE SAVEPOINT studio_statement');
-        return r;
+        return await conn.query(sql, values, { savepoint: 'studio_statement' });
       } catch (err) {
         await conn.exec('ROLLBACK TO SAVEPOINT studio_statement; RELEASE SAVEPOINT studio_statement').catch(() => undefined);
         throw err;
