@@ -63,7 +63,12 @@ describe('PostgreSQL goes away', () => {
       }
       // the database goes away while the third job writes its target: its outcome cannot be recorded
       let writes = 0;
-      flow.hooks.beforeWrite = async () => { if (++writes === 3) relay.cut(); };
+      let interrupted: number | null = null;
+      flow.hooks.beforeWrite = async (direction) => {
+        if (++writes !== 3) return;
+        interrupted = direction.source.recordId;
+        relay.cut();
+      };
       workers.control.processJobs();
       await until(() => workers.supervisor.getSnapshot().matches('faulted'), 'the worker faults');
       const report = await workers.control.status();
@@ -80,9 +85,11 @@ describe('PostgreSQL goes away', () => {
         return rows.every((r) => r?.job_state === 'done');
       }, 'every job done after the database returned', 20_000);
       assert.equal(flow.fso.records.size, 6, 'each record written once, the interrupted job included');
-      // newest first (SPEC §4.1): the third job picked is the third newest
-      const third = (await table.store.getJob(ids[ids.length - 3]))!;
+      // the job whose write the database went away in (jobs announced in one millisecond tie on job_date)
+      const rows = await Promise.all(ids.map((id) => table.store.getJob(id)));
+      const third = rows.find((r) => r!.job_source_record_id === interrupted)!;
       assert.equal(third.job_run_count, 2, 'the interrupted job ran again');
+      assert.deepEqual(rows.filter((r) => r !== third).map((r) => r!.job_run_count), [1, 1, 1, 1, 1], 'the others ran once');
     } finally {
       await workers.stop(2000);
       await ntp.close();
