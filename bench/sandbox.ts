@@ -4,8 +4,9 @@
  *
  *   - start: spawn → the first 200 from /service/status, against spawn → one bare
  *     `PGlite.create()` done in a node process of its own; once with an empty cache directory (the
- *     first start on a machine) and once more, in a new directory, with the cache the first start
- *     left (sandbox/pgliteTemplate.ts);
+ *     first start on a machine where `npm install` did not run), once with only the empty database
+ *     `npm install` prepares (sandbox/prepareTemplate.ts) and once more, each in a new directory,
+ *     with the cache the first start left (sandbox/pgliteTemplate.ts, sandbox/seedCache.ts);
  *   - up-to-date jobs/s: /job/create for FS persons the sandbox seeded as synced, until no job is
  *     open any more;
  *   - creates/s: /job/create for FS persons not yet in FSO, likewise.
@@ -179,15 +180,26 @@ export async function measureSandbox(results: Results): Promise<void> {
     started = null;
   };
   try {
-    for (const [round, cache] of [[1, 'empty cache: the first start on a machine'], [2, 'the cache the first start left']] as const) {
+    const rounds = [
+      [1, 'empty cache: the first start on a machine without `npm install` having run'],
+      [2, 'after `npm install`: the empty database it prepared, no demo data kept yet'],
+      [3, 'the cache the first start left'],
+    ] as const;
+    for (const [round, cache] of rounds) {
       const cwd = path.join(tmp, `run${round}`);
       fs.mkdirSync(cwd);
       await stop();
+      if (round === 2) {
+        // what `npm install` leaves (its prepare script, sandbox/prepareTemplate.ts): the empty database only
+        const kept = path.join(cacheDir, 'sosync');
+        for (const f of fs.readdirSync(kept)) if (!f.startsWith('pglite-')) fs.rmSync(path.join(kept, f));
+        if (fs.readdirSync(kept).length !== 1) throw new Error(`the first start left no empty database in ${kept}`);
+      }
       ports = await newPorts();
-      // the profile is of the second process, the one that also runs the jobs
-      started = await startSandbox(ports, cwd, cacheDir, round === 2 ? profileDir : null);
+      // the profile is of the last process, the one that also runs the jobs
+      started = await startSandbox(ports, cwd, cacheDir, round === 3 ? profileDir : null);
       const startSeconds = started.ms / 1000;
-      if (round === 2) windows.push({ title: 'spawn → first 200 (the cache the first start left)', window: started.window });
+      if (round === 3) windows.push({ title: 'spawn → first 200 (the cache the first start left)', window: started.window });
       results.add({
         store: 'sandbox',
         benchmark: `\`npm start\` with no configuration: spawn → first 200 from /service/status (1,000 demo persons seeded, in memory; ${cache})`,
