@@ -8,7 +8,8 @@
  * every job has ended. jobs/s per N is set against N × the one-worker figure of the same run
  * (target ≥ 0.8 · N). Each round is checked as the HA harness checks: no record in two running jobs
  * at once (done jobs sharing a record have disjoint job_start–job_end), no duplicate target, every
- * job ended. CPU seconds of sosync and of the stand-ins are read from /proc.
+ * job ended. CPU seconds of sosync and of the stand-ins are read from /proc. Each timed round's
+ * sosync first runs WARM_JOBS untimed jobs of its own (see there).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,6 +33,12 @@ import type { Results } from './results.ts';
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
 const WARM_UP = { persons: 150, unannounced: 100, companies: 30 };
+/**
+ * Jobs each timed round's sosync runs first, untimed (new FS persons it creates in FSO): a service
+ * runs for days, so the round measures a process whose code is compiled, not one that is starting.
+ * `BENCH_WORKERS_WARM=0` times from the first job.
+ */
+const WARM_JOBS = Number(process.env.BENCH_WORKERS_WARM ?? 60);
 
 /** Injected latency per call, FS and FSO, in ms. */
 export interface Latency {
@@ -143,7 +150,7 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
   const rounds: WorkersRound[] = [];
   const systems = await connectSystems(standIns);
   try {
-    const warmUp = await round(Math.max(...WORKERS), await warmUpChanges(systems.fsPool));
+    const warmUp = await round(Math.max(...WORKERS), await warmUpChanges(systems.fsPool), false);
     say(`  warm-up: ${warmUp.rootJobs} jobs synced ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies in ${warmUp.seconds.toFixed(1)} s`);
     const mix = new Mix({ fsPool: systems.fsPool, online: systems.online, base: standIns.base, random: randomSource(7) });
     await mix.load();
@@ -163,7 +170,8 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  async function round(workers: number, announcements: Announcement[]): Promise<WorkersRound> {
+  /** Runs `announcements` through a fresh sosync with `workers` slots, after WARM_JOBS untimed jobs when `warm`. */
+  async function round(workers: number, announcements: Announcement[], warm = true): Promise<WorkersRound> {
     const database = await createTestDatabase('sosync_workers');
     const port = await freePort();
     const conf = writeSosyncConf(path.join(dir, `sosync-${workers}.ini`), standIns.base, {
@@ -180,6 +188,7 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
         return true;
       });
       await client.connect();
+      const timedAfter = warm && WARM_JOBS > 0 ? await warmUpProcess(port, client, systems.fsPool) : 0;
       const started = new Date();
       // one announcement per change, newest last, as the systems would have sent them
       const body = announcements.map((a, i) => ({
@@ -207,7 +216,7 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
         sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns,
         postgres: postgresCpuSeconds() - cpuBefore.postgres,
       };
-      const jobs = (await client.query<JobRow>('SELECT * FROM sync_table')).rows;
+      const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
       const roots = jobs.filter((j) => j.parent_job_id === null);
       const states: Record<string, number> = {};
       for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
@@ -232,6 +241,24 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
     }
   }
   return rounds;
+}
+
+/** WARM_JOBS new FS persons announced to the sosync on `port` and run to their end; returns the last job id. */
+async function warmUpProcess(port: number, client: pg.Client, fsPool: sql.ConnectionPool): Promise<number> {
+  const body: object[] = [];
+  for (let i = 0; i < WARM_JOBS; i += 1) {
+    const request = fsPool.request().input('v', sql.NVarChar, `Warm${i}`).input('n', sql.NVarChar, `Lauf${port}`);
+    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (@v, @n)')).recordset;
+    body.push({ job_date: new Date().toISOString(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: row.PersonID });
+  }
+  const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (answer.status !== 200) throw new Error(`warm-up bulk create answered ${answer.status}: ${await answer.text()}`);
+  await waitFor('the warm-up jobs to end', 300_000, async () => {
+    const { rows: [c] } = await client.query(`SELECT count(*) FILTER (WHERE job_state IN ('new', 'inprogress', 'error_retry'))::int AS open FROM sync_table`);
+    if (c.open > 0) await sleep(20);
+    return c.open === 0;
+  });
+  return Number((await client.query<{ last: string }>('SELECT coalesce(max(job_id), 0) AS last FROM sync_table')).rows[0].last);
 }
 
 function report(results: Results, latency: Latency, rounds: WorkersRound[]): void {
