@@ -216,6 +216,8 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
    * and no check was asked for), the pick starts the job in the same statement (SPEC §4.2 step 1)
    * and the job's own start takes that row: one round trip fewer between an announcement and
    * its job. Should that statement fail, a plain pick follows and the job's start reports why.
+   * Should STOP or FORCE_DRIFT_CHECK arrive in the moment between this pick and the gate, the job
+   * stays inprogress, started once more than it ran, and the next pass resumes it first.
    */
   async function pickSingle(lastDriftCheckAt: Date | null, forceDriftCheck: boolean): Promise<JobRow | null> {
     startedByPick = null;
