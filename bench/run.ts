@@ -238,33 +238,20 @@ async function main() {
       ratio: (bulk.http / BULK_JOBS) / (bulk.oneByOne / JOBS),
     });
   }
-  if (postgres && (only === undefined || only === 'latency')) {
-    console.log('\n[postgres, announce-to-start latency]');
-    await measureLatency(results);
-  }
-  if (postgres && (only === undefined || only === 'ingest')) {
-    console.log('\n[postgres, ingest at 50 connections]');
-    await measureIngest(results);
-  }
-  if (postgres && (only === undefined || only === 'workers')) {
-    console.log('\n[postgres, parallel workers on a latency-injected mix]');
-    await measureWorkers(results);
-  }
-  if (postgres && (only === undefined || only === 'overhead')) {
-    console.log('\n[postgres, engine overhead per flow]');
-    await measureOverhead(results);
-  }
-  if (postgres && (only === undefined || only === 'mix')) {
-    console.log('\n[postgres, realistic throughput]');
-    await measureMix(results);
-  }
-  if (postgres && (only === undefined || only === 'scale')) {
-    console.log('\n[postgres, at scale]');
-    await scaleRun(results);
-  }
-  if (only === undefined || only === 'sandbox') {
-    console.log('\n[sandbox, from outside]');
-    await measureSandbox(results);
+  // the parts after the per-store runs, in this order; the PostgreSQL ones are left out without a server
+  const later: Array<{ part: string; title: string; needsPostgres: boolean; run: (r: Results) => Promise<unknown> }> = [
+    { part: 'latency', title: 'postgres, announce-to-start latency', needsPostgres: true, run: measureLatency },
+    { part: 'ingest', title: 'postgres, ingest at 50 connections', needsPostgres: true, run: measureIngest },
+    { part: 'workers', title: 'postgres, parallel workers on a latency-injected mix', needsPostgres: true, run: measureWorkers },
+    { part: 'overhead', title: 'postgres, engine overhead per flow', needsPostgres: true, run: measureOverhead },
+    { part: 'mix', title: 'postgres, realistic throughput', needsPostgres: true, run: measureMix },
+    { part: 'scale', title: 'postgres, at scale', needsPostgres: true, run: scaleRun },
+    { part: 'sandbox', title: 'sandbox, from outside', needsPostgres: false, run: measureSandbox },
+  ];
+  for (const { part, title, needsPostgres, run } of later) {
+    if ((needsPostgres && !postgres) || (only !== undefined && only !== part)) continue;
+    console.log(`\n[${title}]`);
+    await run(results);
   }
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v} `).join('');
   const command = `${settings}${process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${process.argv.slice(1).join(' ')}`}`;

@@ -18,20 +18,18 @@
  * start, the up-to-date jobs and the creates on their own. dist/ is built first when a source file
  * is newer, so the code measured is this tree's.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sql from 'mssql';
 import xmlrpc from 'xmlrpc';
 import { freePort } from '../test/support/ports.ts';
+import { ensureBuilt, root, sosyncBin as mainJs } from './harness/processes.ts';
 import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
 import { median } from './stats.ts';
 import type { Results } from './results.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const mainJs = path.join(root, 'dist/src/main.js');
 
 export const SANDBOX_TARGETS = { startSeconds: 3, upToDatePerSecond: 20, createsPerSecond: 10 };
 
@@ -50,25 +48,6 @@ async function until<T>(what: string, probe: () => Promise<T | null>, pollMs: nu
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await sleep(pollMs);
   }
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm run build` when dist/ is missing or older than a source file, so the code measured is this tree's */
-function buildIfStale(): void {
-  const built = fs.existsSync(mainJs) ? fs.statSync(mainJs).mtimeMs : 0;
-  if (built >= Math.max(newestSource(path.join(root, 'src')), newestSource(path.join(root, 'sandbox')))) return;
-  console.log('building dist/ (npm run build): it is older than the sources');
-  const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error(`npm run build failed (${build.status})`);
 }
 
 /** spawn → the line a bare `PGlite.create()` prints in a node process of its own (ms) */
@@ -160,7 +139,7 @@ async function bareReads(ports: Ports, pool: sql.ConnectionPool, persons: Array<
 export async function measureSandbox(results: Results): Promise<void> {
   const profileDir = process.env.BENCH_SANDBOX_PROFILE ? path.resolve(process.env.BENCH_SANDBOX_PROFILE) : null;
   if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
-  buildIfStale();
+  ensureBuilt();
   const bare = [await barePgliteStart(), await barePgliteStart()];
   const bareMs = median(bare);
 

@@ -48,8 +48,8 @@ export interface Latency {
 
 /**
  * The latencies each curve is measured at (`BENCH_WORKERS_LATENCY`, `fs/fso` pairs in ms):
- * 5/20 as in the performance issue's mix, and 10/50, which makes a job of the mix take about the
- * 0.3 s issue 15 gives for a job against real systems (6.9 FS and 4.3 FSO round trips a job).
+ * 5/20 as in the performance issue's mix, and 10/50, nearer the 0.3 s issue 15 gives for a job
+ * against real systems (a root job of the mix took 210 ms on average with one worker).
  */
 export const LATENCIES: Latency[] = (process.env.BENCH_WORKERS_LATENCY ?? '5/20,10/50').split(',').map((pair) => {
   const [fs, fso] = pair.split('/').map(Number);

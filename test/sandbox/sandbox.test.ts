@@ -5,43 +5,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import xmlrpc from 'xmlrpc';
 import sql from 'mssql';
 import { freePort } from '../support/ports.ts';
+import { ensureBuilt, root, sosyncBin as mainJs } from '../../bench/harness/processes.ts';
 import { createStudioClient, type StudioClient } from '../../src/adapters/studio/index.ts';
 import { stackToPartner } from '../../src/flows/partnerMapping.ts';
 import { silentLogger } from '../../src/log.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const mainJs = path.join(root, 'dist/src/main.js');
 const PERSONS = 50;
 /** how long a change may take to reach the other side before the test gives up */
 const PROPAGATION_LIMIT_MS = 30_000;
 const START_LIMIT_MS = 120_000;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ when it is missing or older than the sources (npm install builds it too). */
-function ensureBuilt(): void {
-  const built = fs.existsSync(mainJs) ? fs.statSync(mainJs).mtimeMs : 0;
-  const sources = Math.max(newestMtime(path.join(root, 'src')), newestMtime(path.join(root, 'sandbox')));
-  if (built >= sources) return;
-  const r = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
