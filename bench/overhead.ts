@@ -20,7 +20,7 @@ export interface OverheadRow {
   kind: ScenarioKind;
   engineMs: number;
   bareMs: number;
-  /** the four sync-table writes of a job alone, straight on the store */
+  /** the sync-table statements such a job cannot avoid (start and end of its row and its children's), alone, straight on the store */
   writesMs: number;
   engine: Counts;
   bare: Counts;
@@ -47,7 +47,7 @@ export async function measureOverhead(results: Results): Promise<OverheadRow[]> 
         const b0 = process.hrtime.bigint();
         await scenario.bare();
         const bareMs = ms(b0);
-        const writesMs = await system.bareSyncTableWrites(job.model, job.id);
+        const writesMs = await system.bareSyncTableWrites(job.model, job.id, scenario.children);
         if (i < WARM_UP) continue;
         writeTimes.push(writesMs);
         engineTimes.push(engineMs);
@@ -87,11 +87,13 @@ export async function measureOverhead(results: Results): Promise<OverheadRow[]> 
 
 export function overheadTable(rows: OverheadRow[]): string {
   const lines = [
-    '| flow | job | engine ms/job | bare ms | ratio | 4 sync-table writes alone, ms | engine − bare − writes, ms | FS round trips (bare) | FSO round trips (bare) | sync-table writes |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| flow | job | engine ms/job | bare ms | ratio | its sync-table statements alone, ms | ratio with those in the baseline | engine − bare − statements, ms | FS round trips (bare) | FSO round trips (bare) | sync-table writes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.flow} | ${r.kind} | ${r.engineMs.toFixed(2)} | ${r.bareMs.toFixed(2)} | ${(r.engineMs / r.bareMs).toFixed(2)} | `
-      + `${r.writesMs.toFixed(2)} | ${(r.engineMs - r.bareMs - r.writesMs).toFixed(2)} | `
+      + `${r.writesMs.toFixed(2)} | ${(r.engineMs / (r.bareMs + r.writesMs)).toFixed(2)} | ${(r.engineMs - r.bareMs - r.writesMs).toFixed(2)} | `
       + `${r.engine.fs} (${r.bare.fs}) | ${r.engine.fso} (${r.bare.fso}) | ${r.engine.syncTableWrites} |`),
+    '',
+    'The target is judged on "ratio": the job against its bare FS and FSO round trips. The sync-table statements column times, straight on the store, the statements SPEC §4.2 asks of every such job (its row started and ended, and each child row found or created, started and ended); "ratio with those in the baseline" shows how much of the gap they are.',
   ];
   return lines.join('\n');
 }

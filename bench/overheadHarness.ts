@@ -27,7 +27,7 @@ const PASSWORD = 'overhead-bench-pw';
 const INSTANCE = 'overhead';
 
 /** The store methods that write to the sync table (the rest only read). */
-const storeWrites = new Set(['startJob', 'updateJob', 'findOrCreateChildJob', 'closeSupersededJobs', 'createJob', 'createJobs']);
+const storeWrites = new Set(['startJob', 'updateJob', 'findOrCreateChildJob', 'finishJob', 'createJob', 'createJobs']);
 
 /** Round trips to each system and sync-table writes, as counted so far. */
 export interface Counts {
@@ -54,10 +54,11 @@ export interface OverheadSystem {
   companyIds: number[];
   counts(): Counts;
   /**
-   * The sync-table writes an up-to-date job makes, straight on the store (start, outcome, closing
-   * superseded jobs, protocol flag) for a scratch job: the share of a job's time the table takes.
+   * The sync-table statements a job with `children` child jobs cannot avoid, straight on the store
+   * for a scratch job: its start and its end (outcome, superseded jobs closed and protocol flag in
+   * one statement), and for each child its row found or created, started and ended. Returns the ms.
    */
-  bareSyncTableWrites(model: string, recordId: number): Promise<number>;
+  bareSyncTableWrites(model: string, recordId: number, children?: number): Promise<number>;
   /**
    * one job through the job machine, to its end; with the round trips and writes it made and its
    * time (from its start to its end: creating the row is /job/create's work, not the job's)
@@ -113,13 +114,15 @@ export async function startOverheadSystem(options: { persons: number; fsLatencyM
 
     return {
       fsStandIn, fso, studio, online, fsUser, table, counts, personIds: seeded.personIds, companyIds: seeded.companyIds,
-      async bareSyncTableWrites(model, recordId) {
+      async bareSyncTableWrites(model, recordId, children = 0) {
         const job = await table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: model, job_source_record_id: recordId, job_source_sosync_write_date: new Date() });
         const t0 = process.hrtime.bigint();
-        await table.store.startJob(job.job_id);
-        const ended = await table.store.updateJob(job.job_id, { job_state: 'done', job_end: new Date(), job_log: 'model up to date' });
-        await table.store.closeSupersededJobs(ended);
-        await table.store.updateJob(job.job_id, { job_to_fso_can_sync: true });
+        const started = await table.store.startJob(job.job_id);
+        for (let i = 0; i < children; i++) {
+          const { job: child } = await table.store.findOrCreateChildJob(job.job_id, 'fso', 'res.partner', recordId + i, new Date());
+          await table.store.finishJob(await table.store.startJob(child.job_id), { job_state: 'done', job_end: new Date(), job_log: 'model up to date' });
+        }
+        await table.store.finishJob(started, { job_state: 'done', job_end: new Date(), job_log: 'model up to date' });
         return Number(process.hrtime.bigint() - t0) / 1e6;
       },
       async runJob(system, model, recordId) {

@@ -27,6 +27,8 @@ export interface Scenario {
   prepare(i: number): Promise<{ system: SystemName; model: string; id: number }>;
   /** the bare client round trips of such a job */
   bare(): Promise<void>;
+  /** the child jobs such a job runs (SPEC §4.2 step 4): each has a sync-table row of its own */
+  children?: number;
 }
 
 const infoFields = ['sosync_fs_id', 'sosync_write_date', 'write_date'];
@@ -145,7 +147,7 @@ export async function overheadScenarios(system: OverheadSystem): Promise<Scenari
       },
     },
     {
-      flow: 'partner bPK', kind: 'update FSO → FS',
+      flow: 'partner bPK', kind: 'update FSO → FS', children: 2,
       prepare: (i) => fsoChange('res.partner.bpk', bpkId, { BPKPrivate: `PRIV-${i}` }),
       async bare() {
         // direction (with the child references), the two children's direction steps, consistency, write

@@ -6,7 +6,7 @@
  *                     │   deciding      → opened → running → settled       │
  *                     └─▶ deleting (delete jobs, SPEC §6.4) ────────────────┤
  *                                                                          ▼
- *   finishing: recording → closingSuperseded → markingProtocolReady ─▶ synced | error
+ *   finishing (outcome, superseded jobs closed, protocol flag: one write) ─▶ synced | error
  *
  *   a step fails            ─▶ finishing, with job_error_code of that step (`timeout` when a call
  *                              timed out); a transient failure is recorded as error_retry (retry.ts)
@@ -45,6 +45,12 @@ export interface JobOutcome {
   transient?: boolean;
   /** the failure showed this system to be down: the worker pauses until a probe succeeds */
   downSystem?: SystemName;
+}
+
+/** What the finishing write stored: the job's row and the ids of the jobs it closed as superseded. */
+export interface FinishedJob {
+  job: JobRow;
+  closedJobs: number[];
 }
 
 /** A step's failure as the job records it. */
@@ -240,11 +246,9 @@ export const jobMachine = setup({
     recordOutcome: fromPromise<JobRow, JobResult>(async () => {
       throw new Error('recordOutcome not provided');
     }),
-    closeSuperseded: fromPromise<number[], { job: JobRow }>(async () => {
-      throw new Error('closeSuperseded not provided');
-    }),
-    markProtocolReady: fromPromise<void, { jobId: number }>(async () => {
-      throw new Error('markProtocolReady not provided');
+    /** steps 7–9 as one write: the outcome, the superseded jobs closed, the protocol flag */
+    finishJob: fromPromise<FinishedJob, JobResult>(async () => {
+      throw new Error('finishJob not provided');
     }),
   },
   guards: {
@@ -294,6 +298,10 @@ export const jobMachine = setup({
       log: [...context.log, params.evidence?.evidence.summary ?? params.fallbackLine],
     })),
     nextChild: assign(({ context }) => ({ childIndex: context.childIndex + 1 })),
+    keepFinished: assign(({ event }) => {
+      const { job, closedJobs } = (event as unknown as { output: FinishedJob }).output;
+      return { job, closedJobs };
+    }),
   },
 }).createMachine({
   id: 'job',
@@ -550,34 +558,19 @@ export const jobMachine = setup({
         onError: failOnError('transformation'),
       },
     },
-    /** steps 7–9: record the outcome, close superseded jobs, hand the row to the protocol worker */
+    /**
+     * steps 7–9 in one write: record the outcome, close superseded jobs, hand the row to the
+     * protocol worker; when the write fails nothing of it is stored (the row stays inprogress)
+     */
     finishing: {
-      initial: 'recording',
-      states: {
-        recording: {
-          invoke: {
-            src: 'recordOutcome',
-            input: ({ context }) => resultOf(context),
-            onDone: { target: 'closingSuperseded', actions: assign({ job: ({ event }) => event.output }) },
-            onError: abortOnError(),
-          },
-        },
-        closingSuperseded: {
-          invoke: {
-            src: 'closeSuperseded',
-            input: ({ context }) => ({ job: context.job }),
-            onDone: { target: 'markingProtocolReady', actions: assign({ closedJobs: ({ event }) => event.output }) },
-            onError: abortOnError('cleanup'),
-          },
-        },
-        markingProtocolReady: {
-          invoke: {
-            src: 'markProtocolReady',
-            input: ({ context }) => ({ jobId: context.job.job_id }),
-            onDone: [{ guard: 'outcomeIsError', target: '#job.error' }, { target: '#job.synced' }],
-            onError: abortOnError('cleanup'),
-          },
-        },
+      invoke: {
+        src: 'finishJob',
+        input: ({ context }) => resultOf(context),
+        onDone: [
+          { guard: 'outcomeIsError', target: 'error', actions: 'keepFinished' },
+          { target: 'synced', actions: 'keepFinished' },
+        ],
+        onError: abortOnError(),
       },
     },
     /** back to the queue: the row stays inprogress, decision and log recorded */

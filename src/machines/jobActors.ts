@@ -197,23 +197,16 @@ export function createJobLogic(deps: JobDependencies) {
         return evidence ? { evidence, start, end: now() } : null;
       }),
 
-      recordOutcome: fromPromise(async ({ input }) => {
-        const at = now();
-        const columns = outcomeColumns(input, at, deps.retry);
-        return store.updateJob(input.job.job_id, input.outcome === 'requeued' ? columns : { ...columns, job_end: at });
-      }),
+      // a requeued job's decision and log, without job_end: the row stays inprogress
+      recordOutcome: fromPromise(async ({ input }) => store.updateJob(input.job.job_id, outcomeColumns(input, now(), deps.retry))),
 
-      closeSuperseded: fromPromise(async ({ input }) => {
+      finishJob: fromPromise(async ({ input }) => {
         const { job } = input;
         if (job.job_source_sosync_write_date === null) {
           deps.logger.warn({ job_id: job.job_id }, 'job has no job_source_sosync_write_date: it closes no superseded jobs');
-          return [];
         }
-        return store.closeSupersededJobs(job);
-      }),
-
-      markProtocolReady: fromPromise(async ({ input }) => {
-        await store.updateJob(input.jobId, { job_to_fso_can_sync: true });
+        const at = now();
+        return store.finishJob(job, { ...outcomeColumns(input, at, deps.retry), job_end: at });
       }),
 
       // A child job runs through this very machine, as an actor of the parent's system (so the

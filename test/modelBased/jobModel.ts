@@ -106,14 +106,14 @@ const rows: Row[] = [
   { on: 'done:deleteCounterpart', case: 'deleted', output: () => ({ evidence: { summary: 'deleted' }, start: T2, end: T2 }), arrange: () => {} },
   { on: 'error:deleteCounterpart', case: 'targetRefuses', arrange: (sc) => { sc.deleteFails = true; } },
   // steps 7–9
-  { on: 'done:recordOutcome', case: 'recorded', output: (s) => ({ ...job(s), job_end: T2 }), arrange: () => {} },
-  { on: 'error:recordOutcome', case: 'syncTableRefusesOutcome', when: (s) => s.matches('finishing'), arrange: refuse(`job_state NOT IN ('done', 'error')`) },
+  { on: 'done:recordOutcome', case: 'recorded', when: (s) => s.matches('requeueing'), output: (s) => job(s), arrange: () => {} },
   { on: 'error:recordOutcome', case: 'syncTableRefusesRequeue', when: (s) => s.matches('requeueing'), arrange: refuse(`job_log IS NULL OR job_log NOT LIKE '%runs again%'`) },
-  { on: 'done:closeSuperseded', case: 'none', output: () => [], arrange: () => {} },
-  { on: 'done:closeSuperseded', case: 'closedOlderJob', when: recordKnownEarly, output: () => [2], arrange: (sc) => { sc.superseded = true; } },
-  { on: 'error:closeSuperseded', case: 'syncTableRefusesSkip', when: recordKnownEarly, arrange: (sc) => { sc.superseded = true; refuse(`job_state <> 'skipped'`)(sc); } },
-  { on: 'done:markProtocolReady', case: 'marked', arrange: () => {} },
-  { on: 'error:markProtocolReady', case: 'syncTableRefusesMark', arrange: refuse('NOT job_to_fso_can_sync') },
+  // steps 7–9 are one write: each refusal leaves all of it unstored
+  { on: 'done:finishJob', case: 'none', output: (s) => ({ job: { ...job(s), job_end: T2 }, closedJobs: [] }), arrange: () => {} },
+  { on: 'done:finishJob', case: 'closedOlderJob', when: recordKnownEarly, output: (s) => ({ job: { ...job(s), job_end: T2 }, closedJobs: [2] }), arrange: (sc) => { sc.superseded = true; } },
+  { on: 'error:finishJob', case: 'syncTableRefusesOutcome', arrange: refuse(`job_state NOT IN ('done', 'error')`) },
+  { on: 'error:finishJob', case: 'syncTableRefusesSkip', when: recordKnownEarly, arrange: (sc) => { sc.superseded = true; refuse(`job_state <> 'skipped'`)(sc); } },
+  { on: 'error:finishJob', case: 'syncTableRefusesMark', arrange: refuse('NOT job_to_fso_can_sync') },
 ];
 
 export const jobModel: MachineModel<JobScenario, Snap> = {
@@ -122,18 +122,20 @@ export const jobModel: MachineModel<JobScenario, Snap> = {
   rows,
   abstract: (s) => {
     const c = s.context;
-    return [c.job.job_source_system, c.job.job_source_type, c.job.job_run_count >= MAX_JOB_RUNS, c.outcome, c.direction?.source.system,
+    // the error code too: a path's end state must be its own (the check compares the row's code with it)
+    return [c.job.job_source_system, c.job.job_source_type, c.job.job_run_count >= MAX_JOB_RUNS, c.outcome, c.error?.code, c.direction?.source.system,
       c.children.length, c.childIndex, c.unfinishedChildren.length > 0, c.currentChild?.job_state];
   },
   // each step once per announcing system and direction, and each way of finishing once per outcome
   edgeContext: (s) => [s.context.job.job_source_system, s.context.direction?.source.system, s.context.outcome],
   rests: (s) => s.status === 'done',
+  // children.opened --always [childFailed]--> finishing is taken by a rerun: a parent whose end the
+  // sync table refused after its child failed (…childJob(fails) → error:finishJob) stays inprogress,
+  // and its next run finds the child's row in error
   unreachable: {
     'children.next --always [childIsCycle]--> finishing':
       'no production flow lists a child that is its own ancestor (bPK → company, partner; those list none)',
     'children.running --error:childJob [else]--> finishing':
       'the child runs through this machine, which ends with an output even when a step fails',
-    'children.opened --always [childFailed]--> finishing':
-      'a child row already in error is found only by a rerun of its parent, which a failed child ends in error first',
   },
 };

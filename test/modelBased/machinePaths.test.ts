@@ -213,7 +213,8 @@ async function arrange(e: EndToEnd, sc: JobScenario, sourceSystem: 'fs' | 'fso' 
   if (sc.superseded) {
     const r = record!;
     const older = new Date((r.date ?? new Date()).getTime() - 60_000);
-    await store.createJob({ job_date: new Date(Date.now() - 3_600_000), job_source_system: r.system, job_source_model: r.model, job_source_record_id: r.id, job_source_sosync_write_date: older, job_source_type: sc.delete ? 'delete' : '' });
+    const { job_id } = await store.createJob({ job_date: new Date(Date.now() - 3_600_000), job_source_system: r.system, job_source_model: r.model, job_source_record_id: r.id, job_source_sosync_write_date: older, job_source_type: sc.delete ? 'delete' : '' });
+    supersededJobs.set(sc, job_id);
   }
   const since = await e.lastJobId();
   let jobId: number | null = null;
@@ -237,6 +238,9 @@ async function arrange(e: EndToEnd, sc: JobScenario, sourceSystem: 'fs' | 'fso' 
   return found!.job_id;
 }
 
+/** the older job a scenario queued behind the job under test (SPEC §4.2 step 8 closes it) */
+const supersededJobs = new WeakMap<JobScenario, number>();
+
 async function clearFaults(e: EndToEnd): Promise<void> {
   e.fso.faults.onCall(null);
   e.fsStandIn.engine.failStatements([]);
@@ -244,7 +248,7 @@ async function clearFaults(e: EndToEnd): Promise<void> {
 }
 
 /** The job row and both systems after the path, against what the model's end state says. */
-async function checkOutcome(e: EndToEnd, path: ModelPath, row: JobRow): Promise<void> {
+async function checkOutcome(e: EndToEnd, path: ModelPath, sc: JobScenario, row: JobRow): Promise<void> {
   const end = path.state as unknown as { value: string; context: any };
   const c = end.context;
   const detail = `row: ${JSON.stringify({ state: row.job_state, code: row.job_error_code, text: row.job_error_text, log: row.job_log })}`;
@@ -255,16 +259,23 @@ async function checkOutcome(e: EndToEnd, path: ModelPath, row: JobRow): Promise<
     assert.equal(row.job_state, 'error', detail);
     assert.equal(row.job_error_code, c.error.code, detail);
   } else if (end.value === 'aborted') {
-    // what was recorded before the sync table refused stays; before that, the row is as it was
-    const recording = path.steps.find((s) => s.event.row === 'done:recordOutcome(recorded)');
-    const recorded = recording !== undefined;
-    const outcomeThen = (recording?.state as { context?: { outcome?: string } } | undefined)?.context?.outcome;
+    // the outcome, the closing of superseded jobs and the protocol flag are one write: when the
+    // sync table refuses any of it, the row is as the start left it (or as it was, unstarted)
     const started = !path.rows.includes('error:startJob(syncTableRefusesStart)');
-    const expected = recorded ? outcomeThen : started ? 'inprogress' : 'new';
-    assert.equal(row.job_state, expected, `an aborted job keeps what was recorded; ${detail}`);
-    if (recorded) assert.equal(row.job_to_fso_can_sync, false, `an aborted job is not handed to the protocol worker; ${detail}`);
+    assert.equal(row.job_state, started ? 'inprogress' : 'new', `an aborted job records nothing of its end; ${detail}`);
+    assert.equal(row.job_end, null, `no job_end; ${detail}`);
+    assert.equal(row.job_to_fso_can_sync, false, `an aborted job is not handed to the protocol worker; ${detail}`);
   } else if (end.value === 'requeued') {
     assert.notEqual(row.job_state, 'error', detail);
+  }
+  const supersededId = supersededJobs.get(sc);
+  const superseded = supersededId === undefined ? null : await e.service.table.store.getJob(supersededId);
+  if (path.rows.includes('done:finishJob(closedOlderJob)')) {
+    assert.deepEqual([superseded?.job_state, superseded?.job_closed_by_job_id], ['skipped', row.job_id], `the older job is closed by this one (step 8); ${detail}`);
+  }
+  if (path.rows.includes('error:finishJob(syncTableRefusesSkip)')) {
+    assert.ok(superseded, `the path queued an older job of the record; ${detail}`);
+    assert.notEqual(superseded.job_state, 'skipped', `the refused write closed nothing; ${detail}`);
   }
   if (c.direction && end.value !== 'aborted') assert.equal(row.sync_source_system, c.direction.source.system, `direction; ${detail}`);
   const wrote = path.rows.includes('done:writeTarget(written)') || path.rows.includes('done:deleteCounterpart(deleted)');
@@ -301,7 +312,7 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
         const rowAtEnd = (await e.service.table.store.getJob(jobId))!;
         const real = recorder.jobRuns(jobId)[0];
         assert.deepEqual(real.slice(-expected.length + 1), expected.slice(1), `the real job went through other states than the path (real: ${real.join(' → ')})`);
-        await checkOutcome(e, path, rowAtEnd);
+        await checkOutcome(e, path, sc, rowAtEnd);
         await clearFaults(e);
         await e.waitForJobs();
         if (path.state.value === 'requeued') assert.equal((await e.service.table.store.getJob(jobId))!.job_state, 'done', 'a requeued job is done by a later run');

@@ -127,7 +127,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(a.job.job_state, 'new');
     });
 
-    test('closeSupersededJobs skips older new, error and error_retry jobs of the same record only', async () => {
+    test('finishJob records the outcome, flags the row for the protocol and skips older new, error and error_retry jobs of the same record only', async () => {
       await clear();
       const older = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
       const olderError = await table.store.createJob(job({ job_source_sosync_write_date: at(2) }));
@@ -143,9 +143,16 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const otherRecord = await table.store.createJob(job({ job_source_record_id: 2, job_source_sosync_write_date: at(1) }));
       const otherSystem = await table.store.createJob(job({ job_source_system: 'fso', job_source_model: 'dbo.Person', job_source_sosync_write_date: at(1) }));
       const noDate = await table.store.createJob(job());
-      const closer = await table.store.createJob(job({ job_source_sosync_write_date: at(5) }));
-      const closed = await table.store.closeSupersededJobs(closer);
+      const closer = await table.store.startJob((await table.store.createJob(job({ job_source_sosync_write_date: at(5) }))).job_id);
+      const { job: finished, closedJobs: closed } = await table.store.finishJob(closer, { job_state: 'done', job_end: at(6), job_log: 'model up to date' });
       assert.deepEqual(closed, [older.job_id, olderError.job_id, olderRetry.job_id]);
+      assert.deepEqual(
+        [finished.job_state, finished.job_end?.toISOString(), finished.job_log, finished.job_to_fso_can_sync],
+        ['done', at(6).toISOString(), 'model up to date', true],
+        'the outcome and the protocol flag are stored with the closing',
+      );
+      assert.equal(finished.job_start?.toISOString(), closer.job_start?.toISOString(), 'columns the outcome does not name are kept');
+      assert.equal('closed_job_ids' in finished, false, 'the row is the table row only');
       for (const id of closed) {
         const row = (await table.store.getJob(id))!;
         assert.equal(row.job_state, 'skipped');
@@ -159,7 +166,26 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       for (const id of [olderInProgress.job_id, olderDone.job_id, newer.job_id, otherRecord.job_id, otherSystem.job_id, noDate.job_id]) {
         assert.notEqual((await table.store.getJob(id))!.job_state, 'skipped', `job ${id} untouched`);
       }
-      assert.deepEqual(await table.store.closeSupersededJobs(noDate), [], 'a job without write date closes nothing');
+      const noDateEnd = await table.store.finishJob(noDate, { job_state: 'error', job_error_code: 'sync_source', job_end: at(7) });
+      assert.deepEqual(noDateEnd.closedJobs, [], 'a job without write date closes nothing');
+      assert.equal(noDateEnd.job.job_state, 'error');
+    });
+
+    test('finishJob stores all of it or nothing: a refused skip leaves the outcome unrecorded and the row inprogress', async () => {
+      await clear();
+      const older = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));
+      const closer = await table.store.startJob((await table.store.createJob(job({ job_source_sosync_write_date: at(5) }))).job_id);
+      await table.db.query(`ALTER TABLE sync_table ADD CONSTRAINT store_test_no_skip CHECK (job_state <> 'skipped') NOT VALID`);
+      try {
+        await assert.rejects(table.store.finishJob(closer, { job_state: 'done', job_end: at(6) }), /store_test_no_skip/);
+      } finally {
+        await table.db.query('ALTER TABLE sync_table DROP CONSTRAINT store_test_no_skip');
+      }
+      const row = (await table.store.getJob(closer.job_id))!;
+      assert.deepEqual([row.job_state, row.job_end, row.job_to_fso_can_sync], ['inprogress', null, false], 'the outcome is not stored');
+      assert.equal((await table.store.getJob(older.job_id))!.job_state, 'new', 'the older job is not closed');
+      await assert.rejects(table.store.finishJob({ ...closer, job_id: 987_654 }, { job_state: 'done' }), /sync_table has no job 987654/);
+      await assert.rejects(table.store.finishJob(closer, { no_such_column: 1 } as never), /sync_table has no column no_such_column/);
     });
 
     test('listJobs streams in batches with filters, order, offset and cursor', async () => {
@@ -279,8 +305,12 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.doesNotMatch(wake, /Seq Scan/, wake);
       // the status count: either partial index answers it, never a scan of the table
       uses(await plan(syncTableStatements.countOpenRootJobs), '(sync_table_pick_next|sync_table_state)');
-      uses(await plan(syncTableStatements.closeSupersededJobs, [1, 42, 'dbo.Person', 'fs', t0, 'Skipped due to job_id = 1', t0]),
-        'sync_table_supersedable_by_source_record');
+      // a child job is found by an index (its parent's children, or its model's rows when they are fewer)
+      uses(await plan(syncTableStatements.findOrCreateChildJob, [1, 'fso', 'res.partner', 42, t0, 1000, t0]), '(sync_table_children|sync_table_model_state)');
+      // finishing: the row by its primary key, the jobs it supersedes by their record
+      const finish = await plan(syncTableStatements.finishJob('job_state = $8'), [1, 42, 'dbo.Person', 'fs', t0, 'Skipped due to job_id = 1', t0, 'done']);
+      uses(finish, 'sync_table_pkey');
+      uses(finish, 'sync_table_supersedable_by_source_record');
       assert.equal(Number((await table.db.query<{ n: string }>('SELECT count(*) AS n FROM sync_table')).rows[0].n), 20000);
     });
 

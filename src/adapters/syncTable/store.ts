@@ -2,6 +2,7 @@
  * sync_table: every query sosync runs against it, in one place. Rows use the column names of
  * SPEC §3 (they are also the API's field names).
  */
+import { createHash } from 'node:crypto';
 import { systemNow } from '../clock/now.ts';
 import { toUtcTimestamp, type SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
@@ -158,6 +159,16 @@ const PICK_NEXT_JOB = `SELECT * FROM (
   ) AS candidates
   ORDER BY ${PICK_ORDER} LIMIT 1`;
 
+/** SPEC §4.2 step 8: older new, error and error_retry jobs of the same source record (parameters: see finishJob). */
+const CLOSE_SUPERSEDED_JOBS = `UPDATE sync_table
+          SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6,
+              job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7,
+              job_to_fso_can_sync = true
+        WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
+          AND job_state IN ('new', 'error', 'error_retry') AND job_id <> $1
+          AND job_source_sosync_write_date < $5
+        RETURNING job_id`;
+
 /**
  * The statements that must be served by an index on a production-sized table, as the store runs
  * them; the EXPLAIN tests run these very texts.
@@ -177,16 +188,33 @@ export const syncTableStatements = {
       SET job_state = 'inprogress', job_start = $1, job_end = NULL, job_run_count = job_run_count + 1, job_last_change = $1
     WHERE job_id = (SELECT job_id FROM (${PICK_NEXT_JOB}) AS picked)
     RETURNING *`,
+  /**
+   * SPEC §4.2 step 4 in one statement: the child job of parent $1 for record $2/$3/$4, or a new one
+   * (job_date $5, priority $6, now $7) when there is none; `created` says which.
+   */
+  findOrCreateChildJob: `WITH found AS (
+        SELECT * FROM sync_table
+         WHERE parent_job_id = $1 AND job_source_system = $2 AND job_source_model = $3 AND job_source_record_id = $4
+         ORDER BY job_id LIMIT 1
+      ), created AS (
+        INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
+               job_source_type, job_fetched, job_run_count, job_state, job_last_change, parent_job_id)
+        SELECT $5::timestamp, $6::integer, $2, $3, $4, '', $7::timestamp, 0, 'new', $7::timestamp, $1 WHERE NOT EXISTS (SELECT 1 FROM found)
+        RETURNING *
+      )
+      SELECT *, false AS created FROM found UNION ALL SELECT *, true AS created FROM created`,
   countOpenRootJobs: `SELECT count(*) AS n FROM sync_table WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL}`,
-  /** $1 closing job, $2 record id, $3 model, $4 system, $5 its write date, $6 log line, $7 now */
-  closeSupersededJobs: `UPDATE sync_table
-          SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6,
-              job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7,
-              job_to_fso_can_sync = true
-        WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
-          AND job_state IN ('new', 'error', 'error_retry') AND job_id <> $1
-          AND job_source_sosync_write_date < $5
-        RETURNING job_id`,
+  /**
+   * SPEC §4.2 steps 7–9 in one statement: the job's outcome columns (`outcomeSets`, parameters from
+   * $8 on) with job_to_fso_can_sync, and the jobs it supersedes closed as skipped (step 8) — all or
+   * nothing, one commit. $1 the finishing job, $2 its record id, $3 model, $4 system, $5 its
+   * job_source_sosync_write_date (null closes nothing), $6 the skipped jobs' log line, $7 now.
+   */
+  finishJob: (outcomeSets: string) => `WITH finished AS (
+        UPDATE sync_table SET ${outcomeSets}, job_last_change = $7, job_to_fso_can_sync = true
+         WHERE job_id = $1 RETURNING *
+      ), closed AS (${CLOSE_SUPERSEDED_JOBS.replace('job_id <> $1', 'job_id <> $1 AND EXISTS (SELECT 1 FROM finished)')})
+      SELECT finished.*, ARRAY(SELECT job_id FROM closed ORDER BY job_id) AS closed_job_ids FROM finished`,
 } as const;
 
 /**
@@ -208,6 +236,15 @@ function insertJobsStatement(returning: '*' | 'job_id'): string {
                  parent_job_id, position)
       ORDER BY j.position
      RETURNING ${returning}`;
+}
+
+/** A patch's columns and values, job_id and job_last_change left out (the store sets those); an unknown column throws. */
+function checkedPatch(patch: JobPatch): Array<[string, unknown]> {
+  const entries = Object.entries(patch).filter(([k]) => k !== 'job_id' && k !== 'job_last_change');
+  for (const [key] of entries) {
+    if (!(jobColumns as readonly string[]).includes(key)) throw new Error(`sync_table has no column ${key}`);
+  }
+  return entries;
 }
 
 export class SyncTableStore {
@@ -312,10 +349,7 @@ export class SyncTableStore {
 
   /** Writes the given columns and job_last_change; returns the row as stored. */
   async updateJob(jobId: number, patch: JobPatch): Promise<JobRow> {
-    const entries = Object.entries(patch).filter(([k]) => k !== 'job_id' && k !== 'job_last_change');
-    for (const [key] of entries) {
-      if (!(jobColumns as readonly string[]).includes(key)) throw new Error(`sync_table has no column ${key}`);
-    }
+    const entries = checkedPatch(patch);
     const sets = entries.map(([key], i) => `${key} = $${i + 2}`);
     sets.push(`job_last_change = $${entries.length + 2}`);
     const result = await this.db.query<JobRow>(
@@ -342,37 +376,32 @@ export class SyncTableStore {
 
   /** The child job of `parentId` for one record, created when there is none yet. */
   async findOrCreateChildJob(parentId: number, system: SystemName, model: string, recordId: number, jobDate: Date): Promise<{ job: JobRow; created: boolean }> {
-    return await this.db.transaction(async (tx) => {
-      const found = await tx.query<JobRow>(
-        `SELECT * FROM sync_table
-          WHERE parent_job_id = $1 AND job_source_system = $2 AND job_source_model = $3 AND job_source_record_id = $4
-          ORDER BY job_id LIMIT 1`,
-        [parentId, system, model, recordId],
-      );
-      if (found.rows[0]) return { job: found.rows[0], created: false };
-      const now = this.now();
-      const created = await tx.query<JobRow>(
-        `INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id,
-           job_source_type, job_fetched, job_run_count, job_state, job_last_change, parent_job_id)
-         VALUES ($1, $2, $3, $4, $5, '', $6, 0, 'new', $6, $7) RETURNING *`,
-        [jobDate, DEFAULT_PRIORITY, system, model, recordId, now, parentId],
-      );
-      return { job: created.rows[0], created: true };
-    });
+    const result = await this.db.queryPrepared<JobRow & { created: boolean }>('sosync_open_child', syncTableStatements.findOrCreateChildJob,
+      [parentId, system, model, recordId, jobDate, DEFAULT_PRIORITY, this.now()]);
+    const { created, ...job } = result.rows[0];
+    return { job: job as JobRow, created };
   }
 
   /**
-   * SPEC §4.2 step 8: jobs of the same source record in `new`, `error` or `error_retry` with an
-   * older job_source_sosync_write_date are closed as skipped by `job`. Returns the closed ids.
+   * SPEC §4.2 steps 7–9 as one statement and commit: writes `outcome` (the outcome columns, job_end
+   * among them) with job_to_fso_can_sync, and closes the jobs `job` supersedes (step 8; a job
+   * without job_source_sosync_write_date closes none). Either all of it is stored or nothing is:
+   * a failure leaves the row as it was, in progress. Returns the row as stored and the closed ids.
    */
-  async closeSupersededJobs(job: Pick<JobRow, 'job_id' | 'job_source_system' | 'job_source_model' | 'job_source_record_id' | 'job_source_sosync_write_date'>): Promise<number[]> {
-    if (job.job_source_sosync_write_date === null) return [];
-    const result = await this.db.query<{ job_id: number }>(
-      syncTableStatements.closeSupersededJobs,
-      [job.job_id, job.job_source_record_id, job.job_source_model, job.job_source_system,
-        job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, this.now()],
-    );
-    return result.rows.map((r) => r.job_id).sort((a, b) => a - b);
+  async finishJob(job: Pick<JobRow, 'job_id' | 'job_source_system' | 'job_source_model' | 'job_source_record_id' | 'job_source_sosync_write_date'>, outcome: JobPatch): Promise<{ job: JobRow; closedJobs: number[] }> {
+    const entries = checkedPatch(outcome).filter(([key]) => key !== 'job_to_fso_can_sync');
+    const FIRST_OUTCOME_PARAM = 8;
+    const sets = entries.map(([key], i) => `${key} = $${i + FIRST_OUTCOME_PARAM}`).join(', ');
+    // prepared by its column list: a handful of shapes (done, error, retry; with or without a direction or a write)
+    const name = `sosync_finish_${createHash('sha1').update(sets).digest('hex').slice(0, 16)}`;
+    const result = await this.db.queryPrepared<JobRow & { closed_job_ids: number[] }>(name, syncTableStatements.finishJob(sets), [
+      job.job_id, job.job_source_record_id, job.job_source_model, job.job_source_system,
+      job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, this.now(),
+      ...entries.map(([, value]) => value),
+    ]);
+    if (result.rows.length === 0) throw new Error(`sync_table has no job ${job.job_id}`);
+    const { closed_job_ids: closed, ...row } = result.rows[0];
+    return { job: row as JobRow, closedJobs: closed.map(Number) };
   }
 
   /** Jobs the protocol worker still has to copy to FSO, oldest first. */
