@@ -1,15 +1,20 @@
 /**
- * Parallel workers' throughput curve (`BENCH_ONLY=workers npm run bench`): the stand-ins in a
- * process of their own (FS on PostgreSQL, see startPgStandIns) with an injected per-call latency
- * (FS 5 ms per request, FSO 20 ms per call, as over a network), and for each N of BENCH_WORKERS (default 1,4,8) a sosync process with
- * `job_workers = N` on a fresh PostgreSQL sync table. Each round makes the same number of changes
- * of the crash harness's mix (bench/harness/mix.ts: creates, updates and deletes in both systems,
- * every flow) while no sosync runs, then announces them in one /job/bulk-create and times until
- * every job has ended. jobs/s per N is set against N × the one-worker figure of the same run
- * (target ≥ 0.8 · N). Each round is checked as the HA harness checks: no record in two running jobs
- * at once (done jobs sharing a record have disjoint job_start–job_end), no duplicate target, every
- * job ended. CPU seconds of sosync and of the stand-ins are read from /proc. Each timed round's
- * sosync first runs WARM_JOBS untimed jobs of its own (see there).
+ * Parallel workers' throughput curve (`BENCH_ONLY=workers npm run bench`): for each N of
+ * BENCH_WORKERS (default 1,4,8) a sosync process with `job_workers = N` runs the same workload from
+ * the same starting state, so jobs/s per N compares the same work. Each round starts from scratch:
+ * a fresh FS database, a fresh stand-ins process on it (FS on PostgreSQL, see startPgStandIns) with
+ * an injected per-call latency (FS 5 ms per request, FSO 20 ms per call, as over a network), the
+ * same untimed warm-up (WARM_UP records synced by a one-worker sosync, for the mix to change), then
+ * a fresh mix with the same seed (bench/harness/mix.ts: creates, updates and deletes in both
+ * systems, every flow) makes CHANGES changes while no sosync runs. The round's workload (the FS–FSO
+ * links the warm-up left, changes per op kind, every announcement: system, model, id, delete) must
+ * equal the curve's first round's, or the bench throws. The changes are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync
+ * table and timed until every job has ended. jobs/s (root jobs ÷ seconds) per N is set against
+ * N × the one-worker figure of the same run (target ≥ 0.8 · N). Each round is checked as the HA
+ * harness checks: no record in two running jobs at once (done jobs sharing a record have disjoint
+ * job_start–job_end), no duplicate target, every job ended. CPU seconds of sosync and of the
+ * stand-ins are read from /proc. Each timed round's sosync first runs WARM_JOBS untimed jobs of its
+ * own (see there).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,12 +22,13 @@ import os from 'node:os';
 import path from 'node:path';
 import sql from 'mssql';
 import pg from 'pg';
+import type { OnlineClient } from '../src/adapters/online/index.ts';
 import type { JobRow } from '../src/adapters/syncTable/index.ts';
 import { utcTimestampTypes } from '../src/adapters/syncTable/database.ts';
 import { overlaps } from '../test/support/overlaps.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
-import { Mix, randomSource, type Announcement } from './harness/mix.ts';
+import { Mix, mixWeights, randomSource, type Announcement, type OpKind } from './harness/mix.ts';
 import {
   connectSystems, cpuSeconds, duplicateTargets, postgresCpuSeconds, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
   statusOf, waitFor, writeSosyncConf, type LinkedModels, type StandInsProcess,
@@ -32,7 +38,16 @@ import type { Results } from './results.ts';
 
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
+/** records made in FS and synced before each round's changes (untimed); `unannounced` persons stay unsynced */
 const WARM_UP = { persons: 150, unannounced: 100, companies: 30 };
+/**
+ * The warm-up sync runs one job at a time: the FSO stand-in numbers records in the order they are
+ * created, so with more slots which FSO partner a person gets would change from round to round,
+ * and with it which of the mix's FS and FSO changes meet on one record.
+ */
+const WARM_UP_WORKERS = 1;
+/** the mix's seed: every round makes the same changes */
+const MIX_SEED = 7;
 /**
  * Jobs each timed round's sosync runs first, untimed (new FS persons it creates in FSO): a service
  * runs for days, so the round measures a process whose code is compiled, not one that is starting.
@@ -63,8 +78,24 @@ const LINKS: LinkedModels[] = [
   { fsTable: 'PersonBPK', fsKey: 'PersonBPKID', fsoModel: 'res.partner.bpk' },
 ];
 
+/**
+ * What a round's workload was, to check that every round of a curve got the same: the links the
+ * warm-up left, how many changes of each op kind (a kind that found nothing to change yet falls
+ * back to an update and counts as that), and every announcement in order as `system model id`
+ * (with ` delete`).
+ */
+export interface Workload {
+  /** the starting state: which FSO record each synced FS person and company is linked to */
+  links: string[];
+  kinds: Partial<Record<OpKind, number>>;
+  announcements: string[];
+}
+
 export interface WorkersRound {
   workers: number;
+  workload: Workload;
+  /** untimed: fresh FS database and stand-ins, the warm-up sync, the mix's changes */
+  setUpSeconds: number;
   announced: number;
   rootJobs: number;
   childJobs: number;
@@ -103,6 +134,9 @@ async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<St
     if (child.exitCode !== null) throw new Error(`stand-ins exited: ${out}`);
     const ready = /^ready (.*)$/m.exec(out);
     return ready ? JSON.parse(ready[1]) as StandInsProcess['ports'] : null;
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
   });
   const base = {
     instance: options.instance,
@@ -142,105 +176,209 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
   return all;
 }
 
-/** One curve: a round for each N of WORKERS, against stand-ins with the given latency. */
-async function measureCurve(latency: Latency, say: (line: string) => void): Promise<WorkersRound[]> {
+/** One round's systems, all fresh: an FS database, the stand-ins process on it, clients to both, a directory for sosync. */
+interface Stage {
+  dir: string;
+  fsDb: TestDatabase;
+  standIns: StandInsProcess;
+  systems: { fsPool: sql.ConnectionPool; online: OnlineClient };
+}
+
+async function openStage(latency: Latency): Promise<Stage> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-workers-'));
   const fsDb = await createTestDatabase('sosync_workers_fs');
-  const standIns = await startPgStandIns(fsDb, latency);
-  const rounds: WorkersRound[] = [];
-  const systems = await connectSystems(standIns);
+  let standIns: StandInsProcess | undefined;
   try {
-    const warmUp = await round(Math.max(...WORKERS), await warmUpChanges(systems.fsPool), false);
-    say(`  warm-up: ${warmUp.rootJobs} jobs synced ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies in ${warmUp.seconds.toFixed(1)} s`);
-    const mix = new Mix({ fsPool: systems.fsPool, online: systems.online, base: standIns.base, random: randomSource(7) });
-    await mix.load();
-    for (const workers of WORKERS) {
-      const announcements: Announcement[] = [];
-      for (let i = 0; i < CHANGES; i += 1) announcements.push(...(await mix.next()).announce);
-      rounds.push(await round(workers, announcements));
-      const r = rounds.at(-1)!;
+    standIns = await startPgStandIns(fsDb, latency);
+    return { dir, fsDb, standIns, systems: await connectSystems(standIns) };
+  } catch (err) {
+    standIns?.child.kill('SIGKILL');
+    await fsDb.drop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function closeStage(stage: Stage): Promise<void> {
+  await stage.systems.fsPool.close().catch(() => undefined);
+  stage.standIns.child.kill('SIGKILL');
+  await stage.fsDb.drop().catch(() => undefined);
+  fs.rmSync(stage.dir, { recursive: true, force: true });
+}
+
+/**
+ * One curve: a round for each N of WORKERS against stand-ins with the given latency, each on a
+ * stage of its own with the same warm-up and the same changes. Throws, before timing it, when a
+ * round's workload differs from the first round's: a ratio of different work means nothing.
+ */
+async function measureCurve(latency: Latency, say: (line: string) => void): Promise<WorkersRound[]> {
+  const rounds: WorkersRound[] = [];
+  for (const workers of WORKERS) {
+    const setUpStart = performance.now();
+    const stage = await openStage(latency);
+    try {
+      const { warmUp, announcements, workload } = await prepareWorkload(stage);
+      const setUpSeconds = (performance.now() - setUpStart) / 1000;
+      say(`  job_workers = ${workers}: set-up ${setUpSeconds.toFixed(1)} s (warm-up with ${WARM_UP_WORKERS} worker: ${warmUp.rootJobs} jobs synced ${WARM_UP.persons} FS persons and `
+        + `${WARM_UP.companies} companies in ${warmUp.seconds.toFixed(1)} s, ${describeStates(warmUp.states)}); ${describeWorkload(workload)}`);
+      if (rounds.length > 0) assertSameWorkload(rounds[0], workers, workload);
+      const r: WorkersRound = { ...(await runRound(stage, workers, announcements, true)), workload, setUpSeconds };
+      rounds.push(r);
       say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
         + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
         + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s, PostgreSQL ≥ ${r.cpu.postgres.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
-    }
-  } finally {
-    await systems.fsPool.close().catch(() => undefined);
-    standIns.child.kill('SIGKILL');
-    await fsDb.drop().catch(() => undefined);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-
-  /** Runs `announcements` through a fresh sosync with `workers` slots, after WARM_JOBS untimed jobs when `warm`. */
-  async function round(workers: number, announcements: Announcement[], warm = true): Promise<WorkersRound> {
-    const database = await createTestDatabase('sosync_workers');
-    const port = await freePort();
-    const conf = writeSosyncConf(path.join(dir, `sosync-${workers}.ini`), standIns.base, {
-      port: String(port), state_dir: path.join(dir, `state-${workers}`), log_level: 'Information', job_workers: String(workers),
-      db_host: database.config.host, db_port: String(database.config.port), db_name: database.config.database, db_user: database.config.user,
-      retry_base_ms: '300', retry_max_ms: '2000',
-    });
-    const run = spawnSosync(conf, path.join(dir, `sosync-${workers}.log`), port);
-    const client = new pg.Client({ ...database.config, types: utcTimestampTypes });
-    try {
-      await waitFor('sosync to answer', 120_000, async () => {
-        if (!isLive(run)) throw new Error(`sosync exited (code ${run.child.exitCode}); see ${run.logFile}`);
-        await statusOf(port);
-        return true;
-      });
-      await client.connect();
-      const timedAfter = warm && WARM_JOBS > 0 ? await warmUpProcess(port, client, systems.fsPool) : 0;
-      const started = new Date();
-      // one announcement per change, newest last, as the systems would have sent them
-      const body = announcements.map((a, i) => ({
-        job_date: new Date(started.getTime() - (announcements.length - i)).toISOString(),
-        job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
-        ...(a.delete ? { job_source_type: 'delete' } : {}),
-      }));
-      const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!), postgres: postgresCpuSeconds() };
-      const t0 = performance.now();
-      const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
-      let quietSince = Date.now();
-      let lastEnded = -1;
-      await waitFor(`job_workers = ${workers} to finish ${announcements.length} jobs`, 900_000, async () => {
-        const { rows: [c] } = await client.query(`SELECT count(*) FILTER (WHERE job_state IN ('new', 'inprogress', 'error_retry'))::int AS open,
-            count(*) FILTER (WHERE job_end IS NOT NULL)::int AS ended FROM sync_table`);
-        if (c.ended !== lastEnded) { lastEnded = c.ended; quietSince = Date.now(); }
-        // a missed NTP answer under load closes the drift gate for 30 minutes: lift it
-        if (Date.now() - quietSince > 10_000) { quietSince = Date.now(); await forceDriftCheck(port); }
-        if (c.open > 0) await sleep(20);
-        return c.open === 0;
-      });
-      const seconds = (performance.now() - t0) / 1000;
-      const cpu = {
-        sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns,
-        postgres: postgresCpuSeconds() - cpuBefore.postgres,
-      };
-      const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
-      const roots = jobs.filter((j) => j.parent_job_id === null);
-      const states: Record<string, number> = {};
-      for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
-      let duplicates = 0;
-      for (const link of LINKS) {
-        const d = await duplicateTargets(systems.fsPool, systems.online, link);
-        duplicates += d.fs + d.fso;
-      }
-      const ranRoots = roots.filter((j) => j.job_start && j.job_end);
-      const busyMs = ranRoots.reduce((sum, j) => sum + (j.job_end!.getTime() - j.job_start!.getTime()), 0);
-      return {
-        meanJobMs: busyMs / Math.max(1, ranRoots.length), meanInFlight: busyMs / 1000 / seconds,
-        waited: jobs.filter((j) => j.job_log?.includes('waited for records another worker held')).length,
-        deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
-        workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
-        jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
-      };
     } finally {
-      await client.end().catch(() => undefined);
-      if (isLive(run)) await killHard(run);
-      await database.drop();
+      await closeStage(stage);
     }
   }
   return rounds;
+}
+
+/**
+ * The starting state and changes every round shares: WARM_UP records synced (untimed, with
+ * WARM_UP_WORKERS), then CHANGES changes of a mix seeded with MIX_SEED, made while no sosync runs.
+ * On a fresh stage the ids are the same each time: FS identities count up from a fresh database and
+ * the FSO stand-in's from a fresh process, and the mix reads its pools in id order.
+ */
+async function prepareWorkload(stage: Stage): Promise<{ warmUp: RoundFigures; announcements: Announcement[]; workload: Workload }> {
+  const warmUp = await runRound(stage, WARM_UP_WORKERS, await warmUpChanges(stage.systems.fsPool), false);
+  const links = await linksOf(stage.systems.fsPool);
+  const mix = new Mix({ fsPool: stage.systems.fsPool, online: stage.systems.online, base: stage.standIns.base, random: randomSource(MIX_SEED) });
+  await mix.load();
+  const announcements: Announcement[] = [];
+  for (let i = 0; i < CHANGES; i += 1) announcements.push(...(await mix.next()).announce);
+  return { warmUp, announcements, workload: workloadOf(links, mix, announcements) };
+}
+
+/** every synced FS person and company with its FSO id, in FS id order */
+async function linksOf(fsPool: sql.ConnectionPool): Promise<string[]> {
+  const links: string[] = [];
+  for (const link of LINKS.filter((l) => l.fsTable !== 'PersonBPK')) {
+    const rows = (await fsPool.request().query(`SELECT ${link.fsKey} AS id, sosync_fso_id FROM dbo.${link.fsTable} WHERE sosync_fso_id IS NOT NULL ORDER BY ${link.fsKey}`)).recordset;
+    links.push(...rows.map((r) => `dbo.${link.fsTable} ${r.id} ${link.fsoModel} ${r.sosync_fso_id}`));
+  }
+  return links;
+}
+
+function workloadOf(links: string[], mix: Mix, announcements: Announcement[]): Workload {
+  const kinds: Workload['kinds'] = {};
+  // in mixWeights' order, so two workloads list their kinds alike
+  for (const kind of Object.keys(mixWeights) as OpKind[]) if (mix.counts[kind]) kinds[kind] = mix.counts[kind];
+  return { links, kinds, announcements: announcements.map((a) => `${a.system} ${a.model} ${a.id}${a.delete ? ' delete' : ''}`) };
+}
+
+/** Throws when `workload` (of the round with `workers`) is not the first round's. */
+function assertSameWorkload(first: WorkersRound, workers: number, workload: Workload): void {
+  const differs = (what: string, a: string[], b: string[]) => {
+    const at = a.findIndex((x, i) => x !== b[i]);
+    if (a.length === b.length && at < 0) return;
+    throw new Error(`workers bench: job_workers = ${workers} ${what} than job_workers = ${first.workers}: `
+      + `${a.length} vs ${b.length}${at >= 0 ? `, the first difference at #${at + 1}: "${a[at]}" vs "${b[at]}"` : ''}`);
+  };
+  differs('started from other links', workload.links, first.workload.links);
+  const kinds = (w: Workload) => Object.entries(w.kinds).map(([kind, n]) => `${kind} ${n}`);
+  differs('made other changes', kinds(workload), kinds(first.workload));
+  differs('announced other records', workload.announcements, first.workload.announcements);
+}
+
+/** the op kinds and the announcements per model, in a line */
+function describeWorkload(workload: Workload): string {
+  const kinds = Object.entries(workload.kinds).map(([kind, n]) => `${kind} ${n}`).join(', ');
+  return `${workload.links.length} FS records linked by the warm-up; ${workload.announcements.length} announcements (${describeAnnouncements(workload)}) of ${CHANGES} changes: ${kinds}`;
+}
+
+/** announcements per system and model, deletions apart */
+function describeAnnouncements(workload: Workload): string {
+  const perModel = new Map<string, number>();
+  for (const a of workload.announcements) {
+    const [system, model, , del] = a.split(' ');
+    const key = `${system} ${model}${del ? ' delete' : ''}`;
+    perModel.set(key, (perModel.get(key) ?? 0) + 1);
+  }
+  return [...perModel].map(([key, n]) => `${key} ${n}`).join(', ');
+}
+
+function describeStates(states: Record<string, number>): string {
+  return Object.entries(states).map(([s, n]) => `${s} ${n}`).join(', ');
+}
+
+/** what runRound measures; the curve adds the workload and the set-up time */
+type RoundFigures = Omit<WorkersRound, 'workload' | 'setUpSeconds'>;
+
+/**
+ * Runs `announcements` through a fresh sosync with `workers` slots on a fresh sync table, after
+ * WARM_JOBS untimed jobs when `warm`; timed from the bulk create until every job has ended.
+ */
+async function runRound(stage: Stage, workers: number, announcements: Announcement[], warm: boolean): Promise<RoundFigures> {
+  const { dir, standIns, systems } = stage;
+  const name = warm ? `sosync-${workers}` : 'sosync-warm-up';
+  const database = await createTestDatabase('sosync_workers');
+  const port = await freePort();
+  const conf = writeSosyncConf(path.join(dir, `${name}.ini`), standIns.base, {
+    port: String(port), state_dir: path.join(dir, `${name}-state`), log_level: 'Information', job_workers: String(workers),
+    db_host: database.config.host, db_port: String(database.config.port), db_name: database.config.database, db_user: database.config.user,
+    retry_base_ms: '300', retry_max_ms: '2000',
+  });
+  const run = spawnSosync(conf, path.join(dir, `${name}.log`), port);
+  const client = new pg.Client({ ...database.config, types: utcTimestampTypes });
+  try {
+    await waitFor('sosync to answer', 120_000, async () => {
+      if (!isLive(run)) throw new Error(`sosync exited (code ${run.child.exitCode}); see ${run.logFile}`);
+      await statusOf(port);
+      return true;
+    });
+    await client.connect();
+    const timedAfter = warm && WARM_JOBS > 0 ? await warmUpProcess(port, client, systems.fsPool) : 0;
+    const started = new Date();
+    // one announcement per change, newest last, as the systems would have sent them
+    const body = announcements.map((a, i) => ({
+      job_date: new Date(started.getTime() - (announcements.length - i)).toISOString(),
+      job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
+      ...(a.delete ? { job_source_type: 'delete' } : {}),
+    }));
+    const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!), postgres: postgresCpuSeconds() };
+    const t0 = performance.now();
+    const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
+    let quietSince = Date.now();
+    let lastEnded = -1;
+    await waitFor(`job_workers = ${workers} to finish ${announcements.length} jobs`, 900_000, async () => {
+      const { rows: [c] } = await client.query(`SELECT count(*) FILTER (WHERE job_state IN ('new', 'inprogress', 'error_retry'))::int AS open,
+          count(*) FILTER (WHERE job_end IS NOT NULL)::int AS ended FROM sync_table`);
+      if (c.ended !== lastEnded) { lastEnded = c.ended; quietSince = Date.now(); }
+      // a missed NTP answer under load closes the drift gate for 30 minutes: lift it
+      if (Date.now() - quietSince > 10_000) { quietSince = Date.now(); await forceDriftCheck(port); }
+      if (c.open > 0) await sleep(20);
+      return c.open === 0;
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = {
+      sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns,
+      postgres: postgresCpuSeconds() - cpuBefore.postgres,
+    };
+    const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
+    const roots = jobs.filter((j) => j.parent_job_id === null);
+    const states: Record<string, number> = {};
+    for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
+    let duplicates = 0;
+    for (const link of LINKS) {
+      const d = await duplicateTargets(systems.fsPool, systems.online, link);
+      duplicates += d.fs + d.fso;
+    }
+    const ranRoots = roots.filter((j) => j.job_start && j.job_end);
+    const busyMs = ranRoots.reduce((sum, j) => sum + (j.job_end!.getTime() - j.job_start!.getTime()), 0);
+    return {
+      meanJobMs: busyMs / Math.max(1, ranRoots.length), meanInFlight: busyMs / 1000 / seconds,
+      waited: jobs.filter((j) => j.job_log?.includes('waited for records another worker held')).length,
+      deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
+      workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
+      jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+    if (isLive(run)) await killHard(run);
+    await database.drop();
+  }
 }
 
 /** WARM_JOBS new FS persons announced to the sosync on `port` and run to their end; returns the last job id. */
@@ -261,13 +399,30 @@ async function warmUpProcess(port: number, client: pg.Client, fsPool: sql.Connec
   return Number((await client.query<{ last: string }>('SELECT coalesce(max(job_id), 0) AS last FROM sync_table')).rows[0].last);
 }
 
+/** The section's lines on the workload the rounds shared, and on their child jobs. */
+function describeCurveWorkload(rounds: WorkersRound[]): string[] {
+  if (rounds.length === 0) return [];
+  const { workload } = rounds[0];
+  const children = rounds.map((r) => r.childJobs);
+  const perRound = rounds.map((r) => `${r.workers}: ${r.setUpSeconds.toFixed(0)} s`).join(', ');
+  return [
+    `Every round made the same changes and announced the same records (checked: the bench stops when a round's differ): ${describeWorkload(workload)}.`,
+    '',
+    children.every((n) => n === children[0])
+      ? `Child jobs: ${children[0]} in every round.`
+      : `Child jobs: ${rounds.map((r) => `${r.childJobs} at ${r.workers}`).join(', ')}. The announcements are the same, but whether a job makes child jobs, and how often a job runs again, depends on the order the slots run the jobs in.`,
+    '',
+    `Set-up per round (database, stand-ins, warm-up and changes; untimed), by job_workers: ${perRound}.`,
+  ];
+}
+
 function report(results: Results, latency: Latency, rounds: WorkersRound[]): void {
   const one = rounds.find((r) => r.workers === 1);
   for (const r of rounds) {
     const ideal = one ? one.jobsPerSecond * r.workers : null;
     results.add({
       store: 'postgres',
-      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs of the mix, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`,
+      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) of the mix, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`,
       value: `${r.jobsPerSecond.toFixed(2)} jobs/s`,
       baseline: one ? `${r.workers} × one worker (${one.jobsPerSecond.toFixed(2)} jobs/s) = ${ideal!.toFixed(2)} jobs/s` : 'no one-worker round',
       ratio: ideal ? r.jobsPerSecond / ideal : null,
@@ -275,11 +430,13 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     });
   }
   results.section(`Parallel workers: throughput curve and checks, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`, [
-    `Each round: ${CHANGES} changes of the crash harness's mix made while no sosync ran, announced in one /job/bulk-create, timed until every job ended; a fresh PostgreSQL sync table per round, the same stand-ins process throughout (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does). Before the rounds, ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies are synced once (untimed) for the mix to change.`,
+    `Each round starts from scratch (untimed): a fresh FS database, a fresh stand-ins process on it (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does), ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies synced for the mix to change (by a sosync with ${WARM_UP_WORKERS} worker, so each gets the same FSO id in every round), then ${CHANGES} changes of the crash harness's mix (seed ${MIX_SEED}) made while no sosync ran. They are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync table, timed until every job ended.`,
+    '',
+    ...describeCurveWorkload(rounds),
     '',
     '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${Object.entries(r.states).map(([s, n]) => `${s} ${n}`).join(', ')} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
+    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
   ].join('\n'));
 }

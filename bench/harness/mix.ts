@@ -108,19 +108,26 @@ export class Mix {
     this.total = Object.values(mixWeights).reduce((a, b) => a + b, 0);
   }
 
-  /** what the seed left: linked persons and companies (both sides), unsynced FS persons, bPKs */
+  /**
+   * what the seed left: linked persons and companies (both sides), unsynced FS persons, bPKs. Each
+   * pool in id order, so a seed picks the same records on the same state: a row's place in an
+   * unordered read, and which FSO id a person got, follow the order earlier syncs ran in.
+   */
   async load(): Promise<void> {
     const q = async (text: string) => (await this.o.fsPool.request().query(text)).recordset;
-    for (const r of await q('SELECT PersonID, sosync_fso_id FROM dbo.Person WHERE sosync_fso_id IS NOT NULL')) {
+    const ascending = (ids: number[]) => ids.sort((a, b) => a - b);
+    for (const r of await q('SELECT PersonID, sosync_fso_id FROM dbo.Person WHERE sosync_fso_id IS NOT NULL ORDER BY PersonID')) {
       this.pools.fsPersons.push(r.PersonID);
       this.pools.fsoPartners.push(r.sosync_fso_id);
     }
+    ascending(this.pools.fsoPartners);
     this.pools.unsyncedPersons = (await q('SELECT PersonID FROM dbo.Person WHERE sosync_fso_id IS NULL ORDER BY PersonID')).map((r) => r.PersonID as number);
-    for (const r of await q('SELECT xBPKAccountID, sosync_fso_id FROM dbo.xBPKAccount WHERE sosync_fso_id IS NOT NULL')) {
+    for (const r of await q('SELECT xBPKAccountID, sosync_fso_id FROM dbo.xBPKAccount WHERE sosync_fso_id IS NOT NULL ORDER BY xBPKAccountID')) {
       this.pools.fsCompanies.push(r.xBPKAccountID);
       this.pools.fsoCompanies.push(r.sosync_fso_id);
     }
-    this.pools.fsoBpks = await this.o.online.search('res.partner.bpk', []);
+    ascending(this.pools.fsoCompanies);
+    this.pools.fsoBpks = ascending(await this.o.online.search('res.partner.bpk', []));
   }
 
   private note(a: Announcement, created = false): void {
