@@ -171,6 +171,33 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal(noDateEnd.job.job_state, 'error');
     });
 
+    test('finishJob of a parent that ends done or error closes its children still open; one that will be retried keeps them', async () => {
+      await clear();
+      const childOf = async (parentId: number, recordId: number, state: 'new' | 'error_retry' | 'done' | 'error' | 'inprogress') => {
+        const { job: child } = await table.store.findOrCreateChildJob(parentId, 'fso', 'res.company', recordId, at(1));
+        if (state !== 'new') await table.store.updateJob(child.job_id, { job_state: state });
+        return child.job_id;
+      };
+      const parent = await table.store.startJob((await table.store.createJob(job({ job_source_sosync_write_date: at(5) }))).job_id);
+      const open = [await childOf(parent.job_id, 1, 'new'), await childOf(parent.job_id, 2, 'error_retry'), await childOf(parent.job_id, 3, 'inprogress')];
+      const ended = [await childOf(parent.job_id, 4, 'done'), await childOf(parent.job_id, 5, 'error')];
+      const retried = await table.store.startJob((await table.store.createJob(job({ job_source_record_id: 9, job_source_sosync_write_date: at(5) }))).job_id);
+      const waiting = await childOf(retried.job_id, 6, 'error_retry');
+
+      const { closedJobs } = await table.store.finishJob(parent, { job_state: 'done', job_end: at(6), job_log: 'model up to date' });
+      assert.deepEqual(closedJobs, open, 'the open children are reported closed');
+      for (const id of open) {
+        const row = (await table.store.getJob(id))!;
+        assert.deepEqual([row.job_state, row.job_closed_by_job_id], ['skipped', parent.job_id], `child ${id}`);
+        assert.ok(row.job_start instanceof Date && row.job_end instanceof Date, `child ${id} has job_start and job_end`);
+        assert.match(row.job_log ?? '', new RegExp(`its parent job ${parent.job_id} ended without running it again`));
+      }
+      assert.deepEqual(await Promise.all(ended.map(async (id) => (await table.store.getJob(id))!.job_state)), ['done', 'error'], 'ended children stay as they were');
+
+      await table.store.finishJob(retried, { job_state: 'error_retry', job_error_code: 'child_job', job_retry_at: at(7), job_end: at(6) });
+      assert.equal((await table.store.getJob(waiting))!.job_state, 'error_retry', "a parent in error_retry keeps its child for its next attempt");
+    });
+
     test('finishJob stores all of it or nothing: a refused skip leaves the outcome unrecorded and the row inprogress', async () => {
       await clear();
       const older = await table.store.createJob(job({ job_source_sosync_write_date: at(1) }));

@@ -209,12 +209,26 @@ export const syncTableStatements = {
    * $8 on) with job_to_fso_can_sync, and the jobs it supersedes closed as skipped (step 8) — all or
    * nothing, one commit. $1 the finishing job, $2 its record id, $3 model, $4 system, $5 its
    * job_source_sosync_write_date (null closes nothing), $6 the skipped jobs' log line, $7 now.
+   *
+   * A job that ends done or error also closes its own child jobs still open: a child waits in
+   * error_retry (or new) only for its parent's next attempt, and a parent that ends needs no more
+   * of them — say its rerun found the record up to date. Left open, such a child would never run
+   * (only root jobs are picked) and would count as open for ever. A parent in error_retry keeps them.
    */
   finishJob: (outcomeSets: string) => `WITH finished AS (
         UPDATE sync_table SET ${outcomeSets}, job_last_change = $7, job_to_fso_can_sync = true
          WHERE job_id = $1 RETURNING *
-      ), closed AS (${CLOSE_SUPERSEDED_JOBS.replace('job_id <> $1', 'job_id <> $1 AND EXISTS (SELECT 1 FROM finished)')})
-      SELECT finished.*, ARRAY(SELECT job_id FROM closed ORDER BY job_id) AS closed_job_ids FROM finished`,
+      ), closed AS (${CLOSE_SUPERSEDED_JOBS.replace('job_id <> $1', 'job_id <> $1 AND EXISTS (SELECT 1 FROM finished)')}
+      ), orphaned AS (
+        UPDATE sync_table
+           SET job_state = 'skipped', job_closed_by_job_id = $1,
+               job_log = concat_ws(E'\n', job_log, 'Skipped: its parent job ' || $1::integer::text || ' ended without running it again'),
+               job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7, job_to_fso_can_sync = true
+         WHERE parent_job_id = $1 AND job_state IN ('new', 'inprogress', 'error_retry')
+           AND (SELECT job_state FROM finished) IN ('done', 'error')
+        RETURNING job_id
+      )
+      SELECT finished.*, ARRAY(SELECT job_id FROM closed UNION ALL SELECT job_id FROM orphaned ORDER BY job_id) AS closed_job_ids FROM finished`,
 } as const;
 
 /**
@@ -385,7 +399,8 @@ export class SyncTableStore {
   /**
    * SPEC §4.2 steps 7–9 as one statement and commit: writes `outcome` (the outcome columns, job_end
    * among them) with job_to_fso_can_sync, and closes the jobs `job` supersedes (step 8; a job
-   * without job_source_sosync_write_date closes none). Either all of it is stored or nothing is:
+   * without job_source_sosync_write_date closes none) and, when it ends done or error, its child
+   * jobs still open (see syncTableStatements.finishJob). Either all of it is stored or nothing is:
    * a failure leaves the row as it was, in progress. Returns the row as stored and the closed ids.
    */
   async finishJob(job: Pick<JobRow, 'job_id' | 'job_source_system' | 'job_source_model' | 'job_source_record_id' | 'job_source_sosync_write_date'>, outcome: JobPatch): Promise<{ job: JobRow; closedJobs: number[] }> {
