@@ -261,6 +261,20 @@ function checkedPatch(patch: JobPatch): Array<[string, unknown]> {
   return entries;
 }
 
+/**
+ * finishJob's statement is prepared under a name of its column list: a handful of shapes (done,
+ * error, retry; with or without a direction or a write), each named once.
+ */
+const finishStatementNames = new Map<string, string>();
+function finishStatementName(sets: string): string {
+  let name = finishStatementNames.get(sets);
+  if (!name) {
+    name = `sosync_finish_${createHash('sha1').update(sets).digest('hex').slice(0, 16)}`;
+    finishStatementNames.set(sets, name);
+  }
+  return name;
+}
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = systemNow) {}
 
@@ -407,8 +421,7 @@ export class SyncTableStore {
     const entries = checkedPatch(outcome).filter(([key]) => key !== 'job_to_fso_can_sync');
     const FIRST_OUTCOME_PARAM = 8;
     const sets = entries.map(([key], i) => `${key} = $${i + FIRST_OUTCOME_PARAM}`).join(', ');
-    // prepared by its column list: a handful of shapes (done, error, retry; with or without a direction or a write)
-    const name = `sosync_finish_${createHash('sha1').update(sets).digest('hex').slice(0, 16)}`;
+    const name = finishStatementName(sets);
     const result = await this.db.queryPrepared<JobRow & { closed_job_ids: number[] }>(name, syncTableStatements.finishJob(sets), [
       job.job_id, job.job_source_record_id, job.job_source_model, job.job_source_system,
       job.job_source_sosync_write_date, `Skipped due to job_id = ${job.job_id}`, this.now(),
