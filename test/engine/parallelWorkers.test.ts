@@ -62,6 +62,13 @@ describe(`parallel job workers (job_workers = ${WORKERS}, PostgreSQL)`, () => {
     assert.deepEqual(supervisors.map((a) => a.name).sort(), [...names].sort(), 'the live page has one worker actor per slot');
   });
 
+  it('the FS pool has a connection for every slot and two more: that many calls at once each get one', async () => {
+    const calls = WORKERS + 2;
+    await Promise.all(Array.from({ length: calls }, () => e.service.studio.clockOffsetMs()));
+    // a pool smaller than that queues the slots' FS calls behind each other (5 before it was sized by the slots)
+    assert.equal(e.fsStandIn.server.connectionsOf('sosync'), calls, `sosync's open FS connections after ${calls} calls at once`);
+  });
+
   it('records changed on both sides at once: never two jobs on one record at a time, no duplicate, both sides agree', async () => {
     const partnerIds: number[] = [];
     for (let i = 0; i < PARTNERS; i += 1) {

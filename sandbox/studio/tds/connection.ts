@@ -106,6 +106,8 @@ export class TdsConnection {
   private transactionDescriptor: Buffer | undefined;
   private user = '';
   private database = '';
+  /** the application its LOGIN7 named, once logged in */
+  appName: string | null = null;
   private readonly log: Logger;
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -282,6 +284,7 @@ export class TdsConnection {
       return;
     }
     this.session = session;
+    this.appName = login.appName;
     this.user = login.userName;
     this.database = database;
     const requested = login.packetSize || DEFAULT_PACKET_SIZE;

@@ -50,6 +50,8 @@ export interface TdsServer {
   readonly requestCount: number;
   /** Connections currently open (logged in or not). */
   readonly connectionCount: number;
+  /** Logged-in connections currently open whose LOGIN7 named this application (a client pool's size, as the server sees it). */
+  connectionsOf(appName: string): number;
   /** The port listened on, or undefined before listen(). */
   readonly port: number | undefined;
 }
@@ -150,6 +152,10 @@ export function createTdsServer(options: TdsServerOptions): TdsServer {
 
     get connectionCount(): number {
       return connections.size;
+    },
+
+    connectionsOf(appName: string): number {
+      return [...connections].filter((c) => c.appName === appName).length;
     },
 
     get port(): number | undefined {
