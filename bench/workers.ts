@@ -2,7 +2,8 @@
  * Parallel workers' throughput curve (`BENCH_ONLY=workers npm run bench`): for each N of
  * BENCH_WORKERS (default 1,4,8) a sosync process with `job_workers = N` runs the same workload from
  * the same starting state, so jobs/s per N compares the same work. Each round starts from scratch:
- * a fresh FS database, a fresh stand-ins process on it (FS on PostgreSQL, see startPgStandIns) with
+ * a fresh FS database, fresh stand-ins on it (FS on PostgreSQL, FS and FSO each in a process of its
+ * own, see startPgStandIns) with
  * an injected per-call latency (FS 5 ms per request, FSO 20 ms per call, as over a network), the
  * same untimed warm-up (WARM_UP records synced by a one-worker sosync, for the mix to change), then
  * a fresh mix with the same seed (bench/harness/mix.ts: creates, updates and deletes in both
@@ -16,7 +17,7 @@
  * stand-ins are read from /proc. Each timed round's sosync first runs WARM_JOBS untimed jobs of its
  * own (see there).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,27 +118,44 @@ export interface WorkersRound {
   deadlocks: number;
 }
 
+/** The stand-ins: FS in one process, FSO (with the NTP stand-in) in another. */
+interface PgStandIns extends StandInsProcess {
+  /** both processes, for their CPU time and to end them */
+  children: ChildProcess[];
+}
+
 /**
- * The stand-ins in a process of their own (harness/pgStandIns.ts), FS on a PostgreSQL database of
- * the bench's: with the sandbox's PGlite the FS stand-in runs one transaction at a time, which
- * would be what the curve measures.
+ * The stand-ins (harness/pgStandIns.ts), FS on a PostgreSQL database of the bench's — with the
+ * sandbox's PGlite the FS stand-in runs one transaction at a time, which would be what the curve
+ * measures — and FS and FSO each in a process of its own, as they are separate servers: in one
+ * process, one event loop would answer both systems' calls in turn.
  */
-async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<StandInsProcess> {
+async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<PgStandIns> {
   const options: PgStandInsOptions = {
     fsDb: fsDb.config, fsLatencyMs: latency.fs, fsoLatencyMs: latency.fso, user: 'sosync', password: 'bench-Passwort-1', instance: 'bench',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const ports = await waitFor('the stand-ins', 120_000, async () => {
-    if (child.exitCode !== null) throw new Error(`stand-ins exited: ${out}`);
-    const ready = /^ready (.*)$/m.exec(out);
-    return ready ? JSON.parse(ready[1]) as StandInsProcess['ports'] : null;
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL');
+  const children: ChildProcess[] = [];
+  const outputs: string[] = [];
+  const startPart = async (part: 'fs' | 'fso'): Promise<Partial<StandInsProcess['ports']>> => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify({ ...options, part })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const at = outputs.push('') - 1;
+    child.stdout!.on('data', (c) => (outputs[at] += c));
+    child.stderr!.on('data', (c) => (outputs[at] += c));
+    return waitFor(`the ${part} stand-in`, 120_000, async () => {
+      if (child.exitCode !== null) throw new Error(`the ${part} stand-in exited: ${outputs[at]}`);
+      const ready = /^ready (.*)$/m.exec(outputs[at]);
+      return ready ? JSON.parse(ready[1]) as Partial<StandInsProcess['ports']> : null;
+    });
+  };
+  let ports: StandInsProcess['ports'];
+  try {
+    const [fsPorts, fsoPorts] = await Promise.all([startPart('fs'), startPart('fso')]);
+    ports = { fs: fsPorts.fs!, fso: fsoPorts.fso!, ntp: fsoPorts.ntp! };
+  } catch (err) {
+    for (const child of children) child.kill('SIGKILL');
     throw err;
-  });
+  }
   const base = {
     instance: options.instance,
     studio_mssql_host: `127.0.0.1,${ports.fs}`, studio_mssql_db: `mdb_${options.instance}`,
@@ -146,8 +164,11 @@ async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<St
     online_host: `http://127.0.0.1:${ports.fso}`, online_sosync_user: options.user, online_sosync_pw: options.password,
     online_ntp_port: String(ports.ntp), ntp_servers: `127.0.0.1:${ports.ntp}`,
   };
-  return { child, ports, base, output: () => out };
+  return { child: children[0], children, ports, base, output: () => outputs.join('') };
 }
+
+/** CPU seconds of every stand-ins process */
+const standInsCpuSeconds = (standIns: PgStandIns) => standIns.children.reduce((sum, child) => sum + cpuSeconds(child.pid!), 0);
 
 /** Records for the mix to change, synced once before the rounds (untimed): persons, companies, and persons never announced. */
 async function warmUpChanges(fsPool: sql.ConnectionPool): Promise<Announcement[]> {
@@ -176,23 +197,23 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
   return all;
 }
 
-/** One round's systems, all fresh: an FS database, the stand-ins process on it, clients to both, a directory for sosync. */
+/** One round's systems, all fresh: an FS database, the stand-ins on it, clients to both, a directory for sosync. */
 interface Stage {
   dir: string;
   fsDb: TestDatabase;
-  standIns: StandInsProcess;
+  standIns: PgStandIns;
   systems: { fsPool: sql.ConnectionPool; online: OnlineClient };
 }
 
 async function openStage(latency: Latency): Promise<Stage> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sosync-workers-'));
   const fsDb = await createTestDatabase('sosync_workers_fs');
-  let standIns: StandInsProcess | undefined;
+  let standIns: PgStandIns | undefined;
   try {
     standIns = await startPgStandIns(fsDb, latency);
     return { dir, fsDb, standIns, systems: await connectSystems(standIns) };
   } catch (err) {
-    standIns?.child.kill('SIGKILL');
+    for (const child of standIns?.children ?? []) child.kill('SIGKILL');
     await fsDb.drop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -201,7 +222,7 @@ async function openStage(latency: Latency): Promise<Stage> {
 
 async function closeStage(stage: Stage): Promise<void> {
   await stage.systems.fsPool.close().catch(() => undefined);
-  stage.standIns.child.kill('SIGKILL');
+  for (const child of stage.standIns.children) child.kill('SIGKILL');
   await stage.fsDb.drop().catch(() => undefined);
   fs.rmSync(stage.dir, { recursive: true, force: true });
 }
@@ -336,7 +357,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
       ...(a.delete ? { job_source_type: 'delete' } : {}),
     }));
-    const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: cpuSeconds(standIns.child.pid!), postgres: postgresCpuSeconds() };
+    const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuSeconds() };
     const t0 = performance.now();
     const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
@@ -353,7 +374,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = {
-      sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: cpuSeconds(standIns.child.pid!) - cpuBefore.standIns,
+      sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: standInsCpuSeconds(standIns) - cpuBefore.standIns,
       postgres: postgresCpuSeconds() - cpuBefore.postgres,
     };
     const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
@@ -430,7 +451,7 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     });
   }
   results.section(`Parallel workers: throughput curve and checks, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`, [
-    `Each round starts from scratch (untimed): a fresh FS database, a fresh stand-ins process on it (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does), ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies synced for the mix to change (by a sosync with ${WARM_UP_WORKERS} worker, so each gets the same FSO id in every round), then ${CHANGES} changes of the crash harness's mix (seed ${MIX_SEED}) made while no sosync ran. They are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync table, timed until every job ended.`,
+    `Each round starts from scratch (untimed): a fresh FS database, fresh stand-ins on it (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does; FS and FSO each in a process of its own), ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies synced for the mix to change (by a sosync with ${WARM_UP_WORKERS} worker, so each gets the same FSO id in every round), then ${CHANGES} changes of the crash harness's mix (seed ${MIX_SEED}) made while no sosync ran. They are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync table, timed until every job ended.`,
     '',
     ...describeCurveWorkload(rounds),
     '',
