@@ -47,7 +47,7 @@ export interface JobOutcome {
   downSystem?: SystemName;
 }
 
-/** What the finishing write stored: the job's row and the ids of the jobs it closed as superseded. */
+/** What the finishing write stored: the job's row and the ids of the jobs it closed (superseded ones, and its own children still open). */
 export interface FinishedJob {
   job: JobRow;
   closedJobs: number[];
@@ -242,7 +242,7 @@ export const jobMachine = setup({
     deleteCounterpart: fromPromise<TimedEvidence | null, { job: JobRow }>(async () => {
       throw new Error('deleteCounterpart not provided');
     }),
-    /** writes the outcome columns of the row; returns the row as stored */
+    /** a requeued job: writes its decision and log (no job_end); returns the row as stored */
     recordOutcome: fromPromise<JobRow, JobResult>(async () => {
       throw new Error('recordOutcome not provided');
     }),
@@ -298,10 +298,7 @@ export const jobMachine = setup({
       log: [...context.log, params.evidence?.evidence.summary ?? params.fallbackLine],
     })),
     nextChild: assign(({ context }) => ({ childIndex: context.childIndex + 1 })),
-    keepFinished: assign(({ event }) => {
-      const { job, closedJobs } = (event as unknown as { output: FinishedJob }).output;
-      return { job, closedJobs };
-    }),
+    keepFinished: assign((_, params: FinishedJob) => ({ job: params.job, closedJobs: params.closedJobs })),
   },
 }).createMachine({
   id: 'job',
@@ -567,8 +564,8 @@ export const jobMachine = setup({
         src: 'finishJob',
         input: ({ context }) => resultOf(context),
         onDone: [
-          { guard: 'outcomeIsError', target: 'error', actions: 'keepFinished' },
-          { target: 'synced', actions: 'keepFinished' },
+          { guard: 'outcomeIsError', target: 'error', actions: { type: 'keepFinished', params: ({ event }) => event.output } },
+          { target: 'synced', actions: { type: 'keepFinished', params: ({ event }) => event.output } },
         ],
         onError: abortOnError(),
       },

@@ -159,15 +159,9 @@ const PICK_NEXT_JOB = `SELECT * FROM (
   ) AS candidates
   ORDER BY ${PICK_ORDER} LIMIT 1`;
 
-/** SPEC §4.2 step 8: older new, error and error_retry jobs of the same source record (parameters: see finishJob). */
-const CLOSE_SUPERSEDED_JOBS = `UPDATE sync_table
-          SET job_state = 'skipped', job_closed_by_job_id = $1, job_log = $6,
-              job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7,
-              job_to_fso_can_sync = true
-        WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
-          AND job_state IN ('new', 'error', 'error_retry') AND job_id <> $1
-          AND job_source_sosync_write_date < $5
-        RETURNING job_id`;
+/** The columns of a job closed as skipped by job $1 at $7 with the log `log` (superseded, or an orphaned child). */
+const skippedBy = (log: string) => `job_state = 'skipped', job_closed_by_job_id = $1, job_log = ${log},
+              job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7, job_to_fso_can_sync = true`;
 
 /**
  * The statements that must be served by an index on a production-sized table, as the store runs
@@ -218,12 +212,15 @@ export const syncTableStatements = {
   finishJob: (outcomeSets: string) => `WITH finished AS (
         UPDATE sync_table SET ${outcomeSets}, job_last_change = $7, job_to_fso_can_sync = true
          WHERE job_id = $1 RETURNING *
-      ), closed AS (${CLOSE_SUPERSEDED_JOBS.replace('job_id <> $1', 'job_id <> $1 AND EXISTS (SELECT 1 FROM finished)')}
+      ), closed AS (
+        UPDATE sync_table SET ${skippedBy('$6')}
+         WHERE job_source_record_id = $2 AND job_source_model = $3 AND job_source_system = $4
+           AND job_state IN ('new', 'error', 'error_retry') AND job_id <> $1
+           AND job_source_sosync_write_date < $5 AND EXISTS (SELECT 1 FROM finished)
+        RETURNING job_id
       ), orphaned AS (
         UPDATE sync_table
-           SET job_state = 'skipped', job_closed_by_job_id = $1,
-               job_log = concat_ws(E'\n', job_log, 'Skipped: its parent job ' || $1::integer::text || ' ended without running it again'),
-               job_start = coalesce(job_start, $7), job_end = $7, job_last_change = $7, job_to_fso_can_sync = true
+           SET ${skippedBy(`concat_ws(E'\n', job_log, 'Skipped: its parent job ' || $1::integer::text || ' ended without running it again')`)}
          WHERE parent_job_id = $1 AND job_state IN ('new', 'inprogress', 'error_retry')
            AND (SELECT job_state FROM finished) IN ('done', 'error')
         RETURNING job_id
