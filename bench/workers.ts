@@ -36,6 +36,7 @@ import {
 } from './harness/processes.ts';
 import type { PgStandInsOptions } from './harness/pgStandIns.ts';
 import type { Results } from './results.ts';
+import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
 
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
@@ -55,6 +56,18 @@ const MIX_SEED = 7;
  * `BENCH_WORKERS_WARM=0` times from the first job.
  */
 const WARM_JOBS = Number(process.env.BENCH_WORKERS_WARM ?? 60);
+
+/**
+ * `BENCH_WORKERS_PROFILE=<dir>`: sosync and both stand-ins run under `node --cpu-prof` (profiles in
+ * that directory), and the curve's section gets each one's self time in the timed window — where
+ * each process spends its CPU per job. Profiling slows them: the figures of such a run are not
+ * the curve's.
+ */
+const PROFILE_DIR = process.env.BENCH_WORKERS_PROFILE ? path.resolve(process.env.BENCH_WORKERS_PROFILE) : undefined;
+const profileArgs = (dir: string | undefined) => (dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []);
+let profiles = 0;
+/** a fresh directory for one process's profile, when profiling */
+const profileDirFor = (name: string) => (PROFILE_DIR ? path.join(PROFILE_DIR, `${name}-${process.pid}-${(profiles += 1)}`) : undefined);
 
 /** Injected latency per call, FS and FSO, in ms. */
 export interface Latency {
@@ -116,12 +129,18 @@ export interface WorkersRound {
   /** jobs that waited for a record another slot held, and jobs a deadlock sent to error_retry */
   waited: number;
   deadlocks: number;
+  /** BENCH_WORKERS_PROFILE: the timed window (monotonic µs) and where sosync's profile is */
+  profile?: { window: { from: number; to: number }; sosyncDir: string };
+  /** the profiles' tables, once read */
+  profileText?: string;
 }
 
 /** The stand-ins: FS in one process, FSO (with the NTP stand-in) in another. */
 interface PgStandIns extends StandInsProcess {
   /** both processes, for their CPU time and to end them */
   children: ChildProcess[];
+  /** BENCH_WORKERS_PROFILE: where each part writes its CPU profile */
+  profileDirs: Partial<Record<'fs' | 'fso', string>>;
 }
 
 /**
@@ -136,8 +155,11 @@ async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<Pg
   };
   const children: ChildProcess[] = [];
   const outputs: string[] = [];
+  const profileDirs: PgStandIns['profileDirs'] = {};
   const startPart = async (part: 'fs' | 'fso'): Promise<Partial<StandInsProcess['ports']>> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify({ ...options, part })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const profileDir = profileDirFor(`stand-in-${part}`);
+    if (profileDir) profileDirs[part] = profileDir;
+    const child = spawn(process.execPath, [...profileArgs(profileDir), '--import', 'tsx', path.join(root, 'bench/harness/pgStandIns.ts'), JSON.stringify({ ...options, part })], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     const at = outputs.push('') - 1;
     child.stdout!.on('data', (c) => (outputs[at] += c));
@@ -164,7 +186,22 @@ async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<Pg
     online_host: `http://127.0.0.1:${ports.fso}`, online_sosync_user: options.user, online_sosync_pw: options.password,
     online_ntp_port: String(ports.ntp), ntp_servers: `127.0.0.1:${ports.ntp}`,
   };
-  return { child: children[0], children, ports, base, output: () => outputs.join('') };
+  return { child: children[0], children, ports, base, output: () => outputs.join(''), profileDirs };
+}
+
+/** SIGTERM, and wait up to 30 s for the process to exit (a profiled process writes its profile then). */
+async function endGently(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(30_000)]);
+}
+
+/** The self time of the profile in `dir` within the window, as a markdown section's body; a line saying so when none was written. */
+function profileOf(title: string, dir: string | undefined, window: { from: number; to: number }): string {
+  const file = dir && fs.existsSync(dir) ? fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  if (!file) return `${title}: no CPU profile was written.`;
+  return `${title} (node --cpu-prof, the timed window):\n\n${profileTables(selfTime(path.join(dir!, file), window), 12)}`;
 }
 
 /** CPU seconds of every stand-ins process */
@@ -222,6 +259,8 @@ async function openStage(latency: Latency): Promise<Stage> {
 
 async function closeStage(stage: Stage): Promise<void> {
   await stage.systems.fsPool.close().catch(() => undefined);
+  // a profiled stand-in writes its profile as it exits on SIGTERM
+  if (PROFILE_DIR) await Promise.all(stage.standIns.children.map((child) => endGently(child)));
   for (const child of stage.standIns.children) child.kill('SIGKILL');
   await stage.fsDb.drop().catch(() => undefined);
   fs.rmSync(stage.dir, { recursive: true, force: true });
@@ -250,6 +289,16 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
         + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s, PostgreSQL ≥ ${r.cpu.postgres.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
     } finally {
       await closeStage(stage);
+    }
+    const last = rounds[rounds.length - 1];
+    if (last?.workers === workers && last.profile) {
+      const { window, sosyncDir } = last.profile;
+      last.profileText = [
+        profileOf('sosync', sosyncDir, window),
+        profileOf('FS stand-in', stage.standIns.profileDirs.fs, window),
+        profileOf('FSO stand-in', stage.standIns.profileDirs.fso, window),
+      ].join('\n\n');
+      say(last.profileText);
     }
   }
   return rounds;
@@ -340,7 +389,8 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     db_host: database.config.host, db_port: String(database.config.port), db_name: database.config.database, db_user: database.config.user,
     retry_base_ms: '300', retry_max_ms: '2000',
   });
-  const run = spawnSosync(conf, path.join(dir, `${name}.log`), port);
+  const profileDir = warm ? profileDirFor(`sosync-${workers}`) : undefined;
+  const run = spawnSosync(conf, path.join(dir, `${name}.log`), port, profileArgs(profileDir));
   const client = new pg.Client({ ...database.config, types: utcTimestampTypes });
   try {
     await waitFor('sosync to answer', 120_000, async () => {
@@ -359,6 +409,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     }));
     const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuSeconds() };
     const t0 = performance.now();
+    const windowFrom = monotonicUs();
     const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
     let quietSince = Date.now();
@@ -373,6 +424,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       return c.open === 0;
     });
     const seconds = (performance.now() - t0) / 1000;
+    const window = { from: windowFrom, to: monotonicUs() };
     const cpu = {
       sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: standInsCpuSeconds(standIns) - cpuBefore.standIns,
       postgres: postgresCpuSeconds() - cpuBefore.postgres,
@@ -394,9 +446,11 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
       workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
       jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
+      profile: profileDir ? { window, sosyncDir: profileDir } : undefined,
     };
   } finally {
     await client.end().catch(() => undefined);
+    if (profileDir) await endGently(run.child);
     if (isLive(run)) await killHard(run);
     await database.drop();
   }
@@ -459,5 +513,6 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
+    ...rounds.flatMap((r) => (r.profileText ? ['', `### job_workers = ${r.workers}: CPU profiles (BENCH_WORKERS_PROFILE; profiled, so this round's figures above are slower than unprofiled)`, '', r.profileText] : [])),
   ].join('\n'));
 }

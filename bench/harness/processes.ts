@@ -106,8 +106,9 @@ export interface SosyncRun {
   exited: Promise<void>;
 }
 
-export function spawnSosync(conf: string, logFile: string, port: number): SosyncRun {
-  const child = spawn(process.execPath, [sosyncBin, '--conf', conf, '--log_file', logFile], { stdio: 'ignore' });
+/** `nodeArgs`: options for node itself, before the script (e.g. `--cpu-prof`) */
+export function spawnSosync(conf: string, logFile: string, port: number, nodeArgs: string[] = []): SosyncRun {
+  const child = spawn(process.execPath, [...nodeArgs, sosyncBin, '--conf', conf, '--log_file', logFile], { stdio: 'ignore' });
   return {
     child, pid: child.pid!, logFile, port, killedAt: null,
     exited: new Promise((resolve) => child.on('exit', () => resolve())),

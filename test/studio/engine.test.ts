@@ -10,10 +10,28 @@ import pg from 'pg';
 import { SqlServerError, type SqlParameter } from '../../sandbox/studio/engine.ts';
 import { createStudioEngine, type StudioEngine } from '../../sandbox/studio/sql/index.ts';
 import { seedStudio } from '../../sandbox/studio/seed.ts';
+import { withLiterals } from '../../sandbox/studio/sql/backend.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
 const logger = silentLogger();
+
+/** Counts the queries the stand-in sends PostgreSQL on the pool's clients, from now until stop(). */
+function countQueries(pool: pg.Pool): { readonly sent: number; stop(): void } {
+  const counter = { sent: 0, counting: true, stop() { counter.counting = false; pool.off('acquire', wrap); } };
+  const wrapped = new WeakSet<pg.PoolClient>();
+  function wrap(client: pg.PoolClient) {
+    if (wrapped.has(client)) return;
+    wrapped.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+      if (counter.counting) counter.sent += 1;
+      return query(...args);
+    };
+  }
+  pool.on('acquire', wrap);
+  return counter;
+}
 const users = [{ user: 'sosync', password: 'pw' }];
 
 async function sink(statusFor: () => number) {
@@ -231,6 +249,53 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     }
   });
 
+  it('in a transaction, a statement with parameters runs in one round trip with its savepoint, and a failed one undoes only itself', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const param = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
+    // quotes, a `$1` and a comment marker inside the value, and a NULL: all arrive as they were sent
+    const name = "O'Brien $1 -- /* 'x' */";
+    const queries = countQueries(pool);
+    await s.beginTransaction();
+    const before = queries.sent;
+    const [inserted] = await s.execute('INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (@name)', [param('name', 'nvarchar', name)]);
+    queries.stop();
+    assert.equal(queries.sent - before, 1, 'SAVEPOINT, the statement and RELEASE SAVEPOINT in one query');
+    const id = inserted.rows![0][0] as number;
+    await assert.rejects(s.execute('UPDATE dbo.xBPKAccount SET Name = @name WHERE xBPKAccountID = @id', [param('name', 'nvarchar', 'x'.repeat(201)), param('id', 'int', id)]), SqlServerError,
+      'Name is nvarchar(200): the update fails');
+    const [nulled] = await s.execute('SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE xBPKAccountID = @id AND @nothing IS NULL', [param('id', 'int', id), param('nothing', 'nvarchar', null)]);
+    assert.equal(nulled.rows![0][0], 1, 'a NULL parameter arrives as NULL');
+    const [read] = await s.execute("SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id AND Name <> N'$1'", [param('id', 'int', id)]);
+    assert.deepEqual(read.rows, [[name]], 'the failed update undid only itself: the row and the transaction are as before');
+    await s.commitTransaction();
+    const [after] = await s.execute('SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = @name', [param('name', 'nvarchar', name)]);
+    assert.equal(after.rows![0][0], 1);
+    await s.close();
+  });
+
+  it('a batch of reads outside a transaction goes to PostgreSQL as one query; one that fails or reads @@ROWCOUNT runs statement by statement', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const param = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
+    const [made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'batch')", []);
+    const id = made.rows![0][0] as number;
+    const queries = countQueries(pool);
+    try {
+      const reads = 'SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = @name;';
+      const at = queries.sent;
+      const results = await s.execute(reads, [param('id', 'int', id), param('name', 'nvarchar', 'batch')]);
+      assert.equal(queries.sent - at, 1, 'two reads, one query');
+      assert.deepEqual(results.map((r) => r.rows), [[['batch']], [[1]]]);
+      // a statement that reads what the one before left must see it: not run ahead
+      const [, rowCount] = await s.execute("SELECT Name FROM dbo.xBPKAccount WHERE Name = N'batch'; SELECT @@ROWCOUNT AS n;", []);
+      assert.deepEqual(rowCount.rows, [[1]]);
+      // a failing read: answered as any batch is, with SQL Server's error
+      await assert.rejects(s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT * FROM dbo.Fehlt;', [param('id', 'int', id)]), SqlServerError);
+    } finally {
+      queries.stop();
+      await s.close();
+    }
+  });
+
   it('serves concurrent transactions on separate pooled connections', async () => {
     const a = await engine.openSession('mdb_x', 'sosync');
     const b = await engine.openSession('mdb_x', 'sosync');
@@ -245,5 +310,17 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     assert.equal(seen.rows![0][0], 1);
     await a.close();
     await b.close();
+  });
+});
+
+describe('parameters written in as literals (the PostgreSQL backend\'s savepoint query)', () => {
+  it('replaces $n outside quotes and comments, doubles quotes, writes NULL', () => {
+    assert.equal(
+      withLiterals(`SELECT $1, '$1', "$2" FROM t -- $1\nWHERE a = $2::integer /* $1 */ AND b = $10 AND c = ''''`,
+        ["it's", '5', null, null, null, null, null, null, null, 'x']),
+      `SELECT 'it''s', '$1', "$2" FROM t -- $1\nWHERE a = '5'::integer /* $1 */ AND b = 'x' AND c = ''''`,
+    );
+    assert.equal(withLiterals('SELECT $1', [null]), 'SELECT NULL');
+    assert.throws(() => withLiterals('SELECT $2', ['a']), /parameter \$2 has no value \(1 given\)/);
   });
 });

@@ -58,6 +58,21 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     await b.releaseAll();
   });
 
+  it('a claim holds its record as a lock of the running job would: another slot locking that record waits', async () => {
+    await clear();
+    const job = await announce(60, 1, 'fso');
+    const a = session('slot-claims-record');
+    const b = session('slot-locks-record');
+    assert.equal((await a.claim(at))?.job_id, job.job_id);
+    let got = false;
+    const locked = b.lock({ system: 'fso', model: 'res.partner', id: 60 }).then((r) => { got = true; return r; });
+    await sleep(300);
+    assert.equal(got, false, 'the record the claim took is held');
+    await a.releaseAll();
+    assert.deepEqual(await locked, { waited: true });
+    await b.releaseAll();
+  });
+
   it('slots claiming at the same moment each get a job of their own', async () => {
     await clear();
     for (let record = 30; record < 34; record += 1) await announce(record, record);

@@ -3,7 +3,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { migrate, migrations, syncTableColumns, syncTableStatements, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { migrate, migrations, syncTableColumns, syncTableStatements, claimStatements, type NewJob, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { openTable, type StoreKind } from '../support/engine.ts';
 
 const t0 = new Date('2026-03-01T10:00:00.000Z');
@@ -290,7 +290,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       void b;
     });
 
-    test('the store\'s own pick-next (alone and starting its job), open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {
+    test('the store\'s own pick-next (alone and starting its job), a parallel worker\'s claim, open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {
       await clear();
       await table.db.query(`
         INSERT INTO sync_table (job_date, job_priority, job_source_system, job_source_model, job_source_record_id, job_state,
@@ -328,6 +328,10 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       uses(pickAndStart, 'sync_table_pick_next');
       uses(pickAndStart, '(sync_table_retry_due|sync_table_state)');
       uses(pickAndStart, 'sync_table_pkey');
+      // a parallel worker's claim: the same two indexes give each branch's head
+      const claim = await plan(claimStatements.claim, [[1, 2], t0]);
+      uses(claim, 'sync_table_pick_next');
+      uses(claim, '(sync_table_retry_due|sync_table_state)');
       const wake = await plan(`SELECT min(job_retry_at) FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
       assert.doesNotMatch(wake, /Seq Scan/, wake);
       // the status count: either partial index answers it, never a scan of the table

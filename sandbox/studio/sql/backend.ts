@@ -28,6 +28,12 @@ export interface QueryOptions {
 
 export interface BackendConnection {
   query(sql: string, params?: Array<string | null>, options?: QueryOptions): Promise<PgResult>;
+  /**
+   * Several statements in one round trip, their results in order (PostgreSQL over the network
+   * only: PGlite answers in process). When one fails, the ones after it do not run, and outside a
+   * transaction none of them took effect.
+   */
+  queryBatch?(statements: ReadonlyArray<{ sql: string; params: ReadonlyArray<string | null> }>): Promise<PgResult[]>;
   /** one or more statements without parameters */
   exec(sql: string): Promise<void>;
   /** `broken`: the connection failed and must not be reused */
@@ -42,6 +48,52 @@ export interface Backend {
 export type StudioDatabase = pg.Pool | PGlite;
 
 const rawTypes = { getTypeParser: () => (value: string) => value };
+
+/** A parameter's value as a PostgreSQL literal: untyped, as a bound text parameter is. */
+const literal = (value: string | null) => (value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`);
+
+/**
+ * `sql` with its parameters `$1`, `$2`, … written in as literals. Quoted strings and identifiers
+ * and comments are passed over, so a `$1` inside one stays as it is.
+ */
+export function withLiterals(sql: string, params: ReadonlyArray<string | null>): string {
+  let out = '';
+  let i = 0;
+  const copyUntil = (end: string, from: number) => {
+    const at = sql.indexOf(end, from);
+    const stop = at < 0 ? sql.length : at + end.length;
+    out += sql.slice(i, stop);
+    i = stop;
+  };
+  while (i < sql.length) {
+    const c = sql[i];
+    if (c === "'" || c === '"') {
+      // a doubled quote inside is two quoted runs back to back: the loop copies them in turn
+      copyUntil(c, i + 1);
+    } else if (c === '-' && sql[i + 1] === '-') {
+      copyUntil('\n', i + 2);
+    } else if (c === '/' && sql[i + 1] === '*') {
+      copyUntil('*/', i + 2);
+    } else if (c === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
+      const [digits] = /^[0-9]+/.exec(sql.slice(i + 1))!;
+      const n = Number(digits);
+      if (n < 1 || n > params.length) throw new Error(`parameter $${n} has no value (${params.length} given)`);
+      out += literal(params[n - 1]);
+      i += 1 + digits.length;
+    } else {
+      out += c;
+      i += 1;
+    }
+  }
+  return out;
+}
+
+const resultOf = (r: pg.QueryResult): PgResult => ({
+  fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
+  rows: r.rows as unknown[][],
+  rowCount: r.rowCount,
+  command: r.command,
+});
 
 function isPool(db: StudioDatabase): db is pg.Pool {
   return typeof (db as pg.Pool).totalCount === 'number' && typeof (db as pg.Pool).connect === 'function';
@@ -58,15 +110,20 @@ export function createBackend(db: StudioDatabase): Backend {
         const client = await db.connect();
         return {
           async query(sql, params = [], options = {}) {
-            if (options.savepoint) await client.query(`SAVEPOINT ${options.savepoint}`);
-            const r = await client.query({ text: sql, values: params, rowMode: 'array', types: rawTypes });
-            if (options.savepoint) await client.query(`RELEASE SAVEPOINT ${options.savepoint}`);
-            return {
-              fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
-              rows: r.rows as unknown[][],
-              rowCount: r.rowCount,
-              command: r.command,
-            };
+            // with a savepoint: one round trip, not three (pg sends a query only once the last one
+            // is answered, so the three go as one simple query, the parameters written in as literals)
+            const r = options.savepoint
+              ? ((await client.query({
+                text: `SAVEPOINT ${options.savepoint}; ${withLiterals(sql, params)}; RELEASE SAVEPOINT ${options.savepoint}`,
+                rowMode: 'array', types: rawTypes,
+              })) as unknown as pg.QueryResult[])[1]
+              : await client.query({ text: sql, values: params, rowMode: 'array', types: rawTypes });
+            return resultOf(r);
+          },
+          async queryBatch(statements) {
+            const r = await client.query({ text: statements.map((st) => withLiterals(st.sql, st.params)).join(';\n'), rowMode: 'array', types: rawTypes });
+            // pg answers one statement with a result, several with an array of them
+            return (Array.isArray(r) ? r as pg.QueryResult[] : [r]).map(resultOf);
           },
           async exec(sql) { await client.query(sql); },
           release(broken) { client.release(broken ? true : undefined); },

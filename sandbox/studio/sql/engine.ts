@@ -89,6 +89,7 @@ export async function createStudioEngine(options: StudioEngineOptions): Promise<
         }
       }
     },
+    failuresArmed: () => rules.some((rule) => rule.remaining > 0),
     forget: (s) => sessions.delete(s),
   };
 
@@ -154,6 +155,8 @@ interface EngineShared {
   log: Logger;
   afterCommit(): void;
   checkFailure(statementText: string): void;
+  /** whether a failStatements rule may still fail a statement */
+  failuresArmed(): boolean;
   forget(session: StudioSession): void;
 }
 
@@ -177,6 +180,8 @@ class StudioSession implements SqlSession {
     if (this.closed) throw new SqlServerError('The session is closed.', 50000, 20);
     const byName = new Map(parameters.map((p) => [p.name.replace(/^@/, '').toLowerCase(), p]));
     const statements = splitStatements(tokenize(sql));
+    const reads = await this.readsAtOnce(sql, statements, byName);
+    if (reads) return reads;
     const results: StatementResult[] = [];
     let borrowed: BackendConnection | null = null;
     let broken = false;
@@ -247,6 +252,45 @@ class StudioSession implements SqlSession {
       if (borrowed) borrowed.release(broken);
       // a read announces nothing: the outbox is looked at only after a write (a commit looks itself)
       if (wrote) this.shared.afterCommit();
+    }
+  }
+
+  /**
+   * A batch of reads only (a person stack's, say), outside a transaction, sent to PostgreSQL in one
+   * round trip instead of one per statement; null when the batch is not one such, or when that
+   * failed — then it runs statement by statement, as any batch (a read changes nothing, so running
+   * it again is safe, and a failing statement is answered as SQL Server would). A statement that
+   * reads what an earlier one leaves (@@ROWCOUNT, SCOPE_IDENTITY()) is not run ahead of it.
+   */
+  private async readsAtOnce(sql: string, statements: Token[][], byName: Map<string, SqlParameter>): Promise<StatementResult[] | null> {
+    if (statements.length < 2 || this.shared.backend.kind !== 'pg' || this.transaction || this.shared.failuresArmed()) return null;
+    const ctx: TranslationContext = {
+      parameters: byName, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount, rowCount: this.rowCount, spid: this.spid,
+    };
+    const queries: Array<{ sql: string; params: Array<string | null> }> = [];
+    for (const tokens of statements) {
+      if (/@@|SCOPE_IDENTITY/i.test(statementText(sql, tokens))) return null;
+      let translated;
+      try {
+        translated = translateStatement(tokens, ctx);
+      } catch {
+        return null;
+      }
+      if (translated.kind !== 'query' || translated.identityOf !== undefined || !/^\s*SELECT\b/i.test(translated.sql)) return null;
+      queries.push({ sql: translated.sql, params: translated.parameters.map((name) => parameterText(byName.get(name)!)) });
+    }
+    let conn: BackendConnection | null = null;
+    let broken = false;
+    try {
+      conn = await this.shared.backend.acquire();
+      const answers = await conn.queryBatch!(queries);
+      if (answers.length !== queries.length) return null;
+      return answers.map((answer) => this.toResult(answer, false));
+    } catch (err) {
+      broken = isConnectionError(err);
+      return null;
+    } finally {
+      conn?.release(broken);
     }
   }
 

@@ -26,6 +26,7 @@ import { OPEN_STATES_SQL, PICK_ORDER, type JobRow, type SystemName } from './sto
 
 /** the first key of every record lock (the worker lock is 5051, migrations 5050) */
 export const RECORD_LOCK_CLASS = 5052;
+const RECORD_LOCK_CLASS_SQL = String(RECORD_LOCK_CLASS);
 /** jobs one claim looks at before it gives up for now (their records held by other slots) */
 const MAX_CLAIM_ROUNDS = 200;
 const HEARTBEAT_MS = 1000;
@@ -51,29 +52,37 @@ export class RecordLockError extends Error {
 }
 
 /**
- * Claim SQL: the head of each branch of the pick (open jobs in SPEC §4.1 order; jobs in
- * error_retry whose next attempt is due, $2 = now), passing over jobs already looked at ($1) and
- * rows another session is claiming (SKIP LOCKED). The row is locked only until the claim commits.
+ * Claim SQL, one statement and one round trip per job looked at:
+ * - `open`, `due`: the head of each branch of the pick (open jobs in SPEC §4.1 order; jobs in
+ *   error_retry whose next attempt is due, $2 = now), passing over jobs already looked at ($1) and
+ *   rows another session is claiming (SKIP LOCKED); the rows stay locked only for the statement.
+ * - `head`: the one of them SPEC §4.1 picks first (a due retry competes as if it were new).
+ * - `claimed`: the head's source record locked for this session if nobody holds it
+ *   (`pg_try_advisory_lock`, evaluated once: a CTE with a volatile function is materialized).
+ * The answer is the head with `locked` (false: its record is held elsewhere), or no row when there
+ * is no open job to look at. The job is not started here: its start (SPEC §4.2 step 1) writes
+ * job_start at a moment after the claim took the record, so that no job's recorded run can
+ * overlap that of a job of the same record that ended before.
  */
 export const claimStatements = {
-  open: `SELECT * FROM sync_table
-    WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL} AND job_id <> ALL($1::bigint[])
-    ORDER BY ${PICK_ORDER} LIMIT 1
-    FOR UPDATE SKIP LOCKED`,
-  retryDue: `SELECT * FROM sync_table
-    WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $2 AND job_id <> ALL($1::bigint[])
-    ORDER BY job_retry_at LIMIT 1
-    FOR UPDATE SKIP LOCKED`,
+  claim: `WITH open AS (
+      SELECT * FROM sync_table
+       WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL} AND job_id <> ALL($1::bigint[])
+       ORDER BY ${PICK_ORDER} LIMIT 1
+       FOR UPDATE SKIP LOCKED
+    ), due AS (
+      SELECT * FROM sync_table
+       WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $2 AND job_id <> ALL($1::bigint[])
+       ORDER BY job_retry_at LIMIT 1
+       FOR UPDATE SKIP LOCKED
+    ), head AS (
+      SELECT * FROM (SELECT * FROM open UNION ALL SELECT * FROM due) AS heads ORDER BY ${PICK_ORDER} LIMIT 1
+    ), claimed AS (
+      SELECT job_id, pg_try_advisory_lock(${RECORD_LOCK_CLASS_SQL}, hashtext(job_source_system || ':' || job_source_model || ':' || job_source_record_id)) AS locked
+        FROM head
+    )
+    SELECT claimed.locked, head.* FROM head JOIN claimed USING (job_id)`,
 };
-
-/** SPEC §4.1's order between two heads: inprogress first, then priority, newest, job_id (due retries count as new). */
-function picksFirst(a: JobRow, b: JobRow): boolean {
-  // as in PostgreSQL, a job without job_date sorts first under DESC
-  const rank = (j: JobRow) => [j.job_state === 'inprogress' ? 1 : 0, j.job_priority, j.job_date?.getTime() ?? Infinity, -j.job_id];
-  const [x, y] = [rank(a), rank(b)];
-  for (let i = 0; i < x.length; i += 1) if (x[i] !== y[i]) return x[i] > y[i];
-  return true;
-}
 
 export class ClaimSession {
   private client: pg.Client | null = null;
@@ -81,6 +90,8 @@ export class ClaimSession {
   private closed = false;
   /** calls of this session under way (the heartbeat only pings an idle session) */
   private inFlight = 0;
+  /** false once the prepared claim failed for a change of the table's columns */
+  private prepareClaim = true;
 
   constructor(private readonly options: PostgresOptions, private readonly name: string) {}
 
@@ -136,29 +147,38 @@ export class ClaimSession {
 
   private async claimNext(at: Date, runningHere: readonly number[]): Promise<JobRow | null> {
     const client = await this.session();
-    await client.query('BEGIN');
     try {
       // job ids whose record another slot holds: looked at once, then passed over
       const passed: number[] = [...runningHere];
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
-        const [open, due] = await Promise.all([
-          client.query<JobRow>(claimStatements.open, [passed]),
-          client.query<JobRow>(claimStatements.retryDue, [passed, toUtcTimestamp(at)]),
-        ]);
-        const heads = [...open.rows, ...due.rows];
-        if (heads.length === 0) break;
-        const job = heads.length === 2 && !picksFirst(heads[0], heads[1]) ? heads[1] : heads[0];
-        if (await this.tryLock(client, { system: job.job_source_system, model: job.job_source_model, id: job.job_source_record_id })) {
-          await client.query('COMMIT');
-          return job;
-        }
+        const { rows: [head] } = await this.claimQuery(client, [passed, toUtcTimestamp(at)]);
+        if (!head) return null;
+        const { locked, ...job } = head;
+        if (locked) return job;
         passed.push(job.job_id);
       }
-      await client.query('COMMIT');
       return null;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // a lock the failed statement took is not undone with it (advisory locks are not
+      // transactional); between jobs the slot holds no record, so it lets every one go
+      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * The claim statement, prepared on the session; when the table's columns changed under it (0A000
+   * "cached plan must not change result type": a newer version's migration while this process
+   * runs) it runs unprepared from then on.
+   */
+  private async claimQuery(client: pg.Client, values: unknown[]): Promise<pg.QueryResult<JobRow & { locked: boolean }>> {
+    if (!this.prepareClaim) return client.query({ text: claimStatements.claim, values });
+    try {
+      return await client.query({ name: 'sosync_claim', text: claimStatements.claim, values });
+    } catch (err) {
+      if ((err as { code?: string }).code !== '0A000') throw err;
+      this.prepareClaim = false;
+      return client.query({ text: claimStatements.claim, values });
     }
   }
 
