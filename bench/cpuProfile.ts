@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-interface Profile {
+export interface Profile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
   startTime: number;
   samples: number[];
@@ -47,14 +47,24 @@ function areaOf(fn: string, url: string): string {
   return url.startsWith('node:') ? 'node internals' : 'other';
 }
 
+/** A span of time on the monotonic clock, µs. */
+export interface Window {
+  from: number;
+  to: number;
+}
+
 /** Self time of one profile file; with `window` (monotonic µs) only the samples taken in it. */
-export function selfTime(file: string, window?: { from: number; to: number }): SelfTime {
-  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
+export function selfTime(file: string, window?: Window): SelfTime {
+  return selfTimeOf(JSON.parse(fs.readFileSync(file, 'utf8')) as Profile, window ? [window] : undefined);
+}
+
+/** Self time of a profile; with `windows` only the samples taken in one of them. */
+export function selfTimeOf(profile: Profile, windows?: readonly Window[]): SelfTime {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   let at = profile.startTime;
   const times = profile.timeDeltas.map((d) => (at += d));
-  const inWindow = (i: number) => !window || (times[i] >= window.from && times[i] <= window.to);
-  const windowed = window !== undefined && profile.samples.some((_, i) => inWindow(i));
+  const inWindow = (i: number) => !windows || windows.some((w) => times[i] >= w.from && times[i] <= w.to);
+  const windowed = windows !== undefined && profile.samples.some((_, i) => inWindow(i));
   const functions = new Map<string, number>();
   const areas = new Map<string, number>();
   let totalMs = 0;
