@@ -47,6 +47,13 @@ function areaOf(fn: string, url: string): string {
   return url.startsWith('node:') ? 'node internals' : 'other';
 }
 
+/** The newest `.cpuprofile` file `node --cpu-prof` wrote in `dir`, or undefined when there is none. */
+export function newestProfileIn(dir: string | undefined): string | undefined {
+  if (!dir || !fs.existsSync(dir)) return undefined;
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  return files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+}
+
 /** A span of time on the monotonic clock, µs. */
 export interface Window {
   from: number;

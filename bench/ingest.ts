@@ -20,7 +20,7 @@ import pg from 'pg';
 import { openSyncTable } from '../src/adapters/syncTable/index.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import type { IngestDatabase, IngestServerMessage } from './ingestServer.ts';
-import { profileTables, selfTime } from './cpuProfile.ts';
+import { newestProfileIn, profileTables, selfTime } from './cpuProfile.ts';
 import type { Results } from './results.ts';
 import { median } from './stats.ts';
 
@@ -247,9 +247,9 @@ async function profiledRun(results: Results, config: IngestDatabase): Promise<vo
     await load(server.url, WARM_UP_SECONDS);
     const result = await load(server.url, SECONDS);
     await server.stop();
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    const file = newestProfileIn(dir);
     if (!file) throw new Error('the profiled server wrote no profile');
-    const profile = profileTables(selfTime(path.join(dir, file)), 20);
+    const profile = profileTables(selfTime(file), 20);
     results.section('Ingest: where sosync\'s time goes (CPU profile under load)', [
       `One more sosync run of ${SECONDS} s under \`node --cpu-prof\` (${result.requests.average.toFixed(0)} req/s while profiled; not counted above),`,
       'the whole life of the server process. Self time by where the code lives, then by function.',

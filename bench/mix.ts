@@ -20,10 +20,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
-import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
+import { monotonicUs, newestProfileIn, profileTables, selfTime } from './cpuProfile.ts';
 import { Mix, randomSource, type Announcement } from './harness/mix.ts';
 import {
-  connectSystems, cpuSeconds, ensureBuilt, jobDateNow, postJob, root, sleep, sosyncBin, startStandIns, statusOf, waitFor, writeSosyncConf,
+  connectSystems, cpuSeconds, endGently, ensureBuilt, jobDateNow, postJob, root, sleep, sosyncBin, startStandIns, statusOf, waitFor, writeSosyncConf,
   type StandInsProcess,
 } from './harness/processes.ts';
 import type { Results } from './results.ts';
@@ -135,9 +135,8 @@ export async function measureMix(results: Results): Promise<void> {
     const fsoTrips = trips.fso - trips0.fso;
     const floorS = (fsTrips * FS_LATENCY_MS + fsoTrips * FSO_LATENCY_MS) / 1000;
 
-    sosync.kill('SIGTERM');
-    await Promise.race([exited, sleep(30_000)]);
-    const profileFile = fs.existsSync(profileDir) ? fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+    await endGently(sosync, 30_000);
+    const profileFile = newestProfileIn(profileDir);
 
     const latency = `FS ${FS_LATENCY_MS} ms, FSO ${FSO_LATENCY_MS} ms per call`;
     results.add({
@@ -164,7 +163,7 @@ export async function measureMix(results: Results): Promise<void> {
         + `${(floorS + cpu.standIns + cpu.sosync).toFixed(1)} s (measured ${wallS.toFixed(1)} s; skipped jobs were closed by a newer announcement of their record).`,
     ];
     if (profileFile) {
-      const summary = selfTime(path.join(profileDir, profileFile), { from: windowFrom, to: windowTo });
+      const summary = selfTime(profileFile, { from: windowFrom, to: windowTo });
       const span = summary.windowed ? 'the window only' : 'whole process life (no sample fell in the window)';
       lines.push('', `sosync CPU profile (node --cpu-prof, ${span}):`, '', profileTables(summary, 15));
     } else {
@@ -173,9 +172,8 @@ export async function measureMix(results: Results): Promise<void> {
     results.section('Realistic throughput: mixed workload with injected latency', lines.join('\n'));
   } finally {
     if (sosync && sosync.exitCode === null && sosync.signalCode === null) sosync.kill('SIGKILL');
-    if (stand && stand.child.exitCode === null) {
-      stand.child.kill('SIGTERM');
-      await Promise.race([new Promise((resolve) => stand!.child.once('exit', resolve)), sleep(10_000)]);
+    if (stand) {
+      await endGently(stand.child, 10_000);
       if (stand.child.exitCode === null) stand.child.kill('SIGKILL');
     }
     await pool.end().catch(() => undefined);

@@ -26,7 +26,7 @@ import sql from 'mssql';
 import xmlrpc from 'xmlrpc';
 import { freePort } from '../test/support/ports.ts';
 import { ensureBuilt, root, sosyncBin as mainJs } from './harness/processes.ts';
-import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
+import { monotonicUs, newestProfileIn, profileTables, selfTime } from './cpuProfile.ts';
 import { median } from './stats.ts';
 import type { Results } from './results.ts';
 
@@ -227,8 +227,7 @@ export async function measureSandbox(results: Results): Promise<void> {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   if (profileDir) {
-    const files = fs.readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
-    const newest = files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    const newest = newestProfileIn(profileDir);
     if (newest) {
       results.section('Sandbox: where the time goes (node --cpu-prof, top self time)', `The sandbox process over its whole life. ${profileTables(selfTime(newest), 15)}`);
       for (const { title, window } of windows) {

@@ -31,12 +31,12 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { freePort } from '../test/support/ports.ts';
 import { Mix, mixWeights, randomSource, type Announcement, type OpKind } from './harness/mix.ts';
 import {
-  connectSystems, cpuSeconds, duplicateTargets, postgresCpuSeconds, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
+  connectSystems, cpuSeconds, duplicateTargets, endGently, postgresCpuSeconds, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
   statusOf, waitFor, writeSosyncConf, type LinkedModels, type StandInsProcess,
 } from './harness/processes.ts';
 import type { PgStandInsOptions } from './harness/pgStandIns.ts';
 import type { Results } from './results.ts';
-import { monotonicUs, profileTables, selfTime } from './cpuProfile.ts';
+import { monotonicUs, newestProfileIn, profileTables, selfTime, type Window } from './cpuProfile.ts';
 
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4,8').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_WORKERS_CHANGES ?? 240);
@@ -130,7 +130,7 @@ export interface WorkersRound {
   waited: number;
   deadlocks: number;
   /** BENCH_WORKERS_PROFILE: the timed window (monotonic µs) and where sosync's profile is */
-  profile?: { window: { from: number; to: number }; sosyncDir: string };
+  profile?: { window: Window; sosyncDir: string };
   /** the profiles' tables, once read */
   profileText?: string;
 }
@@ -189,19 +189,11 @@ async function startPgStandIns(fsDb: TestDatabase, latency: Latency): Promise<Pg
   return { child: children[0], children, ports, base, output: () => outputs.join(''), profileDirs };
 }
 
-/** SIGTERM, and wait up to 30 s for the process to exit (a profiled process writes its profile then). */
-async function endGently(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(30_000)]);
-}
-
 /** The self time of the profile in `dir` within the window, as a markdown section's body; a line saying so when none was written. */
-function profileOf(title: string, dir: string | undefined, window: { from: number; to: number }): string {
-  const file = dir && fs.existsSync(dir) ? fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+function profileOf(title: string, dir: string | undefined, window: Window): string {
+  const file = newestProfileIn(dir);
   if (!file) return `${title}: no CPU profile was written.`;
-  return `${title} (node --cpu-prof, the timed window):\n\n${profileTables(selfTime(path.join(dir!, file), window), 12)}`;
+  return `${title} (node --cpu-prof, the timed window):\n\n${profileTables(selfTime(file, window), 12)}`;
 }
 
 /** CPU seconds of every stand-ins process */
@@ -260,7 +252,7 @@ async function openStage(latency: Latency): Promise<Stage> {
 async function closeStage(stage: Stage): Promise<void> {
   await stage.systems.fsPool.close().catch(() => undefined);
   // a profiled stand-in writes its profile as it exits on SIGTERM
-  if (PROFILE_DIR) await Promise.all(stage.standIns.children.map((child) => endGently(child)));
+  if (PROFILE_DIR) await Promise.all(stage.standIns.children.map((child) => endGently(child, 30_000)));
   for (const child of stage.standIns.children) child.kill('SIGKILL');
   await stage.fsDb.drop().catch(() => undefined);
   fs.rmSync(stage.dir, { recursive: true, force: true });
@@ -450,7 +442,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     };
   } finally {
     await client.end().catch(() => undefined);
-    if (profileDir) await endGently(run.child);
+    if (profileDir) await endGently(run.child, 30_000);
     if (isLive(run)) await killHard(run);
     await database.drop();
   }

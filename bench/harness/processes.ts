@@ -106,6 +106,14 @@ export interface SosyncRun {
   exited: Promise<void>;
 }
 
+/** SIGTERM, and wait up to `timeoutMs` for the process to exit (a `--cpu-prof` process writes its profile then). */
+export async function endGently(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(timeoutMs)]);
+}
+
 /** `nodeArgs`: options for node itself, before the script (e.g. `--cpu-prof`) */
 export function spawnSosync(conf: string, logFile: string, port: number, nodeArgs: string[] = []): SosyncRun {
   const child = spawn(process.execPath, [...nodeArgs, sosyncBin, '--conf', conf, '--log_file', logFile], { stdio: 'ignore' });

@@ -3,7 +3,7 @@
  * embedded PGlite (one connection, so transactions are serialized with the instance's lock, which
  * sosync's sync table takes too when the sandbox shares the instance with it).
  */
-import type pg from 'pg';
+import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import type { PgField } from './values.ts';
 import { connectionLock } from '../../../src/adapters/syncTable/pgliteLock.ts';
@@ -49,9 +49,6 @@ export type StudioDatabase = pg.Pool | PGlite;
 
 const rawTypes = { getTypeParser: () => (value: string) => value };
 
-/** A parameter's value as a PostgreSQL literal: untyped, as a bound text parameter is. */
-const literal = (value: string | null) => (value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`);
-
 /**
  * `sql` with its parameters `$1`, `$2`, … written in as literals. Quoted strings and identifiers
  * and comments are passed over, so a `$1` inside one stays as it is.
@@ -78,7 +75,9 @@ export function withLiterals(sql: string, params: ReadonlyArray<string | null>):
       const [digits] = /^[0-9]+/.exec(sql.slice(i + 1))!;
       const n = Number(digits);
       if (n < 1 || n > params.length) throw new Error(`parameter $${n} has no value (${params.length} given)`);
-      out += literal(params[n - 1]);
+      // untyped, as a bound text parameter is
+      const value = params[n - 1];
+      out += value === null ? 'NULL' : pg.escapeLiteral(value);
       i += 1 + digits.length;
     } else {
       out += c;
@@ -108,22 +107,23 @@ export function createBackend(db: StudioDatabase): Backend {
       kind: 'pg',
       async acquire() {
         const client = await db.connect();
+        // statements with their parameters written in, as one simple query: pg sends a query only
+        // once the last one is answered, so this is how several go in one round trip
+        const atOnce = async (statements: string[]): Promise<pg.QueryResult[]> => {
+          const r = await client.query({ text: statements.join(';\n'), rowMode: 'array', types: rawTypes });
+          // pg answers one statement with a result, several with an array of them
+          return Array.isArray(r) ? r as unknown as pg.QueryResult[] : [r];
+        };
         return {
           async query(sql, params = [], options = {}) {
-            // with a savepoint: one round trip, not three (pg sends a query only once the last one
-            // is answered, so the three go as one simple query, the parameters written in as literals)
+            // with a savepoint: one round trip, not three
             const r = options.savepoint
-              ? ((await client.query({
-                text: `SAVEPOINT ${options.savepoint}; ${withLiterals(sql, params)}; RELEASE SAVEPOINT ${options.savepoint}`,
-                rowMode: 'array', types: rawTypes,
-              })) as unknown as pg.QueryResult[])[1]
+              ? (await atOnce([`SAVEPOINT ${options.savepoint}`, withLiterals(sql, params), `RELEASE SAVEPOINT ${options.savepoint}`]))[1]
               : await client.query({ text: sql, values: params, rowMode: 'array', types: rawTypes });
             return resultOf(r);
           },
           async queryBatch(statements) {
-            const r = await client.query({ text: statements.map((st) => withLiterals(st.sql, st.params)).join(';\n'), rowMode: 'array', types: rawTypes });
-            // pg answers one statement with a result, several with an array of them
-            return (Array.isArray(r) ? r as pg.QueryResult[] : [r]).map(resultOf);
+            return (await atOnce(statements.map((st) => withLiterals(st.sql, st.params)))).map(resultOf);
           },
           async exec(sql) { await client.query(sql); },
           release(broken) { client.release(broken ? true : undefined); },
