@@ -47,11 +47,19 @@ function areaOf(fn: string, url: string): string {
   return url.startsWith('node:') ? 'node internals' : 'other';
 }
 
-/** The newest `.cpuprofile` file `node --cpu-prof` wrote in `dir`, or undefined when there is none. */
+/**
+ * The newest `.cpuprofile` file `node --cpu-prof` wrote in `dir` for a main thread, or undefined when
+ * there is none. node names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; a process with a
+ * worker thread (tsx's esbuild service, for one) writes a second file with thread ≠ 0 at the same
+ * moment, and that one holds none of the process's own work.
+ */
 export function newestProfileIn(dir: string | undefined): string | undefined {
   if (!dir || !fs.existsSync(dir)) return undefined;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
-  return files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const mainThread = files.filter((f) => /\.0\.\d+\.cpuprofile$/.test(f));
+  return (mainThread.length > 0 ? mainThread : files)
+    .map((f) => path.join(dir, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
 /** A span of time on the monotonic clock, µs. */

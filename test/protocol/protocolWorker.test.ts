@@ -102,6 +102,67 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       assert.equal((await table.store.getJob(job.job_id))!.job_fso_id, job.job_fso_id);
     });
 
+    /** sosync.job calls the stand-in receives while `work` runs; `refuse` fails a create that holds that job */
+    async function sosyncJobCalls(work: () => Promise<void>, refuse?: number): Promise<{ method: string; args: unknown[] }[]> {
+      const calls: { method: string; args: unknown[] }[] = [];
+      fso.faults.onCall((call) => {
+        if (call.model !== 'sosync.job') return;
+        calls.push({ method: call.method, args: call.args });
+        const created = call.method === 'create' ? [call.args[0]].flat() as { job_id?: number }[] : [];
+        if (refuse !== undefined && created.some((v) => v.job_id === refuse)) throw new Error(`job ${refuse} refused by the test`);
+      });
+      try {
+        await work();
+      } finally {
+        fso.faults.onCall(null);
+      }
+      return calls;
+    }
+
+    const readyJobs = async (count: number, from: number) => {
+      const ids: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const job = await table.store.createJob({ job_date: new Date(), job_source_system: 'fs', job_source_model: 'dbo.Thing', job_source_record_id: from + i });
+        await table.store.updateJob(job.job_id, { job_state: 'done', job_to_fso_can_sync: true });
+        ids.push(job.job_id);
+      }
+      return ids;
+    };
+
+    test('a batch of new rows costs one search by job_id and one create of all of them', async () => {
+      const ids = await readyJobs(3, 200);
+      const calls = await sosyncJobCalls(async () => {
+        workers.control.processProtocol();
+        await until(async () => (await table.store.countProtocolPending()) === 0, 'copied');
+      });
+      assert.deepEqual(calls.map((c) => c.method).filter((m) => m !== 'fields_get'), ['search_read', 'create']);
+      assert.deepEqual(calls.find((c) => c.method === 'search_read')!.args[0], [['job_id', 'in', ids]]);
+      const created = calls.find((c) => c.method === 'create')!.args[0] as { job_id: number }[];
+      assert.deepEqual(created.map((v) => v.job_id), ids);
+      for (const id of ids) {
+        const job = (await table.store.getJob(id))!;
+        assert.equal(fso.store.get('sosync.job', job.job_fso_id!)!.job_id, id, `job ${id} recorded with its own FSO id`);
+      }
+    });
+
+    test('a create FSO refuses is retried row by row: the others are copied, the refused row alone stays pending', async () => {
+      const ids = await readyJobs(3, 300);
+      const refused = ids[1];
+      const calls = await sosyncJobCalls(async () => {
+        workers.control.processProtocol();
+        await until(async () => (await table.store.getJob(ids[2]))!.job_fso_id !== null, 'the others copied');
+      }, refused);
+      const creates = calls.filter((c) => c.method === 'create').slice(0, 4).map((c) => [c.args[0]].flat().map((v) => (v as { job_id: number }).job_id));
+      assert.deepEqual(creates, [ids, [ids[0]], [ids[1]], [ids[2]]], 'the list, then each row on its own');
+      assert.equal((await table.store.getJob(ids[0]))!.job_fso_id !== null, true);
+      assert.equal((await table.store.getJob(refused))!.job_fso_id, null);
+      assert.equal(fso.store.all('sosync.job').filter((r) => r.job_id === refused).length, 0);
+      assert.ok((await table.store.protocolPending(10)).some((r) => r.job_id === refused), 'still pending');
+      workers.control.processProtocol();
+      await until(async () => (await table.store.countProtocolPending()) === 0, 'copied once FSO takes it');
+      assert.equal(fso.store.all('sosync.job').filter((r) => ids.includes(r.job_id as number)).length, 3, 'each row once');
+    });
+
     test('FSO unreachable: rows stay pending, status shows the error, and they are copied after it returns', async () => {
       await fso.faults.refuseConnections(true);
       const job = await table.store.createJob({ job_date: new Date(), job_source_system: 'fso', job_source_model: 'x.thing', job_source_record_id: 99 });

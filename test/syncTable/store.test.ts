@@ -275,7 +275,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       await table.store.updateJob(a.job_id, { job_to_fso_can_sync: true });
       assert.deepEqual((await table.store.protocolPending(10)).map((r) => r.job_id), [a.job_id]);
       const pending = (await table.store.protocolPending(10))[0];
-      await table.store.markProtocolSynced(a.job_id, 77, new Date(), pending.job_last_change);
+      await table.store.markProtocolSynced([{ jobId: a.job_id, fsoId: 77, copiedLastChange: pending.job_last_change }], new Date());
       assert.equal(await table.store.countProtocolPending(), 0);
       assert.equal((await table.store.getJob(a.job_id))!.job_fso_id, 77);
       await new Promise((r) => setTimeout(r, 5));
@@ -285,9 +285,36 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const stale = (await table.store.protocolPending(10))[0];
       await new Promise((r) => setTimeout(r, 5));
       await table.store.updateJob(a.job_id, { job_log: 'changed again' });
-      await table.store.markProtocolSynced(a.job_id, 77, new Date(), stale.job_last_change);
+      await table.store.markProtocolSynced([{ jobId: a.job_id, fsoId: 77, copiedLastChange: stale.job_last_change }], new Date());
       assert.equal(await table.store.countProtocolPending(), 1);
       void b;
+    });
+
+    test('protocol bookkeeping for a batch: one statement records every copy; a row changed meanwhile stays pending alone', async () => {
+      await clear();
+      const rows = [];
+      for (let i = 1; i <= 3; i++) {
+        const created = await table.store.createJob(job({ job_source_record_id: i }));
+        await table.store.updateJob(created.job_id, { job_to_fso_can_sync: true });
+        rows.push(created.job_id);
+      }
+      const read = await table.store.protocolPending(10);
+      await new Promise((r) => setTimeout(r, 5));
+      await table.store.updateJob(rows[1], { job_log: 'changed while copied' });
+      const statements: string[] = [];
+      const original = table.db.query.bind(table.db);
+      (table.db as { query: typeof original }).query = (async (text: string, params?: unknown[]) => {
+        statements.push(text);
+        return original(text, params);
+      }) as typeof original;
+      try {
+        await table.store.markProtocolSynced(read.map((r, i) => ({ jobId: r.job_id, fsoId: 500 + i, copiedLastChange: r.job_last_change })), new Date());
+      } finally {
+        (table.db as { query: typeof original }).query = original;
+      }
+      assert.equal(statements.length, 1, 'one statement');
+      assert.deepEqual((await table.store.protocolPending(10)).map((r) => r.job_id), [rows[1]]);
+      for (const [i, id] of rows.entries()) assert.equal((await table.store.getJob(id))!.job_fso_id, 500 + i, 'every FSO id kept');
     });
 
     test('the store\'s own pick-next (alone and starting its job), a parallel worker\'s claim, open-jobs count and supersede statements use their indexes over 20,000 rows (EXPLAIN)', async () => {

@@ -92,6 +92,8 @@ export interface OnlineClient {
   searchCount(model: string, domain: Domain, options?: { context?: OdooContext }): Promise<number>;
   /** values may use null, Date and `{ id, name }`; returns the new id */
   create(model: string, values: Record<string, unknown>): Promise<number>;
+  /** several records in one call (Odoo's create of a list); the new ids in the order given */
+  createMany(model: string, values: Record<string, unknown>[]): Promise<number[]>;
   write(model: string, ids: number | number[], values: Record<string, unknown>): Promise<true>;
   unlink(model: string, ids: number | number[]): Promise<true>;
   fieldsGet(model: string, attributes?: string[]): Promise<Record<string, OdooFieldInfo>>;
@@ -347,6 +349,13 @@ export function createOnlineClient(options: OnlineClientOptions, logger: Logger)
         const single = Array.isArray(id) ? id[0] : id;
         if (typeof single !== 'number') throw new OnlineProtocolError(host.url, `returned no id but ${JSON.stringify(id)?.slice(0, 80)}`, { call: `${model}.create` });
         return single;
+      },
+      async createMany(model, values) {
+        const ids = await executeKwHere(model, 'create', [values.map((v) => toOdooValue(v))]);
+        if (!Array.isArray(ids) || ids.length !== values.length || !ids.every((id) => typeof id === 'number')) {
+          throw new OnlineProtocolError(host.url, `returned no list of ${values.length} ids but ${JSON.stringify(ids)?.slice(0, 80)}`, { call: `${model}.create` });
+        }
+        return ids as number[];
       },
       async write(model, ids, values) {
         await executeKwHere(model, 'write', [asIds(ids), toOdooValue(values)]);

@@ -2,7 +2,7 @@
  * The protocol worker's outside world (SPEC §5): pending sync_table rows copied to FSO's
  * `sosync.job` — updated by job_fso_id when known, else found by job_id or created.
  */
-import type { JobRow, SyncTableStore } from '../syncTable/index.ts';
+import type { JobRow, ProtocolCopy, SyncTableStore } from '../syncTable/index.ts';
 import type { Logger } from '../../log.ts';
 import type { OnlineClient } from './client.ts';
 import { OnlineFaultError, OnlineUnavailableError } from './errors.ts';
@@ -65,56 +65,138 @@ export interface ProtocolCopierOptions {
   logger: Logger;
 }
 
+/** Why the rest of a batch is not worth trying. */
+type Stop = 'unavailable' | 'modelMissing';
+
+/**
+ * Copies a batch with as few FSO calls as SPEC §5 allows: a row whose FSO id is known is written
+ * (one call each: their values differ); the rest are looked up in one search_read by job_id, found
+ * ones written, absent ones created in one create of all of them (Odoo creates a list in one call).
+ * A create FSO refuses is retried row by row, so one bad row leaves only itself pending. The copies
+ * are recorded in the sync table in one statement at the end of the batch; a crash before that
+ * loses nothing: the next pass finds the records by job_id and writes them.
+ */
 export function createProtocolCopier(options: ProtocolCopierOptions): ProtocolCopier {
   const { store, online, logger } = options;
-
-  async function copyOne(row: JobRow): Promise<number> {
-    const values = sosyncJobValues(row);
-    if (row.job_fso_id !== null) {
-      try {
-        await online.write(SOSYNC_JOB_MODEL, row.job_fso_id, values);
-        return row.job_fso_id;
-      } catch (err) {
-        // deleted in FSO: fall through to find-or-create
-        if (!(err instanceof OnlineFaultError)) throw err;
-      }
-    }
-    const found = await online.search(SOSYNC_JOB_MODEL, [['job_id', '=', row.job_id]], { limit: 1 });
-    if (found.length > 0) {
-      await online.write(SOSYNC_JOB_MODEL, found[0], values);
-      return found[0];
-    }
-    return online.create(SOSYNC_JOB_MODEL, values);
-  }
 
   return {
     async copyBatch(): Promise<BatchResult> {
       const rows = await store.protocolPending(options.batchSize);
-      let copied = 0;
+      const copies: ProtocolCopy[] = [];
       let failed = 0;
       let lastError: string | undefined;
-      for (const row of rows) {
+      let stop: Stop | null = null;
+
+      const copiedTo = (row: JobRow, fsoId: number) => copies.push({ jobId: row.job_id, fsoId, copiedLastChange: row.job_last_change });
+      /** a failed call for `failing` rows: counted, and the batch stops when FSO is down or lacks the model */
+      const failure = (failing: readonly JobRow[], err: unknown): void => {
+        failed += failing.length;
+        const ids = failing.map((r) => r.job_id).join(', ');
+        lastError = `job${failing.length > 1 ? 's' : ''} ${ids}: ${(err as Error).message}`;
+        if (err instanceof OnlineFaultError && err.missingModel === SOSYNC_JOB_MODEL) stop = 'modelMissing';
+        else if (err instanceof OnlineUnavailableError) stop = 'unavailable';
+        else logger.warn({ job_ids: failing.map((r) => r.job_id), error: (err as Error).message }, 'protocol copy failed; the row stays pending');
+      };
+      /** runs `work` for `failing` unless the batch has stopped; false when it did not run or failed */
+      const attempt = async (failing: readonly JobRow[], work: () => Promise<void>): Promise<boolean> => {
+        if (stop) return false;
         try {
-          const fsoId = await copyOne(row);
-          await store.markProtocolSynced(row.job_id, fsoId, options.now(), row.job_last_change);
-          copied++;
+          await work();
+          return true;
         } catch (err) {
-          failed++;
-          lastError = `job ${row.job_id}: ${(err as Error).message}`;
-          if (err instanceof OnlineFaultError && err.missingModel === SOSYNC_JOB_MODEL) {
-            const remaining = await store.countProtocolPending();
-            return { copied, failed: rows.length - copied, remaining, modelMissing: true,
-              lastError: `FSO has no model ${SOSYNC_JOB_MODEL}: job rows are not copied until /service/processprotocol` };
+          failure(failing, err);
+          return false;
+        }
+      };
+
+      // 1. update by job_fso_id when known; a record deleted in FSO is found or created below
+      const toFind: JobRow[] = [];
+      for (const row of rows) {
+        if (row.job_fso_id === null) {
+          toFind.push(row);
+          continue;
+        }
+        const fsoId = row.job_fso_id;
+        await attempt([row], async () => {
+          try {
+            await online.write(SOSYNC_JOB_MODEL, fsoId, sosyncJobValues(row));
+            copiedTo(row, fsoId);
+          } catch (err) {
+            if (!(err instanceof OnlineFaultError) || err.missingModel === SOSYNC_JOB_MODEL) throw err;
+            toFind.push(row);
           }
-          // FSO is down: the rest of the batch would fail the same way
-          if (err instanceof OnlineUnavailableError) {
-            failed += rows.length - copied - failed;
-            break;
+        });
+      }
+
+      // 2. the rest by job_id, all in one search
+      const found = new Map<number, number>();
+      if (toFind.length > 0) {
+        const searched = await attempt(toFind, async () => {
+          const records = await online.searchRead(SOSYNC_JOB_MODEL, [['job_id', 'in', toFind.map((r) => r.job_id)]], {
+            fields: ['job_id'], order: 'id',
+          });
+          for (const record of records) {
+            const jobId = Number(record.job_id);
+            if (!found.has(jobId)) found.set(jobId, record.id);
           }
-          logger.warn({ job_id: row.job_id, error: (err as Error).message }, 'protocol copy failed; the row stays pending');
+        });
+        // the search failed: none of these rows can be copied now
+        if (!searched) toFind.length = 0;
+      }
+
+      // 3. found: write; absent: create, all at once
+      const absent: JobRow[] = [];
+      for (const row of toFind) {
+        const fsoId = found.get(row.job_id);
+        if (fsoId === undefined) {
+          absent.push(row);
+          continue;
+        }
+        await attempt([row], async () => {
+          await online.write(SOSYNC_JOB_MODEL, fsoId, sosyncJobValues(row));
+          copiedTo(row, fsoId);
+        });
+      }
+      if (absent.length > 1) {
+        const created = await attempt(absent, async () => {
+          try {
+            const ids = await online.createMany(SOSYNC_JOB_MODEL, absent.map(sosyncJobValues));
+            absent.forEach((row, i) => copiedTo(row, ids[i]));
+            absent.length = 0;
+          } catch (err) {
+            // FSO refused the list (nothing of it was created): try each row on its own below
+            if (!(err instanceof OnlineFaultError) || err.missingModel === SOSYNC_JOB_MODEL) throw err;
+          }
+        });
+        if (!created) absent.length = 0;
+      }
+      for (const row of absent) {
+        await attempt([row], async () => {
+          copiedTo(row, await online.create(SOSYNC_JOB_MODEL, sosyncJobValues(row)));
+        });
+      }
+
+      // 4. the sync table learns every copy at once
+      if (copies.length > 0) {
+        try {
+          await store.markProtocolSynced(copies, options.now());
+        } catch (err) {
+          // FSO has the records; the next pass finds them by job_id and writes them again
+          failed += copies.length;
+          lastError = `recording ${copies.length} copies in the sync table: ${(err as Error).message}`;
+          logger.warn({ error: (err as Error).message }, 'protocol copies not recorded; the rows stay pending');
+          copies.length = 0;
         }
       }
+
+      const copied = copies.length;
       const remaining = await store.countProtocolPending();
+      if (stop === 'modelMissing') {
+        return { copied, failed: rows.length - copied, remaining, modelMissing: true,
+          lastError: `FSO has no model ${SOSYNC_JOB_MODEL}: job rows are not copied until /service/processprotocol` };
+      }
+      // FSO is down: the rest of the batch was not tried and counts as failed
+      if (stop === 'unavailable') failed = rows.length - copied;
       return { copied, failed, remaining, lastError };
     },
   };

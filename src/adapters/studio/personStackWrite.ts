@@ -172,14 +172,15 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
     const upToDate = touched.has(`${table.model}#${id}`) && row.sosync_fso_id === fsoId;
     if (!upToDate) await updateRow(scope, table, id, { sosync_fso_id: fsoId, ...sync });
   }
-  for (const table of stackTables) {
+  // former rows that still carry an FSO id: one batch, a result set per table
+  const formerRowQueries = stackTables.map((table) => {
     const ids = current.filter((r) => r.table === table).map((r) => r.id);
     const exclude = ids.length ? ` AND [${table.key}] NOT IN (${ids.join(', ')})` : '';
-    const [rows] = await scope.run(
-      `SELECT [${table.key}] FROM dbo.[${table.name}] WHERE ${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude};`,
-      [{ name: 'personId', type: 'int', value: personId }],
-    );
-    for (const r of rows ?? []) await updateRow(scope, table, Number(r[table.key]), { sosync_fso_id: null, ...sync });
+    return `SELECT [${table.key}] FROM dbo.[${table.name}] WHERE ${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude};`;
+  });
+  const formerRows = await scope.run(formerRowQueries.join('\n'), [{ name: 'personId', type: 'int', value: personId }]);
+  for (const [i, table] of stackTables.entries()) {
+    for (const r of formerRows[i] ?? []) await updateRow(scope, table, Number(r[table.key]), { sosync_fso_id: null, ...sync });
   }
   return { personId, created, request: scope.written, answer: 'success' };
 }

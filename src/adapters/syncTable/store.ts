@@ -272,6 +272,13 @@ function finishStatementName(sets: string): string {
   return name;
 }
 
+/** One row copied to FSO's sosync.job: its id there and the job_last_change the copy was made of. */
+export interface ProtocolCopy {
+  jobId: number;
+  fsoId: number;
+  copiedLastChange: Date | null;
+}
+
 export class SyncTableStore {
   constructor(readonly db: SqlDatabase, private readonly now: () => Date = systemNow) {}
 
@@ -449,19 +456,26 @@ export class SyncTableStore {
   }
 
   /**
-   * Records a protocol copy without making the row pending again. When the row changed after it
-   * was read (`copiedLastChange` is stale), the sync date stays older than the change, so the row
-   * is copied again on the next pass.
+   * Records protocol copies, all in one statement, without making a row pending again. A row that
+   * changed after it was read (its `copiedLastChange` is stale) keeps a sync date older than the
+   * change, so it is copied again on the next pass; its FSO id is kept either way.
    */
-  async markProtocolSynced(jobId: number, fsoId: number, at: Date, copiedLastChange: Date | null): Promise<void> {
+  async markProtocolSynced(copies: readonly ProtocolCopy[], at: Date): Promise<void> {
+    if (copies.length === 0) return;
     await this.db.query(
-      `UPDATE sync_table
-          SET job_fso_id = $2,
+      `UPDATE sync_table AS t
+          SET job_fso_id = c.fso_id,
               job_to_fso_sync_date = CASE
-                WHEN job_last_change IS NOT DISTINCT FROM $4 THEN greatest($3, coalesce(job_last_change, $3))
-                ELSE $4 END
-        WHERE job_id = $1`,
-      [jobId, fsoId, at, copiedLastChange],
+                WHEN t.job_last_change IS NOT DISTINCT FROM c.copied_last_change THEN greatest($4, coalesce(t.job_last_change, $4))
+                ELSE c.copied_last_change END
+         FROM unnest($1::bigint[], $2::integer[], $3::timestamp[]) AS c(job_id, fso_id, copied_last_change)
+        WHERE t.job_id = c.job_id`,
+      [
+        copies.map((c) => c.jobId),
+        copies.map((c) => c.fsoId),
+        copies.map((c) => (c.copiedLastChange ? toUtcTimestamp(c.copiedLastChange) : null)),
+        at,
+      ],
     );
   }
 
