@@ -13,7 +13,7 @@ import { formatOdooDatetime } from './values.ts';
 export interface BatchResult {
   copied: number;
   failed: number;
-  /** rows still pending after this batch */
+  /** rows still pending after this batch (counted only after a full batch) */
   remaining: number;
   lastError?: string;
   /** FSO has no `sosync.job` model: copying is pointless until someone asks again */
@@ -190,7 +190,9 @@ export function createProtocolCopier(options: ProtocolCopierOptions): ProtocolCo
       }
 
       const copied = copies.length;
-      const remaining = await store.countProtocolPending();
+      // a batch that was not full took every pending row: what remains is what failed of it (a row
+      // that becomes pending meanwhile comes with a wake-up of its own: a job that ends wakes the worker)
+      const remaining = rows.length < options.batchSize ? rows.length - copied : await store.countProtocolPending();
       if (stop === 'modelMissing') {
         return { copied, failed: rows.length - copied, remaining, modelMissing: true,
           lastError: `FSO has no model ${SOSYNC_JOB_MODEL}: job rows are not copied until /service/processprotocol` };

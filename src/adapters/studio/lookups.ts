@@ -3,14 +3,25 @@
  * of the sosync schema, and FS's clock.
  */
 import { StudioQueryError } from './errors.ts';
-import type { Runner } from './connection.ts';
+import type { Param, Runner } from './connection.ts';
 import { checkId } from './tableAccess.ts';
+
+/** The statement that reads dbo.Typen.Formularwert of `typenIds`, alone or first in a batch. */
+export function typenDefaultsQuery(typenIds: readonly number[]): { text: string; params: Param[] } {
+  const params = typenIds.map((id, i) => ({ name: `t${i}`, type: 'int' as const, value: id }));
+  return { text: `SELECT [TypenID], [Formularwert] FROM dbo.[Typen] WHERE [TypenID] IN (${params.map((p) => `@${p.name}`).join(', ')});`, params };
+}
+
+/** typenDefaultsQuery's result set: TypenID → Formularwert, for each that exists */
+export function typenDefaultsFrom(rows: readonly Record<string, unknown>[] | undefined): Map<number, string | null> {
+  return new Map((rows ?? []).map((r) => [Number(r.TypenID), r.Formularwert == null ? null : String(r.Formularwert)]));
+}
 
 /** dbo.Typen.Formularwert of each of `typenIds` that exists. */
 export async function readTypenDefaults(run: Runner, typenIds: readonly number[]): Promise<Map<number, string | null>> {
-  const params = typenIds.map((id, i) => ({ name: `t${i}`, type: 'int' as const, value: id }));
-  const [rows] = await run(`SELECT [TypenID], [Formularwert] FROM dbo.[Typen] WHERE [TypenID] IN (${params.map((p) => `@${p.name}`).join(', ')});`, params);
-  return new Map((rows ?? []).map((r) => [Number(r.TypenID), r.Formularwert == null ? null : String(r.Formularwert)]));
+  const { text, params } = typenDefaultsQuery(typenIds);
+  const [rows] = await run(text, params);
+  return typenDefaultsFrom(rows);
 }
 
 export async function readTypenDefault(run: Runner, typenId: number): Promise<string | null> {

@@ -3,7 +3,7 @@
  * current on a given day, in one batch; the stack's dates are maxima over all of the person's rows.
  */
 import { groupIds, phoneTypeIds } from './fsIds.ts';
-import type { Runner } from './connection.ts';
+import type { Param, Runner } from './connection.ts';
 import {
   addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personTable, phoneTable, rowOf, type StudioTable,
 } from './tables.ts';
@@ -97,15 +97,30 @@ export function completeStack(stack: StackParts, maxima: readonly StackDates[]):
   };
 }
 
-export async function readPersonStack(run: Runner, personId: number, today: IsoDate): Promise<PersonStack | null> {
-  const sets = await run(personStackSql, [
-    { name: 'personId', type: 'int', value: personId },
-    { name: 'today', type: 'date', value: today },
-  ]);
+/**
+ * The batch that reads a person's stack, to run on its own (readPersonStack) or after other
+ * statements of the same batch; `stackFromSets` takes its result sets.
+ */
+export function personStackQuery(personId: number, today: IsoDate): { text: string; params: Param[] } {
+  return {
+    text: personStackSql,
+    params: [
+      { name: 'personId', type: 'int', value: personId },
+      { name: 'today', type: 'date', value: today },
+    ],
+  };
+}
+
+export function stackFromSets(personId: number, sets: readonly Record<string, unknown>[][]): PersonStack | null {
   const rows = Object.fromEntries(parts.map(([part, table], i) => [part, rowOf(table, sets[i]?.[0])]));
   if (!rows.person) return null;
   const maxima = sets.slice(parts.length).map((set) => set?.[0] as StackDates | undefined).filter((r): r is StackDates => r !== undefined);
   return completeStack({ personId, ...rows } as StackParts, maxima);
+}
+
+export async function readPersonStack(run: Runner, personId: number, today: IsoDate): Promise<PersonStack | null> {
+  const { text, params } = personStackQuery(personId, today);
+  return stackFromSets(personId, await run(text, params));
 }
 
 /** The composed number of a PersonTelefon row (SPEC 6.2). */

@@ -7,9 +7,10 @@
 import { StudioInputError, StudioQueryError } from './errors.ts';
 import { dateParam, type Param, type WriteScope } from './connection.ts';
 import { groupIds, individualSalutationTypeId, newAddressTypeId, newPersonTypeId, phoneTypeIds, typenIds } from './fsIds.ts';
-import { readTypenDefaults } from './lookups.ts';
+import { readTypenDefaults, typenDefaultsFrom, typenDefaultsQuery } from './lookups.ts';
 import {
-  composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, readPersonStack, stackTables, utcToday, validToday,
+  composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, personStackQuery, readPersonStack, stackFromSets, stackTables,
+  utcToday, validToday,
 } from './personStackRead.ts';
 import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRow, withoutAnnouncement } from './tableAccess.ts';
 import { addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personBPKTable, personTable, phoneTable } from './tables.ts';
@@ -32,13 +33,25 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
   if (!(input.sosyncWriteDate instanceof Date) || Number.isNaN(input.sosyncWriteDate.getTime())) {
     throw new StudioInputError('sosyncWriteDate must be a valid Date');
   }
-  const defaults = await readTypenDefaults(scope.run, Object.values(typenIds));
-  const defaultCountry = intOrNull(defaults.get(typenIds.defaultCountry));
-  const sync = syncValues({ sosyncWriteDate: input.sosyncWriteDate });
-
   let personId = input.personId;
   let created = false;
   let before: PersonStack | null = null;
+  let defaults: Map<number, string | null>;
+  if (personId === null) {
+    defaults = await readTypenDefaults(scope.run, Object.values(typenIds));
+  } else {
+    // FS's defaults and the stack as it is now, in one round trip
+    checkId('PersonID', personId);
+    const typen = typenDefaultsQuery(Object.values(typenIds));
+    const stack = personStackQuery(personId, today);
+    const [typenRows, ...stackSets] = await scope.run(`${typen.text}\n${stack.text}`, [...typen.params, ...stack.params]);
+    defaults = typenDefaultsFrom(typenRows);
+    before = stackFromSets(personId, stackSets);
+    if (!before) throw new StudioInputError(`dbo.Person ${personId} does not exist`);
+  }
+  const defaultCountry = intOrNull(defaults.get(typenIds.defaultCountry));
+  const sync = syncValues({ sosyncWriteDate: input.sosyncWriteDate });
+
   if (personId === null) {
     const person = await insertRow(scope, personTable, {
       PersontypID: newPersonTypeId,
@@ -49,13 +62,8 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
     });
     personId = person.PersonID;
     created = true;
-  } else {
-    checkId('PersonID', personId);
-    before = await readPersonStack(scope.run, personId, today);
-    if (!before) throw new StudioInputError(`dbo.Person ${personId} does not exist`);
-    if (input.person && Object.keys(definedOnly(input.person)).length > 0) {
-      await updateRow(scope, personTable, personId, { ...input.person, ...sync });
-    }
+  } else if (input.person && Object.keys(definedOnly(input.person)).length > 0) {
+    await updateRow(scope, personTable, personId, { ...input.person, ...sync });
   }
   const fsoId = input.sosyncFsoId !== undefined ? input.sosyncFsoId : (before?.sosyncFsoId ?? null);
   const validFromToday = { GültigMonatArray: fullYear, GültigVon: today, GültigBis: openEnd };
