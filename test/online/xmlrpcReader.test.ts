@@ -1,7 +1,8 @@
 /**
  * The XML-RPC reader gives what the xmlrpc package's deserializer gave for every message the
- * serializer writes and for what Odoo (Python's xmlrpc.client) writes, and refuses malformed XML
- * saying where.
+ * writer writes and for what Odoo (Python's xmlrpc.client) writes, and refuses malformed XML
+ * saying where. The writer writes what the package's serializer wrote, byte for byte, except that
+ * a string is always escaped text (the package's CDATA broke on a second "]]>").
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,11 @@ type Deserializer = {
   deserializeMethodCall(stream: NodeJS.ReadableStream, cb: (err: unknown, method?: string, params?: unknown[]) => void): void;
 };
 const DeserializerOf = require('xmlrpc/lib/deserializer.js') as new () => Deserializer;
+const packageSerializer = require('xmlrpc/lib/serializer.js') as {
+  serializeMethodCall(method: string, params: unknown[]): string;
+  serializeMethodResponse(value: unknown): string;
+  serializeFault(fault: unknown): string;
+};
 
 /** the xmlrpc package's reading of a message: the reference the reader must match */
 function reference(xml: string, kind: 'response' | 'call'): Promise<unknown> {
@@ -46,10 +52,43 @@ const leaf = fc.oneof(
 const value = fc.letrec((tie) => ({
   any: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('struct')),
   array: fc.array(tie('any'), { maxLength: 4 }),
-  struct: fc.dictionary(text.filter((k) => k !== '__proto__'), tie('any'), { maxKeys: 4 }),
+  struct: fc.dictionary(text.filter((k) => k !== '__proto__'), tie('any'), { maxKeys: 4, noNullPrototype: true }),
 })).any;
 
-test('every response the serializer writes reads as the xmlrpc deserializer reads it', async () => {
+/** no string in `v` that the package wrote as CDATA (one holding "<", "&" or "]]>") */
+const writtenAsText = (v: unknown): boolean => {
+  if (typeof v === 'string') return !/[<&]|]]>/.test(v);
+  if (Array.isArray(v)) return v.every(writtenAsText);
+  if (v && typeof v === 'object' && !(v instanceof Date) && !Buffer.isBuffer(v)) return Object.entries(v).every(([k, x]) => writtenAsText(k) && writtenAsText(x));
+  return true;
+};
+
+test('the writer writes what the xmlrpc serializer wrote, byte for byte, for every value it wrote as text', () => {
+  fc.assert(fc.property(value.filter(writtenAsText), (v) => {
+    assert.equal(serializeMethodResponse(v), packageSerializer.serializeMethodResponse(v));
+    assert.equal(serializeMethodCall('execute_kw', [v, 'x', []]), packageSerializer.serializeMethodCall('execute_kw', [v, 'x', []]));
+  }), { numRuns: 300 });
+  assert.equal(serializeMethodCall('version', []), packageSerializer.serializeMethodCall('version', []));
+  assert.equal(serializeFault({ faultCode: 2, faultString: 'no' }), packageSerializer.serializeFault({ faultCode: 2, faultString: 'no' }));
+  assert.equal(serializeMethodResponse([undefined, {}, [], '']), packageSerializer.serializeMethodResponse([undefined, {}, [], '']));
+});
+
+test('every value the writer writes reads back as itself, a string with "]]>" twice or a carriage return too', () => {
+  fc.assert(fc.property(value, (v) => {
+    const read = readXmlrpc(serializeMethodResponse(v));
+    assert.deepStrictEqual((read as { value: unknown }).value, v);
+  }), { numRuns: 300 });
+  for (const tricky of [']]>]]><a', 'a]]>b]]>c&d<e', 'line\r\nbreak', '<![CDATA[x]]>']) {
+    assert.deepStrictEqual(readXmlrpc(serializeMethodCall('write', [{ name: tricky }])), { type: 'methodCall', method: 'write', params: [{ name: tricky }] });
+  }
+});
+
+test('a character XML cannot carry is refused with where it is', () => {
+  assert.throws(() => serializeMethodCall('write', [{ name: 'Anna\u0001' }]), /XML cannot carry the character U\+0001 at index 4 of the string "Anna\\u0001"/);
+  assert.throws(() => serializeMethodResponse({ ['bad\u0000key']: 1 }), /U\+0000 at index 3/);
+});
+
+test('every response the writer writes reads as the xmlrpc deserializer reads it', async () => {
   await fc.assert(fc.asyncProperty(value, async (v) => {
     const xml = serializeMethodResponse(v);
     const expected = await reference(xml, 'response') as { value: unknown };
@@ -59,7 +98,7 @@ test('every response the serializer writes reads as the xmlrpc deserializer read
   }), { numRuns: 300 });
 });
 
-test('every call the serializer writes reads as the xmlrpc deserializer reads it', async () => {
+test('every call the writer writes reads as the xmlrpc deserializer reads it', async () => {
   await fc.assert(fc.asyncProperty(fc.string({ minLength: 1 }).filter((m) => /^[\w.]+$/.test(m)), fc.array(value, { maxLength: 4 }), async (method, params) => {
     const xml = serializeMethodCall(method, params);
     const expected = await reference(xml, 'call') as { method: string; params: unknown[] };

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ClaimSession, openSyncTable, RecordLockError, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { ClaimSession, DEADLOCK_CHECK_MS, openSyncTable, RecordLockError, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
 import { failureTraits } from '../../src/adapters/failure.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
@@ -182,6 +182,32 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     assert.equal(failureTraits(error)?.transient, true, 'the job that lost runs again later (error_retry)');
     await a.releaseAll();
     await b.releaseAll();
+  });
+
+  it('a slot looks for a deadlock after DEADLOCK_CHECK_MS when its role may set deadlock_timeout; a role that may not still locks', async () => {
+    const a = session('slot-deadlock-check');
+    await a.lock({ system: 'fs', model: 'dbo.Person', id: 31 });
+    assert.equal(a.deadlockCheckMs, DEADLOCK_CHECK_MS, 'the test role is a superuser');
+    const admin = new pg.Client(database.config);
+    await admin.connect();
+    const role = `sosync_plain_${process.pid}`;
+    try {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      const plain = new ClaimSession({ ...database.config, user: role }, 'slot-plain-role');
+      try {
+        assert.deepEqual(await plain.lock({ system: 'fs', model: 'dbo.Person', id: 32 }), { waited: false });
+        const { rows: [server] } = await admin.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'deadlock_timeout'`);
+        assert.equal(plain.deadlockCheckMs, Number(server.setting), 'the server\'s deadlock_timeout holds');
+        assert.notEqual(plain.deadlockCheckMs, DEADLOCK_CHECK_MS);
+      } finally {
+        await plain.close();
+      }
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
+      await a.releaseAll();
+    }
   });
 
   it('a session that dies lets its records go', async () => {

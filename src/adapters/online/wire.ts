@@ -1,21 +1,12 @@
 /**
- * XML-RPC on the wire: written by the xmlrpc package's serializer, read by xmlrpcReader.ts (the
- * package's deserializer's values, without its stream and sax). We do the HTTP
+ * XML-RPC on the wire: written by xmlrpcWriter.ts and read by xmlrpcReader.ts (the xmlrpc
+ * package's serializer's bytes and deserializer's values, without xmlbuilder, streams and sax; see
+ * there for where they differ). We do the HTTP
  * ourselves (instead of xmlrpc's Client) so that we hold the exact bytes sent and received, can
  * time a call out, and can read the answer's Date header.
  */
-import { createRequire } from 'node:module';
 import { readXmlrpc, XmlrpcReadError } from './xmlrpcReader.ts';
-
-const require = createRequire(import.meta.url);
-
-interface XmlrpcSerializer {
-  serializeMethodCall(method: string, params: unknown[], encoding?: string): string;
-  serializeMethodResponse(value: unknown): string;
-  serializeFault(fault: { faultCode: number | string; faultString: string }): string;
-}
-
-const serializer = require('xmlrpc/lib/serializer.js') as XmlrpcSerializer;
+import { writeFault, writeMethodCall, writeMethodResponse } from './xmlrpcWriter.ts';
 
 export interface XmlrpcFault {
   faultCode: number | string;
@@ -25,15 +16,15 @@ export interface XmlrpcFault {
 export type MethodResponse = { fault: XmlrpcFault } | { value: unknown };
 
 export function serializeMethodCall(method: string, params: unknown[]): string {
-  return serializer.serializeMethodCall(method, params);
+  return writeMethodCall(method, params);
 }
 
 export function serializeMethodResponse(value: unknown): string {
-  return serializer.serializeMethodResponse(value);
+  return writeMethodResponse(value);
 }
 
 export function serializeFault(fault: XmlrpcFault): string {
-  return serializer.serializeFault(fault);
+  return writeFault(fault);
 }
 
 /**

@@ -30,6 +30,14 @@ const RECORD_LOCK_CLASS_SQL = String(RECORD_LOCK_CLASS);
 /** jobs one claim looks at before it gives up for now (their records held by other slots) */
 const MAX_CLAIM_ROUNDS = 200;
 const HEARTBEAT_MS = 1000;
+/**
+ * How long a slot waits for a record before PostgreSQL looks for a deadlock. Two jobs that each
+ * hold one side of a pair and wait for the other (the pair changed on both sides at once) hold two
+ * slots until then; the server's deadlock_timeout is 1 s by default. Setting it needs a superuser or,
+ * from PostgreSQL 15, `GRANT SET ON PARAMETER deadlock_timeout TO <role>`; without, the server's
+ * value holds and nothing else changes.
+ */
+export const DEADLOCK_CHECK_MS = 100;
 
 /** A record as the locks know it: one system's model and id. */
 export interface RecordKey {
@@ -92,6 +100,8 @@ export class ClaimSession {
   private inFlight = 0;
   /** false once the prepared claim failed for a change of the table's columns */
   private prepareClaim = true;
+  /** the session's deadlock check in ms as PostgreSQL reports it: DEADLOCK_CHECK_MS when the role may set it; null before a session */
+  deadlockCheckMs: number | null = null;
 
   constructor(private readonly options: PostgresOptions, private readonly name: string) {}
 
@@ -110,6 +120,12 @@ export class ClaimSession {
     client.on('error', drop);
     client.on('end', drop);
     await client.connect();
+    try {
+      this.deadlockCheckMs = await shortenDeadlockCheck(client);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.client = client;
     // an idle session is pinged (idle_session_timeout would end it); one waiting for a lock is not idle
     this.heartbeat = setInterval(() => {
@@ -223,4 +239,26 @@ export class ClaimSession {
     await client.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Sets DEADLOCK_CHECK_MS for this session when the role may, and returns the session's deadlock
+ * check in ms as PostgreSQL reports it (the server's value when the role may not).
+ */
+async function shortenDeadlockCheck(client: pg.Client): Promise<number | null> {
+  try {
+    await client.query(`SET deadlock_timeout = '${DEADLOCK_CHECK_MS}ms'`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+  }
+  const { rows: [row] } = await client.query<{ deadlock_timeout: string }>('SHOW deadlock_timeout');
+  return durationMs(row.deadlock_timeout);
+}
+
+/** PostgreSQL's display of a duration ("100ms", "1s", "2min") in ms; null for any other form */
+function durationMs(text: string): number | null {
+  const m = /^(\d+)\s*(ms|s|min|h)$/.exec(text.trim());
+  if (!m) return null;
+  const unit = { ms: 1, s: 1000, min: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'min' | 'h'];
+  return Number(m[1]) * unit;
 }

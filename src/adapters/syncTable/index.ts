@@ -9,7 +9,7 @@ export * from './store.ts';
 export { FinishedJobCleanup, type FinishedJobCleanupOptions, type FinishedJobCleanupStatus } from './cleanup.ts';
 export { migrate, migrations, syncTableColumns } from './migrations.ts';
 export { StateDirectoryInUseError } from './stateLock.ts';
-export { ClaimSession, claimStatements, RecordLockError, RECORD_LOCK_CLASS, recordKeyText, type RecordKey } from './claims.ts';
+export { ClaimSession, claimStatements, DEADLOCK_CHECK_MS, RecordLockError, RECORD_LOCK_CLASS, recordKeyText, type RecordKey } from './claims.ts';
 export { WorkerLock, readActiveProcess, wakeActiveProcess, type ActiveProcess, type ProcessIdentity } from './leadership.ts';
 export { connectionLock } from './pgliteLock.ts';
 export { openPglite, openPostgres, pgliteDatabase, toUtcTimestamp, DatabaseUnavailableError, type SqlDatabase } from './database.ts';
