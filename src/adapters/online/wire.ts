@@ -6,7 +6,10 @@
  * time a call out, and can read the answer's Date header.
  */
 import { readXmlrpc, XmlrpcReadError } from './xmlrpcReader.ts';
-import { writeFault, writeMethodCall, writeMethodResponse } from './xmlrpcWriter.ts';
+
+export {
+  escapeXmlText, writeFault as serializeFault, writeMethodCall as serializeMethodCall, writeMethodResponse as serializeMethodResponse,
+} from './xmlrpcWriter.ts';
 
 export interface XmlrpcFault {
   faultCode: number | string;
@@ -14,18 +17,6 @@ export interface XmlrpcFault {
 }
 
 export type MethodResponse = { fault: XmlrpcFault } | { value: unknown };
-
-export function serializeMethodCall(method: string, params: unknown[]): string {
-  return writeMethodCall(method, params);
-}
-
-export function serializeMethodResponse(value: unknown): string {
-  return writeMethodResponse(value);
-}
-
-export function serializeFault(fault: XmlrpcFault): string {
-  return writeFault(fault);
-}
 
 /**
  * XML-RPC has no use for a document type: a DTD or entity declaration in a message can only aim
@@ -57,9 +48,4 @@ export async function parseMethodCall(body: string): Promise<{ method: string; p
   const message = readXmlrpc(body);
   if (message.type !== 'methodCall') throw new XmlrpcReadError('Not a method call');
   return { method: message.method, params: message.params };
-}
-
-/** Escape text for an XML text node the way a password would stand in a <string>. */
-export function escapeXmlText(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -4,8 +4,9 @@
  * &gt; and &#xD; for a carriage return), as Python's xmlrpc.client writes it. The package wrote a
  * string holding "<", "&" or "]]>" as CDATA, and its xmlbuilder split only the first "]]>" of it, so
  * a string with two of them went out as malformed XML; and an XML reader turns a carriage return in
- * CDATA into a line feed. Building the text directly also costs a tenth of building it through
- * xmlbuilder's element tree.
+ * CDATA into a line feed. Building the text directly also takes about a quarter of the time of
+ * building it through xmlbuilder's element tree (a 1.6 kB search_read answer: 8–13 µs against
+ * 28–49 µs).
  *
  * A character XML 1.0 cannot carry (a control character other than tab, line feed and carriage
  * return, or U+FFFE/U+FFFF) is refused with its position, as the package refused it.
@@ -17,13 +18,18 @@ const dateFormatter = require('xmlrpc/lib/date_formatter.js') as { encodeIso8601
 
 const illegal = /[\u0000-\u0008\u000B-\u000C\u000E-\u001F\uFFFE-\uFFFF]/;
 
+/** Text as it stands in an XML text node (a <string>, a <name>). */
+export function escapeXmlText(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#xD;');
+}
+
 function text(value: string): string {
   const found = illegal.exec(value);
   if (found) {
     const code = found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
     throw new Error(`XML cannot carry the character U+${code} at index ${found.index} of the string ${JSON.stringify(value.slice(0, 80))}`);
   }
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#xD;');
+  return escapeXmlText(value);
 }
 
 /** `<tag>content</tag>`, or `<tag/>` when empty, as xmlbuilder writes an element */

@@ -35,6 +35,12 @@ export interface Param {
 }
 
 /** Runs one batch; answers its result sets. */
+/** A statement (or batch) with its parameters, to run alone or joined into a larger batch. */
+export interface Statement {
+  text: string;
+  params: Param[];
+}
+
 export type Runner = (text: string, params?: Param[]) => Promise<Record<string, unknown>[][]>;
 
 /** A transaction's statements and the rows it wrote so far (the evidence a job row keeps). */

@@ -3,11 +3,11 @@
  * of the sosync schema, and FS's clock.
  */
 import { StudioQueryError } from './errors.ts';
-import type { Param, Runner } from './connection.ts';
+import type { Runner, Statement } from './connection.ts';
 import { checkId } from './tableAccess.ts';
 
 /** The statement that reads dbo.Typen.Formularwert of `typenIds`, alone or first in a batch. */
-export function typenDefaultsQuery(typenIds: readonly number[]): { text: string; params: Param[] } {
+export function typenDefaultsQuery(typenIds: readonly number[]): Statement {
   const params = typenIds.map((id, i) => ({ name: `t${i}`, type: 'int' as const, value: id }));
   return { text: `SELECT [TypenID], [Formularwert] FROM dbo.[Typen] WHERE [TypenID] IN (${params.map((p) => `@${p.name}`).join(', ')});`, params };
 }

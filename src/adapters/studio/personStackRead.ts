@@ -3,7 +3,7 @@
  * current on a given day, in one batch; the stack's dates are maxima over all of the person's rows.
  */
 import { groupIds, phoneTypeIds } from './fsIds.ts';
-import type { Param, Runner } from './connection.ts';
+import type { Runner, Statement } from './connection.ts';
 import {
   addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personTable, phoneTable, rowOf, type StudioTable,
 } from './tables.ts';
@@ -101,7 +101,7 @@ export function completeStack(stack: StackParts, maxima: readonly StackDates[]):
  * The batch that reads a person's stack, to run on its own (readPersonStack) or after other
  * statements of the same batch; `stackFromSets` takes its result sets.
  */
-export function personStackQuery(personId: number, today: IsoDate): { text: string; params: Param[] } {
+export function personStackQuery(personId: number, today: IsoDate): Statement {
   return {
     text: personStackSql,
     params: [
