@@ -64,6 +64,12 @@ const WARM_JOBS = Number(process.env.BENCH_WORKERS_WARM ?? 60);
  * the curve's.
  */
 const PROFILE_DIR = process.env.BENCH_WORKERS_PROFILE ? path.resolve(process.env.BENCH_WORKERS_PROFILE) : undefined;
+/**
+ * `BENCH_WORKERS_TRACE=<dir>`: each timed round's jobs (id, parent, start, end, state, log) as JSON
+ * in that directory (`<N>-<fs ms>-<fso ms>.json`, times from the bulk create), for a look at when
+ * the slots ran jobs and when they waited between them.
+ */
+const TRACE_DIR = process.env.BENCH_WORKERS_TRACE ? path.resolve(process.env.BENCH_WORKERS_TRACE) : undefined;
 const profileArgs = (dir: string | undefined) => (dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []);
 let profiles = 0;
 /** a fresh directory for one process's profile, when profiling */
@@ -229,6 +235,7 @@ export async function measureWorkers(results: Results, say: (line: string) => vo
 /** One round's systems, all fresh: an FS database, the stand-ins on it, clients to both, a directory for sosync. */
 interface Stage {
   dir: string;
+  latency: Latency;
   fsDb: TestDatabase;
   standIns: PgStandIns;
   systems: { fsPool: sql.ConnectionPool; online: OnlineClient };
@@ -240,7 +247,7 @@ async function openStage(latency: Latency): Promise<Stage> {
   let standIns: PgStandIns | undefined;
   try {
     standIns = await startPgStandIns(fsDb, latency);
-    return { dir, fsDb, standIns, systems: await connectSystems(standIns) };
+    return { dir, latency, fsDb, standIns, systems: await connectSystems(standIns) };
   } catch (err) {
     for (const child of standIns?.children ?? []) child.kill('SIGKILL');
     await fsDb.drop().catch(() => undefined);
@@ -423,6 +430,11 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     };
     const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
     const roots = jobs.filter((j) => j.parent_job_id === null);
+    if (TRACE_DIR && warm) {
+      fs.mkdirSync(TRACE_DIR, { recursive: true });
+      const trace = { t0: started.getTime(), seconds, jobs: jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log })) };
+      fs.writeFileSync(path.join(TRACE_DIR, `${workers}-${stage.latency.fs}-${stage.latency.fso}.json`), JSON.stringify(trace));
+    }
     const states: Record<string, number> = {};
     for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
     let duplicates = 0;

@@ -49,7 +49,8 @@ export interface WorkerSystemOptions {
 export interface SlotClaims extends RecordLocks {
   /** the next job; `runningHere`: the jobs the other slots run, passed over unread */
   claim(at: Date, runningHere: readonly number[]): Promise<JobRow | null>;
-  releaseAll(): Promise<void>;
+  /** lets the ended job's records go, in the next claim's round trip when the slot claims at once */
+  releaseSoon(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -180,7 +181,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
         releaseRecords: () => {
           // a slot that found every open job held may be idle now: the records just let go may free one
           if (claims) claimedHere.delete(claims);
-          claims?.releaseAll()
+          claims?.releaseSoon()
             .then(() => root.send({ type: 'START' }))
             .catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
         },

@@ -148,6 +148,94 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     await b.releaseAll();
   });
 
+  /** the statements sessions named `name` send while `work` runs (heartbeats left out) */
+  async function statementsOf(name: string, work: () => Promise<void>): Promise<string[]> {
+    const texts: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const config = args[0] as string | { text?: string };
+      const text = typeof config === 'string' ? config : config?.text ?? '';
+      if ((this as unknown as { connectionParameters: { application_name?: string } }).connectionParameters.application_name === `sosync ${name}` && text !== 'SELECT 1') texts.push(text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      await work();
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    return texts;
+  }
+
+  it('a claim right after releaseSoon lets the ended job\'s records go in its own round trip', async () => {
+    await clear();
+    const ended = await announce(50, 1);
+    const next = await announce(51, 2);
+    const a = session('slot-fold');
+    assert.equal((await a.claim(at))?.job_id, ended.job_id);
+    await table.store.updateJob(ended.job_id, { job_state: 'done' });
+    let claimed: Awaited<ReturnType<ClaimSession['claim']>> = null;
+    const sent = await statementsOf('slot-fold', async () => {
+      const released = a.releaseSoon();
+      claimed = await a.claim(at);
+      await released;
+    });
+    assert.equal(claimed!.job_id, next.job_id);
+    assert.equal(sent.length, 1, `one statement, not ${JSON.stringify(sent)}`);
+    assert.match(sent[0], /sosync_claim_job/);
+    const b = session('slot-after-fold');
+    assert.deepEqual(await b.lock({ system: 'fs', model: 'dbo.Person', id: 50 }), { waited: false }, 'the ended job\'s record is free');
+    await b.releaseAll();
+    await a.releaseAll();
+  });
+
+  it('releaseSoon with no claim in the same turn lets the records go on its own', async () => {
+    await clear();
+    await announce(52, 1);
+    const a = session('slot-idle-release');
+    assert.ok(await a.claim(at));
+    const sent = await statementsOf('slot-idle-release', () => a.releaseSoon());
+    assert.deepEqual(sent, ['SELECT pg_advisory_unlock_all()']);
+    const b = session('slot-after-idle');
+    assert.deepEqual(await b.lock({ system: 'fs', model: 'dbo.Person', id: 52 }), { waited: false });
+    await b.releaseAll();
+  });
+
+  it('a claim that takes the next job of the same record holds that record: the claim lets go before it locks', async () => {
+    await clear();
+    const first = await announce(53, 1);
+    const second = await announce(53, 2);
+    const a = session('slot-same-record');
+    assert.equal((await a.claim(at))?.job_id, first.job_id);
+    await table.store.updateJob(first.job_id, { job_state: 'done' });
+    void a.releaseSoon();
+    assert.equal((await a.claim(at))?.job_id, second.job_id, 'the same slot takes the record\'s next job');
+    const b = session('slot-wants-record');
+    let got = false;
+    const locked = b.lock({ system: 'fs', model: 'dbo.Person', id: 53 }).then((r) => { got = true; return r; });
+    await sleep(200);
+    assert.equal(got, false, 'the record of the claimed job is held');
+    await a.releaseAll();
+    assert.deepEqual(await locked, { waited: true });
+    await b.releaseAll();
+  });
+
+  it('the prepared claim still claims after the table gained or lost a column', async () => {
+    await clear();
+    const job = await announce(54, 1);
+    const a = session('slot-columns');
+    assert.equal((await a.claim(at))?.job_id, job.job_id, 'prepared before the change');
+    await a.releaseAll();
+    await table.db.query('ALTER TABLE sync_table ADD COLUMN claim_test_extra integer');
+    try {
+      assert.equal((await a.claim(at))?.job_id, job.job_id, 'after a column was added');
+      await a.releaseAll();
+    } finally {
+      await table.db.query('ALTER TABLE sync_table DROP COLUMN claim_test_extra');
+    }
+    assert.equal((await a.claim(at))?.job_id, job.job_id, 'after a column was dropped');
+    await a.releaseAll();
+  });
+
   it('a slot waits for a record another slot holds, and says it waited', async () => {
     await clear();
     const a = session('slot-wait-a');

@@ -356,7 +356,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       uses(pickAndStart, '(sync_table_retry_due|sync_table_state)');
       uses(pickAndStart, 'sync_table_pkey');
       // a parallel worker's claim: the same two indexes give each branch's head
-      const claim = await plan(claimStatements.claim, [[1, 2], t0]);
+      const claim = await plan(claimStatements.head, [[1, 2], t0]);
       uses(claim, 'sync_table_pick_next');
       uses(claim, '(sync_table_retry_due|sync_table_state)');
       const wake = await plan(`SELECT min(job_retry_at) FROM sync_table WHERE parent_job_id IS NULL AND job_state = 'error_retry'`);
@@ -396,7 +396,8 @@ describe('an older sync_table is adopted', () => {
       const { table, drop } = await openTable(kind);
       try {
         // simulate an installation from before the protocol and hierarchy columns
-        await table.db.query('DROP TABLE sync_table');
+        // (CASCADE: with the claim function of migration 8, which returns its rows)
+        await table.db.query('DROP TABLE sync_table CASCADE');
         await table.db.query('DELETE FROM sosync_schema_migrations');
         await table.db.query(`CREATE TABLE sync_table (job_id serial primary key, job_date timestamp, job_source_system varchar(3),
           job_source_model varchar(200), job_source_record_id integer not null, job_state varchar(20) not null default 'new')`);

@@ -10,7 +10,8 @@
  * - While the job runs it locks its counterpart on the other system, and its child jobs' records,
  *   waiting for a slot that holds one. Two jobs that each wait for the other's record are a
  *   deadlock PostgreSQL detects: one of them fails transiently (error_retry) and runs again later.
- * - When the job ends the slot lets every record go (`pg_advisory_unlock_all`).
+ * - When the job ends the slot lets every record go (`pg_advisory_unlock_all`): in the round trip
+ *   of its next claim when it claims at once, else on its own (releaseSoon).
  *
  * The locks are session-level: when a process dies or its session is cut (the same keepalive and
  * idle settings as the worker lock; the slot pings its session every second) PostgreSQL releases
@@ -22,7 +23,8 @@ import pg from 'pg';
 import type { FailingSystem } from '../failure.ts';
 import { HEARTBEAT_TIMEOUT_MS, lockSessionClient } from './leadership.ts';
 import { toUtcTimestamp, type PostgresOptions } from './database.ts';
-import { OPEN_STATES_SQL, PICK_ORDER, type JobRow, type SystemName } from './store.ts';
+import { OPEN_STATES_SQL, PICK_ORDER } from './pickOrder.ts';
+import type { JobRow, SystemName } from './store.ts';
 
 /** the first key of every record lock (the worker lock is 5051, migrations 5050) */
 export const RECORD_LOCK_CLASS = 5052;
@@ -60,37 +62,78 @@ export class RecordLockError extends Error {
 }
 
 /**
- * Claim SQL, one statement and one round trip per job looked at:
- * - `open`, `due`: the head of each branch of the pick (open jobs in SPEC §4.1 order; jobs in
- *   error_retry whose next attempt is due, $2 = now), passing over jobs already looked at ($1) and
- *   rows another session is claiming (SKIP LOCKED); the rows stay locked only for the statement.
- * - `head`: the one of them SPEC §4.1 picks first (a due retry competes as if it were new).
- * - `claimed`: the head's source record locked for this session if nobody holds it
- *   (`pg_try_advisory_lock`, evaluated once: a CTE with a volatile function is materialized).
- * The answer is the head with `locked` (false: its record is held elsewhere), or no row when there
- * is no open job to look at. The job is not started here: its start (SPEC §4.2 step 1) writes
- * job_start at a moment after the claim took the record, so that no job's recorded run can
- * overlap that of a job of the same record that ended before.
+ * The head of the pick a claim looks at, given the jobs it passes over (`passed`) and the time due
+ * retries are due by (`due`): the head of each branch of the pick — open jobs in SPEC §4.1 order,
+ * jobs in error_retry whose next attempt is due — read `FOR UPDATE SKIP LOCKED` (a row another
+ * session is claiming right now is passed over, never waited for), and of the two the one SPEC §4.1
+ * picks first (a due retry competes as if it were new). Each branch is served by its own partial
+ * index (sync_table_pick_next, sync_table_retry_due); the EXPLAIN test runs this text.
  */
-export const claimStatements = {
-  claim: `WITH open AS (
+export const claimHeadSql = (passed: string, due: string, into = '') => `WITH open AS (
       SELECT * FROM sync_table
-       WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL} AND job_id <> ALL($1::bigint[])
+       WHERE parent_job_id IS NULL AND job_state IN ${OPEN_STATES_SQL} AND job_id <> ALL(${passed})
        ORDER BY ${PICK_ORDER} LIMIT 1
        FOR UPDATE SKIP LOCKED
     ), due AS (
       SELECT * FROM sync_table
-       WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= $2 AND job_id <> ALL($1::bigint[])
+       WHERE parent_job_id IS NULL AND job_state = 'error_retry' AND job_retry_at <= ${due} AND job_id <> ALL(${passed})
        ORDER BY job_retry_at LIMIT 1
        FOR UPDATE SKIP LOCKED
-    ), head AS (
-      SELECT * FROM (SELECT * FROM open UNION ALL SELECT * FROM due) AS heads ORDER BY ${PICK_ORDER} LIMIT 1
-    ), claimed AS (
-      SELECT job_id, pg_try_advisory_lock(${RECORD_LOCK_CLASS_SQL}, hashtext(job_source_system || ':' || job_source_model || ':' || job_source_record_id)) AS locked
-        FROM head
     )
-    SELECT claimed.locked, head.* FROM head JOIN claimed USING (job_id)`,
+    SELECT *${into} FROM (SELECT * FROM open UNION ALL SELECT * FROM due) AS heads ORDER BY ${PICK_ORDER} LIMIT 1`;
+
+/** the record lock of a job's source record, as SQL on a sync_table row named `row` */
+const sourceLockKeySql = (row: string) =>
+  `${RECORD_LOCK_CLASS_SQL}, hashtext(${row}.job_source_system || ':' || ${row}.job_source_model || ':' || ${row}.job_source_record_id)`;
+
+/**
+ * The claim as a function on the server (created by migration 8), so that a claim is one round
+ * trip however many jobs it looks at:
+ * 1. It lets go of every record the session holds (`pg_advisory_unlock_all`): the slot's previous
+ *    job has ended, and its records go in the same round trip that claims the next one.
+ * 2. It reads the head of the pick (claimHeadSql), passing over `passed` (the jobs this process's
+ *    other slots run) and the jobs it already looked at.
+ * 3. It takes the head if it can lock the head's source record at once (`pg_try_advisory_lock`);
+ *    else it looks at the next head, up to `max_rounds` heads. A job whose record another slot
+ *    holds waits in the queue, so the jobs of one record run one after the other, in order.
+ * It returns the claimed job, or no row when no open job may run now. The rows it looked at stay
+ * locked (FOR UPDATE) until it returns: one statement, one transaction. The job is not started
+ * here: its start (SPEC §4.2 step 1) writes job_start at a moment after the claim took the record,
+ * so that no job's recorded run can overlap that of a job of the same record that ended before.
+ */
+export const claimFunctionSql = `CREATE OR REPLACE FUNCTION sosync_claim_job(passed bigint[], due_at timestamp without time zone, max_rounds integer)
+  RETURNS SETOF sync_table LANGUAGE plpgsql AS $claim$
+DECLARE
+  looked_at bigint[] := passed;
+  candidate sync_table;
+BEGIN
+  PERFORM pg_advisory_unlock_all();
+  FOR round IN 1..max_rounds LOOP
+    ${claimHeadSql('looked_at', 'due_at', ' INTO candidate')};
+    IF NOT FOUND THEN
+      RETURN;
+    END IF;
+    IF pg_try_advisory_lock(${sourceLockKeySql('candidate')}) THEN
+      RETURN NEXT candidate;
+      RETURN;
+    END IF;
+    looked_at := looked_at || candidate.job_id;
+  END LOOP;
+END
+$claim$`;
+
+export const claimStatements = {
+  /** lets the previous job's records go and claims the next job (claimFunctionSql), in one round trip */
+  claim: `SELECT * FROM sosync_claim_job($1::bigint[], $2::timestamp without time zone, ${MAX_CLAIM_ROUNDS})`,
+  /** the head a claim looks at ($1 passed over, $2 = now), for the EXPLAIN test */
+  head: claimHeadSql('$1::bigint[]', '$2::timestamp without time zone'),
 };
+
+interface PendingRelease {
+  timer: NodeJS.Immediate;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 export class ClaimSession {
   private client: pg.Client | null = null;
@@ -98,6 +141,8 @@ export class ClaimSession {
   private closed = false;
   /** calls of this session under way (the heartbeat only pings an idle session) */
   private inFlight = 0;
+  /** the release releaseSoon put off until the current turn of the event loop is over */
+  private pendingRelease: PendingRelease | null = null;
   /** false once the prepared claim failed for a change of the table's columns */
   private prepareClaim = true;
   /** the session's deadlock check in ms as PostgreSQL reports it: DEADLOCK_CHECK_MS when the role may set it; null before a session */
@@ -162,22 +207,24 @@ export class ClaimSession {
   }
 
   private async claimNext(at: Date, runningHere: readonly number[]): Promise<JobRow | null> {
-    const client = await this.session();
+    // the previous job's records, if still held, go with this claim
+    const pending = this.cancelRelease();
+    let client: pg.Client;
     try {
-      // job ids whose record another slot holds: looked at once, then passed over
-      const passed: number[] = [...runningHere];
-      for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
-        const { rows: [head] } = await this.claimQuery(client, [passed, toUtcTimestamp(at)]);
-        if (!head) return null;
-        const { locked, ...job } = head;
-        if (locked) return job;
-        passed.push(job.job_id);
-      }
-      return null;
+      client = await this.session();
+    } catch (err) {
+      // no session: whatever it held went with it
+      pending?.resolve();
+      throw err;
+    }
+    try {
+      const { rows: [job] } = await this.claimQuery(client, [runningHere, toUtcTimestamp(at)]);
+      pending?.resolve();
+      return job ?? null;
     } catch (err) {
       // a lock the failed statement took is not undone with it (advisory locks are not
       // transactional); between jobs the slot holds no record, so it lets every one go
-      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await client.query('SELECT pg_advisory_unlock_all()').then(() => pending?.resolve(), (e: Error) => pending?.reject(e));
       throw err;
     }
   }
@@ -187,7 +234,7 @@ export class ClaimSession {
    * "cached plan must not change result type": a newer version's migration while this process
    * runs) it runs unprepared from then on.
    */
-  private async claimQuery(client: pg.Client, values: unknown[]): Promise<pg.QueryResult<JobRow & { locked: boolean }>> {
+  private async claimQuery(client: pg.Client, values: unknown[]): Promise<pg.QueryResult<JobRow>> {
     if (!this.prepareClaim) return client.query({ text: claimStatements.claim, values });
     try {
       return await client.query({ name: 'sosync_claim', text: claimStatements.claim, values });
@@ -222,15 +269,59 @@ export class ClaimSession {
     }
   }
 
-  /** Lets every record of the ended job go. */
+  /** Lets every record of the ended job go, now. */
   async releaseAll(): Promise<void> {
+    const pending = this.cancelRelease();
+    try {
+      await this.unlockAll();
+      pending?.resolve();
+    } catch (err) {
+      pending?.reject(err as Error);
+      throw err;
+    }
+  }
+
+  private async unlockAll(): Promise<void> {
     const client = this.client;
     if (!client) return;
     await this.busy(() => client.query(`SELECT pg_advisory_unlock_all()`));
   }
 
+  /**
+   * Lets every record of the ended job go once the current turn of the event loop is over, unless
+   * the slot claims its next job before: the claim lets them go in its own round trip (step 1 of
+   * claimFunctionSql). A slot that goes on at once saves a round trip per job; one that does not
+   * (it throttles, stops, pauses for an outage) holds nothing while it waits. Resolves once the
+   * records are let go, whichever way; rejects when that failed (the session is renewed then).
+   */
+  releaseSoon(): Promise<void> {
+    this.cancelRelease()?.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingRelease = {
+        resolve, reject,
+        timer: setImmediate(() => {
+          if (this.pendingRelease !== pending) return;
+          this.pendingRelease = null;
+          this.releaseAll().then(resolve, reject);
+        }),
+      };
+      this.pendingRelease = pending;
+    });
+  }
+
+  /** the release releaseSoon put off, taken over by the caller (a claim) */
+  private cancelRelease(): PendingRelease | null {
+    const pending = this.pendingRelease;
+    if (!pending) return null;
+    clearImmediate(pending.timer);
+    this.pendingRelease = null;
+    return pending;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    // the session ends below, and every record with it
+    this.cancelRelease()?.resolve();
     const client = this.client;
     this.client = null;
     if (this.heartbeat) clearInterval(this.heartbeat);

@@ -5,6 +5,7 @@
  * added, rows are kept.
  */
 import type { SqlDatabase } from './database.ts';
+import { claimFunctionSql } from './claims.ts';
 import { activeWorkerTableSql } from './leadership.ts';
 
 export interface Migration {
@@ -139,6 +140,11 @@ export const migrations: readonly Migration[] = [
     version: 7,
     name: 'which process holds the job worker (processes sharing one PostgreSQL sync table)',
     sql: [activeWorkerTableSql],
+  },
+  {
+    version: 8,
+    name: 'parallel workers claim a job in one call: sosync_claim_job',
+    sql: [claimFunctionSql],
   },
 ];
 

@@ -9,15 +9,11 @@ import { syncTableColumns } from './migrations.ts';
 import { GroupCommit } from './groupCommit.ts';
 
 export type SystemName = 'fs' | 'fso';
-export const jobStates = ['new', 'inprogress', 'done', 'error', 'error_retry', 'skipped'] as const;
-export type JobState = (typeof jobStates)[number];
+export { jobStates, openStates, OPEN_STATES_SQL, PICK_ORDER, type JobState } from './pickOrder.ts';
+import { OPEN_STATES_SQL, PICK_ORDER, type JobState } from './pickOrder.ts';
 export const jobErrorCodes = ['timeout', 'run_counter', 'sync_source', 'child_job', 'transformation', 'cleanup', 'unknown'] as const;
 export type JobErrorCode = (typeof jobErrorCodes)[number];
 
-/** The states of a job the worker still has to run (SPEC §4.1). */
-export const openStates = ['new', 'inprogress'] as const satisfies readonly JobState[];
-/** The same list as SQL, for every query that selects open jobs (the partial indexes of migration 2 use this text). */
-export const OPEN_STATES_SQL = `(${openStates.map((s) => `'${s}'`).join(', ')})`;
 
 export { INT32_MAX } from '../ids.ts';
 
@@ -145,8 +141,6 @@ export const MAX_TREE_DEPTH = 50;
 
 type Queryable = Pick<SqlDatabase, 'query'>;
 
-/** SPEC §4.1's order, used by both branches of the pick and the choice between them. */
-export const PICK_ORDER = `(job_state = 'inprogress') DESC, job_priority DESC, job_date DESC, job_id`;
 
 const PICK_NEXT_JOB = `SELECT * FROM (
     (SELECT * FROM sync_table
