@@ -55,6 +55,7 @@ export interface SlotClaims extends RecordLocks {
 }
 
 type SupervisorActor = Actor<typeof supervisorMachine>;
+type PoolActor = Actor<ReturnType<typeof createPoolMachine>>;
 
 export interface WorkerSystem {
   control: WorkerControl;
@@ -182,7 +183,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
           // a slot that found every open job held may be idle now: the records just let go may free one
           if (claims) claimedHere.delete(claims);
           claims?.releaseSoon()
-            .then(() => root.send({ type: 'START' }))
+            .then(() => (root as PoolActor).send({ type: 'RECORDS_FREED' }))
             .catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
         },
         reportOutcome: ({ context }, { outcome }) => {
