@@ -61,6 +61,8 @@ export interface ServiceOptions {
   driftLockMs?: number;
   faultRetryMs?: number;
   protocolRetryMs?: number;
+  /** how long a WAKE waits for more ended jobs before the protocol batch (default PROTOCOL_GATHER_MS) */
+  protocolGatherMs?: number;
 }
 
 export async function startService(config: Config, logger: Logger, endpoints: Endpoints = config, options: ServiceOptions = {}): Promise<RunningService> {
@@ -146,6 +148,7 @@ export async function startService(config: Config, logger: Logger, endpoints: En
       driftLockMs: options.driftLockMs,
       faultRetryMs: options.faultRetryMs,
       protocolRetryMs: options.protocolRetryMs,
+      protocolGatherMs: options.protocolGatherMs,
       onJobEnded: metrics.jobEnded,
       retry: config.retry,
       probeIntervalMs: config.outageProbeIntervalMs,

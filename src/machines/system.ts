@@ -32,6 +32,8 @@ export interface WorkerSystemOptions {
   driftLockMs?: number;
   faultRetryMs?: number;
   protocolRetryMs?: number;
+  /** how long a WAKE waits for more ended jobs before the protocol batch (default PROTOCOL_GATHER_MS) */
+  protocolGatherMs?: number;
   /** how transiently failed jobs are retried */
   retry?: RetryPolicy;
   /** while a system is down it is probed this often */
@@ -287,7 +289,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
             reportModelMissing: (_, { error }) => logger.error({ error }, 'protocol worker paused'),
           },
         }),
-        { input: { retryMs: options.protocolRetryMs }, systemId: 'protocol', inspect: options.inspect },
+        { input: { retryMs: options.protocolRetryMs, gatherMs: options.protocolGatherMs }, systemId: 'protocol', inspect: options.inspect },
       )
     : null;
 
@@ -337,6 +339,8 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     if (snapshot.status === 'done') activity = 'stopping';
     else if (snapshot.matches('faulted') || snapshot.matches('modelMissing')) activity = 'error';
     else if (snapshot.matches('running') || snapshot.matches('batchDone')) activity = c.stopRequested ? 'stopping' : c.restartRequested ? 'restartRequested' : 'running';
+    // a batch starts in a moment, with the jobs that end meanwhile
+    else if (snapshot.matches('gathering')) activity = 'running';
     else activity = 'idle';
     return { activity, copied: c.copied, last_error: c.lastError, fso_model_missing: snapshot.matches('modelMissing') };
   }

@@ -18,6 +18,8 @@ import { Recorder } from './recorder.ts';
 import { sleep, until } from '../support/wait.ts';
 
 const recorder = new Recorder();
+/** the protocol worker's gathering, long enough for a path's next outside event to reach it there */
+const PROTOCOL_GATHER_TEST_MS = 1000;
 const paths = selectedPaths(jobModel);
 const workerModels = [supervisorModel, protocolModel];
 const workerPaths = workerModels.map((model) => ({ model, paths: selectedPaths(model) }));
@@ -297,7 +299,7 @@ async function checkOutcome(e: EndToEnd, path: ModelPath, sc: JobScenario, row: 
 describe('job machine: model-based paths, run for real', { concurrency: false }, () => {
   let e: EndToEnd;
   before(async () => {
-    e = await startEndToEnd('pglite', { inspect: recorder.inspect, faultRetryMs: 1000, protocolRetryMs: 1000, driftLockMs: 2500, ini: ['outage_probe_interval_ms = 1000'] });
+    e = await startEndToEnd('pglite', { inspect: recorder.inspect, faultRetryMs: 1000, protocolRetryMs: 1000, protocolGatherMs: PROTOCOL_GATHER_TEST_MS, driftLockMs: 2500, ini: ['outage_probe_interval_ms = 1000'] });
   });
   after(async () => { await e?.close(); });
 
@@ -355,7 +357,7 @@ describe('job machine: model-based paths, run for real', { concurrency: false },
       it(`${model.machine.id} ${path.id}: ${path.name}`, async () => {
         recorder.startPath();
         const own = await startEndToEnd('pglite', {
-          inspect: recorder.inspect, faultRetryMs: 1000, protocolRetryMs: 1000, driftLockMs: 2500,
+          inspect: recorder.inspect, faultRetryMs: 1000, protocolRetryMs: 1000, protocolGatherMs: PROTOCOL_GATHER_TEST_MS, driftLockMs: 2500,
           ini: ['outage_probe_interval_ms = 1000', `throttle_ms = ${STOP_THROTTLE_MS}`],
         });
         try {

@@ -226,8 +226,15 @@ const protocolRows: Row[] = [
     }),
   },
   {
-    // a job that ends wakes the protocol worker (SPEC §5), as the job worker sends it; during a batch
-    // that asks for another one
+    // a job that ends wakes the protocol worker (SPEC §5), as the job worker sends it: the batch
+    // starts once the jobs ending meanwhile could join it
+    on: 'WAKE', case: 'jobEnds', when: settledIn('idle'),
+    arrange: step({ prepare: async (e) => { await pendingRows(e, 1); }, act: async (e) => { wakeProtocol(e); } }),
+  },
+  { on: 'START', case: 'processProtocolWhileGathering', when: settledIn('gathering'), arrange: step({ act: get('/service/processprotocol') }) },
+  { on: 'after:gather', case: 'gathered', arrange: step({}) },
+  {
+    // during a batch a job that ends asks for another gathering after it
     on: 'WAKE', case: 'jobEndsDuringABatch', when: (s) => s.matches('running') && !s.context.stopRequested,
     arrange: step({
       prepare: async (e) => { await pendingRows(e, 1); holding = holdFirstCopy(e); },
@@ -246,7 +253,7 @@ const protocolRows: Row[] = [
   },
   // the failures below replace FSO's call hook, which a batch held for START still waits in
   {
-    on: 'done:copyBatch', case: 'fsoRefusesRows', when: (s) => !morePending(s) && !s.context.restartRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'refused' }),
+    on: 'done:copyBatch', case: 'fsoRefusesRows', when: (s) => !morePending(s) && !s.context.restartRequested && !s.context.wakeRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'refused' }),
     arrange: step({
       prepare: async (e) => {
         await pendingRows(e, 1);
@@ -255,12 +262,12 @@ const protocolRows: Row[] = [
     }),
   },
   {
-    on: 'done:copyBatch', case: 'fsoDown', when: (s) => !morePending(s) && !s.context.restartRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'down' }),
+    on: 'done:copyBatch', case: 'fsoDown', when: (s) => !morePending(s) && !s.context.restartRequested && !s.context.wakeRequested, output: () => ({ copied: 0, failed: 1, remaining: 1, lastError: 'down' }),
     arrange: step({ prepare: async (e) => { await pendingRows(e, 1); await e.fso.faults.refuseConnections(true); } }),
   },
   {
     // FSO answers as Odoo does for a model it does not have
-    on: 'done:copyBatch', case: 'sosyncJobMissing', when: (s) => !morePending(s) && !s.context.restartRequested,
+    on: 'done:copyBatch', case: 'sosyncJobMissing', when: (s) => !morePending(s) && !s.context.restartRequested && !s.context.wakeRequested,
     output: () => ({ copied: 0, failed: 1, remaining: 1, modelMissing: true, lastError: 'FSO has no model sosync.job' }),
     arrange: step({
       prepare: async (e) => {
@@ -270,7 +277,7 @@ const protocolRows: Row[] = [
     }),
   },
   {
-    on: 'error:copyBatch', case: 'syncTableGone', when: (s) => !morePending(s) && !s.context.restartRequested,
+    on: 'error:copyBatch', case: 'syncTableGone', when: (s) => !morePending(s) && !s.context.restartRequested && !s.context.wakeRequested,
     arrange: step({ prepare: async (e) => { await e.service.table.db.query('ALTER TABLE sync_table RENAME TO sync_table_away'); } }),
   },
   { on: 'after:retry', case: 'retried', arrange: step({ act: healthy }) },
@@ -280,8 +287,8 @@ export const protocolModel: MachineModel<WorkerScenario, Snap> = {
   machine: protocolMachine,
   input: {},
   rows: protocolRows,
-  abstract: (s) => [s.context.restartRequested, s.context.stopRequested, morePending(s)],
-  edgeContext: (s) => [s.context.restartRequested],
+  abstract: (s) => [s.context.restartRequested, s.context.wakeRequested, s.context.stopRequested, morePending(s)],
+  edgeContext: (s) => [s.context.restartRequested, s.context.wakeRequested],
   // every path goes back to idle (FSO down is followed until it is back) or stops
   rests: (s) => s.matches('idle') || s.status === 'done',
 };

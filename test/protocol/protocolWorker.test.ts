@@ -6,6 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createOnlineClient, type OnlineClient } from '../../src/adapters/online/index.ts';
 import { createWorkerSystem, type WorkerSystem } from '../../src/machines/system.ts';
+import { PROTOCOL_GATHER_MS } from '../../src/machines/protocol.ts';
 import { createProtocolCopier, formatOdooDatetime, sosyncJobValues } from '../../src/adapters/online/index.ts';
 import { OnlineStore, modelDefs } from '../../sandbox/online/index.ts';
 import { magicFields } from '../../sandbox/online/models.ts';
@@ -143,6 +144,22 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
         const job = (await table.store.getJob(id))!;
         assert.equal(fso.store.get('sosync.job', job.job_fso_id!)!.job_id, id, `job ${id} recorded with its own FSO id`);
       }
+    });
+
+    test('jobs that end one after the other within the gathering time are copied in one batch', async () => {
+      const ids: number[] = [];
+      const calls = await sosyncJobCalls(async () => {
+        for (let i = 0; i < 3; i++) {
+          const [id] = await readyJobs(1, 250 + i);
+          ids.push(id);
+          // as the job worker does when a job ends
+          workers.control.jobCreated((await table.store.getJob(id))!);
+          await sleep(20);
+        }
+        await until(async () => (await table.store.countProtocolPending()) === 0, 'copied');
+      });
+      const creates = calls.filter((c) => c.method === 'create').map((c) => [c.args[0]].flat().map((v) => (v as { job_id: number }).job_id));
+      assert.deepEqual(creates, [ids], `one create of the three (PROTOCOL_GATHER_MS = ${PROTOCOL_GATHER_MS}), not one per job`);
     });
 
     test('a create FSO refuses is retried row by row: the others are copied, the refused row alone stays pending', async () => {

@@ -242,10 +242,11 @@ for (const backend of ['postgresql', 'pglite'] as const) {
         fax: '01 999',
       });
       assert.equal(result.created, false);
-      // FS's defaults go with the stack's first read, and the rows that still carry an FSO id are
-      // looked up in one batch for all seven tables: 14 round trips for this write, 21 when each was
-      // a round trip of its own
-      assert.equal(standIn.server.requestCount - requestsBefore, 14, 'round trips of the write');
+      // FS's defaults go with the stack's first read, and the current rows' FSO ids and the former
+      // rows' (all seven tables) are written in one batch: 11 round trips for this write; 14 when the
+      // former rows were looked up first and each row was updated on its own, 21 when each table's
+      // lookup and FS's defaults were a round trip of their own too
+      assert.equal(standIn.server.requestCount - requestsBefore, 11, 'round trips of the write');
       const stack = await client.readPersonStack(created.personId, today);
       assert.ok(stack);
       assert.equal(stack.person.Name, 'Weiß-Groß');
@@ -263,6 +264,25 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       assert.equal(ended.recordset[0].sosync_fso_id, null);
       assert.ok((ended.recordset[0]['GültigBis'] as Date).toISOString().slice(0, 10) < today);
       assert.deepEqual(await announcements(), []);
+    });
+
+    it('a write that only stamps the FSO id reads the stack once and stamps every current row in one batch', async () => {
+      const created = await client.writePersonStack({
+        personId: null, today, sosyncWriteDate: new Date('2024-01-01T00:00:00Z'), sosyncFsoId: 601,
+        person: { Vorname: 'Lena', Name: 'Stempel' }, email: { EmailVor: 'lena', EmailNach: 'example.org' }, phone: '+43 1 777', donationReceipt: true,
+      });
+      const stamp = new Date('2024-03-03T08:00:00Z');
+      const requestsBefore = standIn.server.requestCount;
+      const result = await client.writePersonStack({ personId: created.personId, today, sosyncWriteDate: stamp, sosyncFsoId: 602 });
+      // the transaction's begin and commit, FS's defaults with the stack, and the batch of updates
+      assert.equal(standIn.server.requestCount - requestsBefore, 4, 'round trips of the write');
+      const stack = (await client.readPersonStack(created.personId, today))!;
+      const current = [stack.person, stack.email, stack.phone, stack.donationReceipt];
+      assert.deepEqual(current.map((row) => row?.sosync_fso_id), [602, 602, 602, 602], 'every current row carries the new FSO id');
+      assert.deepEqual(current.map((row) => row?.sosync_write_date?.toISOString()), current.map(() => stamp.toISOString()));
+      assert.deepEqual(result.request.map((w) => `${w.action} ${w.table}`).sort(),
+        ['update dbo.Person', 'update dbo.PersonEmail', 'update dbo.PersonGruppe', 'update dbo.PersonTelefon'], 'the job\'s evidence names each row written');
+      assert.deepEqual(await announcements(), [], 'sosync writes carry noSyncJobSwitch = 1');
     });
 
     it('rolls a failing stack write back completely', async () => {

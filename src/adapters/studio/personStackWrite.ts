@@ -12,7 +12,7 @@ import {
   composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, personStackQuery, readPersonStack, stackFromSets, stackTables,
   utcToday, validToday,
 } from './personStackRead.ts';
-import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRow, withoutAnnouncement } from './tableAccess.ts';
+import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRow, updateRows, withoutAnnouncement, type RowsUpdate } from './tableAccess.ts';
 import { addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personBPKTable, personTable, phoneTable } from './tables.ts';
 import type { IsoDate, PersonStack, PersonStackWrite, PersonStackWriteResult } from './types.ts';
 
@@ -172,24 +172,22 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
   }
 
   // Every current row carries the FSO id and this write's sosync_write_date; former ones lose the id.
-  const after = await readPersonStack(scope.run, personId, today);
+  // Nothing written yet: the stack is as read at the start, in this transaction.
+  const after = scope.written.length === 0 && before ? before : await readPersonStack(scope.run, personId, today);
   if (!after) throw new StudioQueryError(scope.address, `dbo.Person ${personId} vanished during the write`, 0);
   const current = currentRows(after);
   const touched = new Set(scope.written.filter((w) => w.action !== 'delete').map((w) => `${w.table}#${w.id}`));
-  for (const { table, id, row } of current) {
-    const upToDate = touched.has(`${table.model}#${id}`) && row.sosync_fso_id === fsoId;
-    if (!upToDate) await updateRow(scope, table, id, { sosync_fso_id: fsoId, ...sync });
-  }
-  // former rows that still carry an FSO id: one batch, a result set per table
-  const formerRowQueries = stackTables.map((table) => {
+  const stamps: RowsUpdate[] = current
+    .filter(({ table, id, row }) => !(touched.has(`${table.model}#${id}`) && row.sosync_fso_id === fsoId))
+    .map(({ table, id }) => ({ table, id, values: { sosync_fso_id: fsoId, ...sync } }));
+  // former rows that still carry an FSO id, per table; with the stamps, one batch
+  const personParam: Param[] = [{ name: 'personId', type: 'int', value: personId }];
+  const formerRows: RowsUpdate[] = stackTables.map((table) => {
     const ids = current.filter((r) => r.table === table).map((r) => r.id);
     const exclude = ids.length ? ` AND [${table.key}] NOT IN (${ids.join(', ')})` : '';
-    return `SELECT [${table.key}] FROM dbo.[${table.name}] WHERE ${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude};`;
+    return { table, where: `${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude}`, params: personParam, values: { sosync_fso_id: null, ...sync } };
   });
-  const formerRows = await scope.run(formerRowQueries.join('\n'), [{ name: 'personId', type: 'int', value: personId }]);
-  for (const [i, table] of stackTables.entries()) {
-    for (const r of formerRows[i] ?? []) await updateRow(scope, table, Number(r[table.key]), { sosync_fso_id: null, ...sync });
-  }
+  await updateRows(scope, [...stamps, ...formerRows]);
   return { personId, created, request: scope.written, answer: 'success' };
 }
 

@@ -6,7 +6,7 @@
  */
 import { INT32_MAX } from '../ids.ts';
 import { StudioInputError, StudioQueryError } from './errors.ts';
-import type { Param, Runner, StudioConnection, WriteScope } from './connection.ts';
+import type { Param, Runner, Statement, StudioConnection, WriteScope } from './connection.ts';
 import { rowOf, type StudioTable, type TableOf } from './tables.ts';
 import type { DeleteResult, RecordWriteResult, WriteMeta } from './types.ts';
 
@@ -26,12 +26,19 @@ export function definedOnly(values: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
 }
 
-function columnParams(table: StudioTable, values: Record<string, unknown>): Param[] {
+function columnParams(table: StudioTable, values: Record<string, unknown>, prefix = ''): Param[] {
   return Object.keys(values).map((column, i) => {
     const type = table.columns[column];
     if (type === undefined) throw new StudioInputError(`${table.model} has no writable column ${column}`);
-    return { name: `v${i}`, type, value: values[column] };
+    return { name: `${prefix}v${i}`, type, value: values[column] };
   });
+}
+
+/** One UPDATE of `table`'s rows matching `where`, answering the rows as written; parameter names start with `prefix`. */
+function updateStatement(table: StudioTable, values: Record<string, unknown>, where: string, whereParams: Param[], output: string, prefix = ''): Statement {
+  const params = columnParams(table, values, prefix);
+  const assignments = Object.keys(values).map((c, i) => `[${c}] = @${params[i].name}`).join(', ');
+  return { text: `UPDATE dbo.[${table.name}] SET ${assignments} OUTPUT ${output} WHERE ${where};`, params: [...params, ...whereParams] };
 }
 
 export async function insertRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, values: Record<string, unknown>): Promise<Row> {
@@ -49,14 +56,48 @@ export async function insertRow<Row = Record<string, unknown>>(scope: WriteScope
 /** null when there is no row `id` */
 export async function updateRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, id: number, values: Record<string, unknown>): Promise<Row | null> {
   values = definedOnly(values);
-  const params = columnParams(table, values);
-  const assignments = Object.keys(values).map((c, i) => `[${c}] = @${params[i].name}`).join(', ');
-  const [rows] = await scope.run(
-    `UPDATE dbo.[${table.name}] SET ${assignments} OUTPUT INSERTED.* WHERE [${table.key}] = @id;`,
-    [...params, { name: 'id', type: 'int', value: id }]);
+  const { text, params } = updateStatement(table, values, `[${table.key}] = @id`, [{ name: 'id', type: 'int', value: id }], 'INSERTED.*');
+  const [rows] = await scope.run(text, params);
   const row = rowOf(table, rows?.[0]);
   if (row) scope.written.push({ table: table.model, action: 'update', id, values });
   return row;
+}
+
+/** Rows to update in one batch: `values` on row `id` of `table`, or on every row of `table` matching `where`. */
+export type RowsUpdate =
+  | { table: StudioTable; id: number; values: Record<string, unknown> }
+  | { table: StudioTable; where: string; params: Param[]; values: Record<string, unknown> };
+
+/**
+ * Several updates in one batch, one round trip, in the given order; each updated row is recorded
+ * in the scope as updateRow records it. Answers the ids each update wrote (none where no row matched).
+ */
+export async function updateRows(scope: WriteScope, updates: readonly RowsUpdate[]): Promise<number[][]> {
+  if (updates.length === 0) return [];
+  const statements = updates.map((u, k) => {
+    const values = definedOnly(u.values);
+    const key = `INSERTED.[${u.table.key}]`;
+    return 'id' in u
+      ? updateStatement(u.table, values, `[${u.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: u.id }], key, `u${k}`)
+      : updateStatement(u.table, values, u.where, u.params, key, `u${k}`);
+  });
+  const sets = await scope.run(statements.map((st) => st.text).join('\n'), dedupedParams(statements.flatMap((st) => st.params)));
+  return updates.map((u, k) => {
+    const ids = (sets[k] ?? []).map((r) => Number(r[u.table.key]));
+    for (const id of ids) scope.written.push({ table: u.table.model, action: 'update', id, values: definedOnly(u.values) });
+    return ids;
+  });
+}
+
+/** Parameters of several statements of one batch: a name they share (a `where`'s @personId, say) goes once, and must mean one value. */
+function dedupedParams(params: Param[]): Param[] {
+  const byName = new Map<string, Param>();
+  for (const p of params) {
+    const seen = byName.get(p.name);
+    if (seen && (seen.type !== p.type || seen.value !== p.value)) throw new StudioInputError(`batch parameter @${p.name} given two values`);
+    byName.set(p.name, p);
+  }
+  return [...byName.values()];
 }
 
 /** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
