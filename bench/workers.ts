@@ -406,6 +406,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       job_source_system: a.system, job_source_model: a.model, job_source_record_id: a.id,
       ...(a.delete ? { job_source_type: 'delete' } : {}),
     }));
+    const callsBefore = TRACE_DIR && warm ? await callTimes(port) : null;
     const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuSeconds() };
     const t0 = performance.now();
     const windowFrom = monotonicUs();
@@ -432,7 +433,13 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     const roots = jobs.filter((j) => j.parent_job_id === null);
     if (TRACE_DIR && warm) {
       fs.mkdirSync(TRACE_DIR, { recursive: true });
-      const trace = { t0: started.getTime(), seconds, jobs: jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log })) };
+      const callsAfter = await callTimes(port);
+      const calls = Object.fromEntries(Object.entries(callsAfter).map(([key, after]) => {
+        const before = callsBefore?.[key] ?? { count: 0, sum: 0 };
+        const count = after.count - before.count;
+        return [key, { count, meanMs: count ? (1000 * (after.sum - before.sum)) / count : 0 }];
+      }).filter(([, v]) => (v as { count: number }).count > 0));
+      const trace = { t0: started.getTime(), seconds, calls, jobs: jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log })) };
       fs.writeFileSync(path.join(TRACE_DIR, `${workers}-${stage.latency.fs}-${stage.latency.fso}.json`), JSON.stringify(trace));
     }
     const states: Record<string, number> = {};
@@ -458,6 +465,17 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     if (isLive(run)) await killHard(run);
     await database.drop();
   }
+}
+
+/** BENCH_WORKERS_TRACE: sosync's FS and FSO calls so far (its /metrics), count and seconds by system and operation */
+async function callTimes(port: number): Promise<Record<string, { count: number; sum: number }>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const calls: Record<string, { count: number; sum: number }> = {};
+  for (const m of text.matchAll(/^sosync_system_call_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
+    const entry = (calls[m[2]] ??= { count: 0, sum: 0 });
+    entry[m[1] as 'sum' | 'count'] = Number(m[3]);
+  }
+  return calls;
 }
 
 /** WARM_JOBS new FS persons announced to the sosync on `port` and run to their end; returns the last job id. */
