@@ -5,7 +5,7 @@ import { typenIds, type PersonStack, type PersonStackWrite, type WriteMeta } fro
 import type { OnlineClient, OnlineRecord } from '../adapters/online/index.ts';
 import { FlowError, type Flow, type ModelInfo, type SyncDirection, type SyncEvidence } from './flow.ts';
 import { formatSosyncWriteDate, OnlineModel, writeToOnline } from './onlineModel.ts';
-import { genderToOnline, genderToStudio, partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
+import { clearsIndividualSalutation, genderToOnline, genderToStudio, partnerFieldSources, partnerFields, partnerToStack, stackToPartner } from './partnerMapping.ts';
 import { writeToStudio, type StudioSide } from './studioSide.ts';
 import { many2oneId, sideBySide, sidesOfFlow, sourceRecord, syncDate, type FlowClients } from './support.ts';
 
@@ -125,7 +125,8 @@ export function createPartnerFlow({ studio, online }: FlowClients): Flow {
 
   function toStudio(direction: SyncDirection, stamp: Date, partner: OnlineRecord): Promise<SyncEvidence> {
     return writeToStudio(fso, fs, direction, stamp, partner, async (current) => {
-      const defaultSalutation = await studio.typenDefault(typenIds.addressSalutation);
+      // FS's default salutation matters only when the individual one is cleared: one round trip less otherwise
+      const defaultSalutation = clearsIndividualSalutation(partner, current) ? await studio.typenDefault(typenIds.addressSalutation) : null;
       return partnerToStack(partner, {
         current,
         landId: await landIdOf(partner),

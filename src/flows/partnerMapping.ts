@@ -96,8 +96,16 @@ export interface StudioContext {
   current: PersonStack | null;
   /** LandID of the partner's country (resolved by the flow), null when it has none */
   landId: number | null;
-  /** the default address salutation (dbo.Typen typenIds.addressSalutation) */
+  /**
+   * the default address salutation (dbo.Typen typenIds.addressSalutation); needed only when the
+   * partner clears its individual salutation (clearsIndividualSalutation), so the flow reads it only then
+   */
   defaultSalutationTypeId: number | null;
+}
+
+/** The partner's individual salutation is gone while FS's current address still has one: the address goes back to FS's default salutation. */
+export function clearsIndividualSalutation(partner: OnlineRecord, current: PersonStack | null): boolean {
+  return text(partner.anrede_individuell) === null && current?.address?.AnredeformtypID === individualSalutationTypeId;
 }
 
 /**
@@ -138,7 +146,7 @@ export function partnerToStack(partner: OnlineRecord, context: StudioContext): O
     if (salutation !== null) {
       address.AnredeformtypID = individualSalutationTypeId;
       address.IndividuelleAnrede = salutation;
-    } else if (current?.address?.AnredeformtypID === individualSalutationTypeId) {
+    } else if (clearsIndividualSalutation(partner, current)) {
       // the individual salutation was cleared: back to the system default
       address.AnredeformtypID = context.defaultSalutationTypeId;
       address.IndividuelleAnrede = null;

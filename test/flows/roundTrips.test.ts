@@ -22,8 +22,9 @@ const extra: Record<string, { fs: number; fso: number }> = {
   'company|update FSO → FS': { fs: 0, fso: 0 },
   'partner|up to date': { fs: 0, fso: 0 },
   'partner|update FS → FSO': { fs: 0, fso: 0 },
-  // the default salutation (dbo.Typen), read per job: FS configuration that may change while sosync runs
-  'partner|update FSO → FS': { fs: 1, fso: 0 },
+  // the default salutation (dbo.Typen) is read only for a partner whose individual salutation was
+  // cleared (FS configuration that may change while sosync runs, so never cached); this one keeps its own
+  'partner|update FSO → FS': { fs: 0, fso: 0 },
   'partner bPK|up to date': { fs: 0, fso: 0 },
   // the FS ids of the bPK's partner and company, looked up by their FSO ids (one batch)
   'partner bPK|update FSO → FS': { fs: 1, fso: 0 },

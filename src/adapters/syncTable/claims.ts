@@ -35,11 +35,12 @@ const HEARTBEAT_MS = 1000;
 /**
  * How long a slot waits for a record before PostgreSQL looks for a deadlock. Two jobs that each
  * hold one side of a pair and wait for the other (the pair changed on both sides at once) hold two
- * slots until then; the server's deadlock_timeout is 1 s by default. Setting it needs a superuser or,
- * from PostgreSQL 15, `GRANT SET ON PARAMETER deadlock_timeout TO <role>`; without, the server's
- * value holds and nothing else changes.
+ * slots until then; the server's deadlock_timeout is 1 s by default. The setting is the slot
+ * sessions' own: only their waits for a record are checked this early, each once. Setting it needs a
+ * superuser or, from PostgreSQL 15, `GRANT SET ON PARAMETER deadlock_timeout TO <role>`; without,
+ * the server's value holds and nothing else changes.
  */
-export const DEADLOCK_CHECK_MS = 100;
+export const DEADLOCK_CHECK_MS = 20;
 
 /** A record as the locks know it: one system's model and id. */
 export interface RecordKey {
