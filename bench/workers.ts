@@ -58,6 +58,16 @@ const MIX_SEED = 7;
 const WARM_JOBS = Number(process.env.BENCH_WORKERS_WARM ?? 60);
 
 /**
+ * `BENCH_WORKERS_REPEAT=k` (default 1): every worker count is measured k times, in k passes over
+ * the counts, each round from scratch; a figure is the median round's (for even k the lower of the
+ * two middle ones), and its ratio is set against the median one-worker round. A round lasts 3–45 s on
+ * a machine shared with the stand-ins and PostgreSQL, and one round's figure moves by up to about
+ * 10 % between runs of the same code.
+ */
+const REPEAT = Number(process.env.BENCH_WORKERS_REPEAT ?? 1);
+if (!(Number.isInteger(REPEAT) && REPEAT >= 1)) throw new Error(`BENCH_WORKERS_REPEAT: "${process.env.BENCH_WORKERS_REPEAT}" is not a whole number of at least 1`);
+
+/**
  * `BENCH_WORKERS_PROFILE=<dir>`: sosync and both stand-ins run under `node --cpu-prof` (profiles in
  * that directory), and the curve's section gets each one's self time in the timed window — where
  * each process spends its CPU per job. Profiling slows them: the figures of such a run are not
@@ -113,6 +123,8 @@ export interface Workload {
 
 export interface WorkersRound {
   workers: number;
+  /** which pass over the worker counts this round was (BENCH_WORKERS_REPEAT), from 1 */
+  pass: number;
   workload: Workload;
   /** untimed: fresh FS database and stand-ins, the warm-up sync, the mix's changes */
   setUpSeconds: number;
@@ -272,7 +284,8 @@ async function closeStage(stage: Stage): Promise<void> {
  */
 async function measureCurve(latency: Latency, say: (line: string) => void): Promise<WorkersRound[]> {
   const rounds: WorkersRound[] = [];
-  for (const workers of WORKERS) {
+  // passes over the worker counts, one after the other: a slow spell of the machine falls on every N alike
+  for (let pass = 1; pass <= REPEAT; pass += 1) for (const workers of WORKERS) {
     const setUpStart = performance.now();
     const stage = await openStage(latency);
     try {
@@ -281,7 +294,7 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
       say(`  job_workers = ${workers}: set-up ${setUpSeconds.toFixed(1)} s (warm-up with ${WARM_UP_WORKERS} worker: ${warmUp.rootJobs} jobs synced ${WARM_UP.persons} FS persons and `
         + `${WARM_UP.companies} companies in ${warmUp.seconds.toFixed(1)} s, ${describeStates(warmUp.states)}); ${describeWorkload(workload)}`);
       if (rounds.length > 0) assertSameWorkload(rounds[0], workers, workload);
-      const r: WorkersRound = { ...(await runRound(stage, workers, announcements, true)), workload, setUpSeconds };
+      const r: WorkersRound = { ...(await runRound(stage, workers, announcements, true, pass)), workload, setUpSeconds, pass };
       rounds.push(r);
       say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
         + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
@@ -372,13 +385,13 @@ function describeStates(states: Record<string, number>): string {
 }
 
 /** what runRound measures; the curve adds the workload and the set-up time */
-type RoundFigures = Omit<WorkersRound, 'workload' | 'setUpSeconds'>;
+type RoundFigures = Omit<WorkersRound, 'workload' | 'setUpSeconds' | 'pass'>;
 
 /**
  * Runs `announcements` through a fresh sosync with `workers` slots on a fresh sync table, after
  * WARM_JOBS untimed jobs when `warm`; timed from the bulk create until every job has ended.
  */
-async function runRound(stage: Stage, workers: number, announcements: Announcement[], warm: boolean): Promise<RoundFigures> {
+async function runRound(stage: Stage, workers: number, announcements: Announcement[], warm: boolean, pass = 1): Promise<RoundFigures> {
   const { dir, standIns, systems } = stage;
   const name = warm ? `sosync-${workers}` : 'sosync-warm-up';
   const database = await createTestDatabase('sosync_workers');
@@ -440,7 +453,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
         return [key, { count, meanMs: count ? (1000 * (after.sum - before.sum)) / count : 0 }];
       }).filter(([, v]) => (v as { count: number }).count > 0));
       const trace = { t0: started.getTime(), seconds, calls, jobs: jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log })) };
-      fs.writeFileSync(path.join(TRACE_DIR, `${workers}-${stage.latency.fs}-${stage.latency.fso}.json`), JSON.stringify(trace));
+      fs.writeFileSync(path.join(TRACE_DIR, `${workers}-${stage.latency.fs}-${stage.latency.fso}${REPEAT > 1 ? `-${pass}` : ''}.json`), JSON.stringify(trace));
     }
     const states: Record<string, number> = {};
     for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
@@ -513,15 +526,24 @@ function describeCurveWorkload(rounds: WorkersRound[]): string[] {
   ];
 }
 
+/** the round of `workers` with the median jobs/s (the lower middle one for an even count) */
+function medianRound(rounds: WorkersRound[], workers: number): WorkersRound | undefined {
+  const of = rounds.filter((r) => r.workers === workers).sort((a, b) => a.jobsPerSecond - b.jobsPerSecond);
+  return of[Math.floor((of.length - 1) / 2)];
+}
+
 function report(results: Results, latency: Latency, rounds: WorkersRound[]): void {
-  const one = rounds.find((r) => r.workers === 1);
-  for (const r of rounds) {
+  const one = medianRound(rounds, 1);
+  for (const workers of WORKERS) {
+    const r = medianRound(rounds, workers)!;
+    const all = rounds.filter((x) => x.workers === workers);
     const ideal = one ? one.jobsPerSecond * r.workers : null;
     results.add({
       store: 'postgres',
-      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) of the mix, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`,
+      benchmark: `job_workers = ${r.workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) of the mix, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`
+        + (all.length > 1 ? ` (median of ${all.length} rounds: ${all.map((x) => x.jobsPerSecond.toFixed(2)).join(', ')} jobs/s)` : ''),
       value: `${r.jobsPerSecond.toFixed(2)} jobs/s`,
-      baseline: one ? `${r.workers} × one worker (${one.jobsPerSecond.toFixed(2)} jobs/s) = ${ideal!.toFixed(2)} jobs/s` : 'no one-worker round',
+      baseline: one ? `${r.workers} × one worker (${one.jobsPerSecond.toFixed(2)} jobs/s${REPEAT > 1 ? ', median' : ''}) = ${ideal!.toFixed(2)} jobs/s` : 'no one-worker round',
       ratio: ideal ? r.jobsPerSecond / ideal : null,
       ...(ideal && r.workers > 1 ? { target: '≥ 0.8', met: r.jobsPerSecond / ideal >= 0.8 } : {}),
     });
@@ -531,9 +553,10 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     '',
     ...describeCurveWorkload(rounds),
     '',
-    '| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rounds.map((r) => `| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
+    ...(REPEAT > 1 ? [`Each worker count ran ${REPEAT} times, in ${REPEAT} passes over the counts (the table lists every round; the figures above are the median rounds').`, ''] : []),
+    `${REPEAT > 1 ? '| pass ' : ''}| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |`,
+    `${REPEAT > 1 ? '|---' : ''}|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
+    ...rounds.map((r) => `${REPEAT > 1 ? `| ${r.pass} ` : ''}| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
     ...rounds.flatMap((r) => (r.profileText ? ['', `### job_workers = ${r.workers}: CPU profiles (BENCH_WORKERS_PROFILE; profiled, so this round's figures above are slower than unprofiled)`, '', r.profileText] : [])),
   ].join('\n'));
