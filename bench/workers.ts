@@ -75,9 +75,10 @@ if (!(Number.isInteger(REPEAT) && REPEAT >= 1)) throw new Error(`BENCH_WORKERS_R
  */
 const PROFILE_DIR = process.env.BENCH_WORKERS_PROFILE ? path.resolve(process.env.BENCH_WORKERS_PROFILE) : undefined;
 /**
- * `BENCH_WORKERS_TRACE=<dir>`: each timed round's jobs (id, parent, start, end, state, log) as JSON
- * in that directory (`<N>-<fs ms>-<fso ms>.json`, times from the bulk create), for a look at when
- * the slots ran jobs and when they waited between them.
+ * `BENCH_WORKERS_TRACE=<dir>`: each timed round's jobs (id, parent, start, end, state, log) and
+ * sosync's FS and FSO calls in the timed window (count and mean ms, from its /metrics, read just
+ * before and after the window) as JSON in that directory (`<N>-<fs ms>-<fso ms>[-<pass>].json`),
+ * for a look at when the slots ran jobs, when they waited between them and what each call cost.
  */
 const TRACE_DIR = process.env.BENCH_WORKERS_TRACE ? path.resolve(process.env.BENCH_WORKERS_TRACE) : undefined;
 const profileArgs = (dir: string | undefined) => (dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []);
@@ -444,17 +445,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     };
     const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
     const roots = jobs.filter((j) => j.parent_job_id === null);
-    if (TRACE_DIR && warm) {
-      fs.mkdirSync(TRACE_DIR, { recursive: true });
-      const callsAfter = await callTimes(port);
-      const calls = Object.fromEntries(Object.entries(callsAfter).map(([key, after]) => {
-        const before = callsBefore?.[key] ?? { count: 0, sum: 0 };
-        const count = after.count - before.count;
-        return [key, { count, meanMs: count ? (1000 * (after.sum - before.sum)) / count : 0 }];
-      }).filter(([, v]) => (v as { count: number }).count > 0));
-      const trace = { t0: started.getTime(), seconds, calls, jobs: jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log })) };
-      fs.writeFileSync(path.join(TRACE_DIR, `${workers}-${stage.latency.fs}-${stage.latency.fso}${REPEAT > 1 ? `-${pass}` : ''}.json`), JSON.stringify(trace));
-    }
+    if (TRACE_DIR && warm) writeTrace(`${workers}-${stage.latency.fs}-${stage.latency.fso}${REPEAT > 1 ? `-${pass}` : ''}`, started, seconds, jobs, callsBefore!, await callTimes(port));
     const states: Record<string, number> = {};
     for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
     let duplicates = 0;
@@ -480,10 +471,24 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
   }
 }
 
+type CallTimes = Record<string, { count: number; sum: number }>;
+
+/** BENCH_WORKERS_TRACE: one round's job runs and its FS and FSO calls (count, mean ms) as `<name>.json` */
+function writeTrace(name: string, started: Date, seconds: number, jobs: JobRow[], before: CallTimes, after: CallTimes): void {
+  const calls = Object.fromEntries(Object.entries(after).flatMap(([key, a]) => {
+    const b = before[key] ?? { count: 0, sum: 0 };
+    const count = a.count - b.count;
+    return count > 0 ? [[key, { count, meanMs: (1000 * (a.sum - b.sum)) / count }]] : [];
+  }));
+  const runs = jobs.map((j) => ({ id: j.job_id, parent: j.parent_job_id, start: j.job_start, end: j.job_end, state: j.job_state, log: j.job_log }));
+  fs.mkdirSync(TRACE_DIR!, { recursive: true });
+  fs.writeFileSync(path.join(TRACE_DIR!, `${name}.json`), JSON.stringify({ t0: started.getTime(), seconds, calls, jobs: runs }));
+}
+
 /** BENCH_WORKERS_TRACE: sosync's FS and FSO calls so far (its /metrics), count and seconds by system and operation */
-async function callTimes(port: number): Promise<Record<string, { count: number; sum: number }>> {
+async function callTimes(port: number): Promise<CallTimes> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const calls: Record<string, { count: number; sum: number }> = {};
+  const calls: CallTimes = {};
   for (const m of text.matchAll(/^sosync_system_call_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
     const entry = (calls[m[2]] ??= { count: 0, sum: 0 });
     entry[m[1] as 'sum' | 'count'] = Number(m[3]);

@@ -57,7 +57,6 @@ export interface SlotClaims extends RecordLocks {
 }
 
 type SupervisorActor = Actor<typeof supervisorMachine>;
-type PoolActor = Actor<ReturnType<typeof createPoolMachine>>;
 
 export interface WorkerSystem {
   control: WorkerControl;
@@ -185,7 +184,7 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
           // a slot that found every open job held may be idle now: the records just let go may free one
           if (claims) claimedHere.delete(claims);
           claims?.releaseSoon()
-            .then(() => (root as PoolActor).send({ type: 'RECORDS_FREED' }))
+            .then(() => pool?.send({ type: 'RECORDS_FREED' }))
             .catch((err: Error) => logger.warn({ err: err.message }, 'letting a job\'s records go failed; its claim session is renewed'));
         },
         reportOutcome: ({ context }, { outcome }) => {
@@ -269,9 +268,10 @@ export function createWorkerSystem(options: WorkerSystemOptions): WorkerSystem {
     ? Array.from({ length: workers }, (_, i) => options.parallel!.openClaims(slotId(i)))
     : [];
   // one worker: the supervisor is the root actor, as it always was; several: a pool of slots
-  const root = claimSessions.length === 0
-    ? createActor(slotLogic(null), { input, systemId: 'supervisor', inspect: options.inspect })
+  const pool = claimSessions.length === 0
+    ? null
     : createActor(createPoolMachine(claimSessions.map(slotLogic), input), { systemId: 'workers', inspect: options.inspect });
+  const root = pool ?? createActor(slotLogic(null), { input, systemId: 'supervisor', inspect: options.inspect });
   const slots = (): SupervisorActor[] => claimSessions.length === 0
     ? [root as SupervisorActor]
     : claimSessions.map((_, i) => root.getSnapshot().children[slotId(i)] as SupervisorActor | undefined).filter((s) => s !== undefined);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ClaimSession, DEADLOCK_CHECK_MS, openSyncTable, RecordLockError, type OpenedSyncTable } from '../../src/adapters/syncTable/index.ts';
+import { ClaimSession, DEADLOCK_CHECK_MS, openSyncTable, RecordLockError, type OpenedSyncTable, type RecordKey } from '../../src/adapters/syncTable/index.ts';
 import { failureTraits } from '../../src/adapters/failure.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
@@ -41,6 +41,17 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
 
   const clear = () => table.db.query('DELETE FROM sync_table');
 
+  /** `waiter` locking `key` waits while `holder` holds it (`why`), gets it once `holder` lets go, and lets it go again */
+  async function assertHeld(key: RecordKey, holder: ClaimSession, waiter: ClaimSession, why: string): Promise<void> {
+    let got = false;
+    const locked = waiter.lock(key).then((r) => { got = true; return r; });
+    await sleep(300);
+    assert.equal(got, false, why);
+    await holder.releaseAll();
+    assert.deepEqual(await locked, { waited: true });
+    await waiter.releaseAll();
+  }
+
   it('a job whose record another slot holds waits in the queue; the next record is claimed instead', async () => {
     await clear();
     const first = await announce(1, 1);
@@ -64,13 +75,7 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     const a = session('slot-claims-record');
     const b = session('slot-locks-record');
     assert.equal((await a.claim(at))?.job_id, job.job_id);
-    let got = false;
-    const locked = b.lock({ system: 'fso', model: 'res.partner', id: 60 }).then((r) => { got = true; return r; });
-    await sleep(300);
-    assert.equal(got, false, 'the record the claim took is held');
-    await a.releaseAll();
-    assert.deepEqual(await locked, { waited: true });
-    await b.releaseAll();
+    await assertHeld({ system: 'fso', model: 'res.partner', id: 60 }, a, b, 'the record the claim took is held');
   });
 
   it('slots claiming at the same moment each get a job of their own', async () => {
@@ -210,13 +215,7 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     void a.releaseSoon();
     assert.equal((await a.claim(at))?.job_id, second.job_id, 'the same slot takes the record\'s next job');
     const b = session('slot-wants-record');
-    let got = false;
-    const locked = b.lock({ system: 'fs', model: 'dbo.Person', id: 53 }).then((r) => { got = true; return r; });
-    await sleep(200);
-    assert.equal(got, false, 'the record of the claimed job is held');
-    await a.releaseAll();
-    assert.deepEqual(await locked, { waited: true });
-    await b.releaseAll();
+    await assertHeld({ system: 'fs', model: 'dbo.Person', id: 53 }, a, b, 'the record of the claimed job is held');
   });
 
   it('the prepared claim still claims after the table gained or lost a column', async () => {
@@ -242,13 +241,7 @@ describe('claim sessions of parallel workers (PostgreSQL)', () => {
     const b = session('slot-wait-b');
     const key = { system: 'fso' as const, model: 'res.partner', id: 77 };
     assert.deepEqual(await a.lock(key), { waited: false });
-    let bGot = false;
-    const bLock = b.lock(key).then((r) => { bGot = true; return r; });
-    await sleep(300);
-    assert.equal(bGot, false, 'slot b has the record while slot a still holds it');
-    await a.releaseAll();
-    assert.deepEqual(await bLock, { waited: true });
-    await b.releaseAll();
+    await assertHeld(key, a, b, 'slot b has the record while slot a still holds it');
   });
 
   it('two slots waiting for each other\'s record: PostgreSQL ends the deadlock, one side fails transiently', async () => {

@@ -74,17 +74,17 @@ export type RowsUpdate =
  */
 export async function updateRows(scope: WriteScope, updates: readonly RowsUpdate[]): Promise<number[][]> {
   if (updates.length === 0) return [];
+  const values = updates.map((u) => definedOnly(u.values));
   const statements = updates.map((u, k) => {
-    const values = definedOnly(u.values);
     const key = `INSERTED.[${u.table.key}]`;
     return 'id' in u
-      ? updateStatement(u.table, values, `[${u.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: u.id }], key, `u${k}`)
-      : updateStatement(u.table, values, u.where, u.params, key, `u${k}`);
+      ? updateStatement(u.table, values[k], `[${u.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: u.id }], key, `u${k}`)
+      : updateStatement(u.table, values[k], u.where, u.params, key, `u${k}`);
   });
   const sets = await scope.run(statements.map((st) => st.text).join('\n'), dedupedParams(statements.flatMap((st) => st.params)));
   return updates.map((u, k) => {
     const ids = (sets[k] ?? []).map((r) => Number(r[u.table.key]));
-    for (const id of ids) scope.written.push({ table: u.table.model, action: 'update', id, values: definedOnly(u.values) });
+    for (const id of ids) scope.written.push({ table: u.table.model, action: 'update', id, values: values[k] });
     return ids;
   });
 }
@@ -94,11 +94,14 @@ function dedupedParams(params: Param[]): Param[] {
   const byName = new Map<string, Param>();
   for (const p of params) {
     const seen = byName.get(p.name);
-    if (seen && (seen.type !== p.type || seen.value !== p.value)) throw new StudioInputError(`batch parameter @${p.name} given two values`);
+    // a Date compares by its time: two Date objects of one moment are one value
+    if (seen && (seen.type !== p.type || !Object.is(valueOf(seen.value), valueOf(p.value)))) throw new StudioInputError(`batch parameter @${p.name} given two values`);
     byName.set(p.name, p);
   }
   return [...byName.values()];
 }
+
+const valueOf = (v: unknown) => (v instanceof Date ? v.getTime() : v);
 
 /** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
 export async function deleteRows(scope: WriteScope, table: StudioTable, where: string, params: Param[]): Promise<number[]> {

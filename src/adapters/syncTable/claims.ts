@@ -83,7 +83,7 @@ export const claimHeadSql = (passed: string, due: string, into = '') => `WITH op
     )
     SELECT *${into} FROM (SELECT * FROM open UNION ALL SELECT * FROM due) AS heads ORDER BY ${PICK_ORDER} LIMIT 1`;
 
-/** the record lock of a job's source record, as SQL on a sync_table row named `row` */
+/** the record lock of a job's source record, as SQL on a sync_table row named `row` (the key is recordKeyText's, as lock() takes it) */
 const sourceLockKeySql = (row: string) =>
   `${RECORD_LOCK_CLASS_SQL}, hashtext(${row}.job_source_system || ':' || ${row}.job_source_model || ':' || ${row}.job_source_record_id)`;
 

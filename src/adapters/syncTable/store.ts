@@ -7,13 +7,12 @@ import { systemNow } from '../clock/now.ts';
 import { toUtcTimestamp, type SqlDatabase } from './database.ts';
 import { syncTableColumns } from './migrations.ts';
 import { GroupCommit } from './groupCommit.ts';
-
-export type SystemName = 'fs' | 'fso';
-export { jobStates, openStates, OPEN_STATES_SQL, PICK_ORDER, type JobState } from './pickOrder.ts';
 import { OPEN_STATES_SQL, PICK_ORDER, type JobState } from './pickOrder.ts';
+
+export { jobStates, openStates, OPEN_STATES_SQL, PICK_ORDER, type JobState } from './pickOrder.ts';
+export type SystemName = 'fs' | 'fso';
 export const jobErrorCodes = ['timeout', 'run_counter', 'sync_source', 'child_job', 'transformation', 'cleanup', 'unknown'] as const;
 export type JobErrorCode = (typeof jobErrorCodes)[number];
-
 
 export { INT32_MAX } from '../ids.ts';
 
@@ -140,7 +139,6 @@ export interface JobStatistics {
 export const MAX_TREE_DEPTH = 50;
 
 type Queryable = Pick<SqlDatabase, 'query'>;
-
 
 const PICK_NEXT_JOB = `SELECT * FROM (
     (SELECT * FROM sync_table
