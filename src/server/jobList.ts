@@ -13,13 +13,22 @@ export const MAX_LIST_LIMIT = 1_000_000;
 
 type FilterParse = { ok: true; filter: JobListFilter } | { ok: false; detail: Record<string, string> };
 
-/** The (last) value of a query parameter, trimmed. */
-/** One query parameter as trimmed text; one given twice or as a list is refused into `detail`. */
+/** PostgreSQL's text cannot hold U+0000: a filter holding it can match nothing and would fail the query. */
+export const HOLDS_NUL = 'holds a NUL character (%00), which no value in the sync table can hold';
+
+/**
+ * One query parameter as trimmed text. One given twice or as a list, or one holding a NUL
+ * character, is refused into `detail`.
+ */
 export function queryText(query: Record<string, unknown>, key: string, detail: Record<string, string>): string | undefined {
   const v = query[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'string') {
     detail[key] = NOT_A_SINGLE_VALUE;
+    return undefined;
+  }
+  if (v.includes('\u0000')) {
+    detail[key] = HOLDS_NUL;
     return undefined;
   }
   return v.trim();
@@ -111,15 +120,24 @@ export function jobListRoute(store: SyncTableStore) {
       return;
     }
     const xml = wantsXml(req);
+    const rows = store.listJobs(parsed.filter);
+    // the first batch is read before the answer commits to 200: a query that fails is answered as
+    // an error with its reason, not cut off after the head of a list
+    let next = await rows.next();
     res.status(200).type(xml ? 'application/xml; charset=utf-8' : 'application/json; charset=utf-8');
     let count = 0;
     let last: number | null = null;
-    await write(res, xml ? '<?xml version="1.0" encoding="utf-8"?>\n<job_list>\n' : '{"jobs":[');
-    for await (const row of store.listJobs(parsed.filter)) {
-      const chunk = xml ? xmlFragment('sync_table', row) : `${count ? ',' : ''}\n${JSON.stringify(toPlain(row))}`;
-      if (!(await write(res, chunk))) return; // client went away: stop reading
-      count++;
-      last = row.job_id;
+    try {
+      await write(res, xml ? '<?xml version="1.0" encoding="utf-8"?>\n<job_list>\n' : '{"jobs":[');
+      for (; !next.done; next = await rows.next()) {
+        const row = next.value;
+        const chunk = xml ? xmlFragment('sync_table', row) : `${count ? ',' : ''}\n${JSON.stringify(toPlain(row))}`;
+        if (!(await write(res, chunk))) return; // client went away: stop reading
+        count++;
+        last = row.job_id;
+      }
+    } finally {
+      if (!next.done) await rows.return(undefined); // closes the store's cursor
     }
     const nextCursor = count === parsed.filter.limit ? last : null;
     if (xml) {

@@ -269,11 +269,23 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
       const doc = xml.parse(x.text).job_list;
       assert.equal(doc.sync_table.length, 2);
       assert.equal(doc.count, 2);
-      for (const [q, field] of [['limit=0', 'limit'], ['limit=x', 'limit'], ['state=finished', 'state'], ['system=crm', 'system'], ['since=soon', 'since'], ['order=up', 'order'], ['offset=1&cursor=2', 'offset']]) {
+      for (const [q, field] of [['limit=0', 'limit'], ['limit=x', 'limit'], ['state=finished', 'state'], ['system=crm', 'system'], ['since=soon', 'since'], ['order=up', 'order'], ['offset=1&cursor=2', 'offset'], ['model=%00', 'model'], ['model=dbo.Thing%00', 'model']]) {
         const r = await api.get(`/job/list?${q}`);
         assert.equal(r.status, 400, q);
         assert.ok(r.json.error_detail[field], `${q} names ${field}`);
       }
+    });
+
+    test('/job/list that the database cannot read is answered 500 with the reason, not a list cut off', async () => {
+      await api.table.db.query('ALTER TABLE sync_table RENAME TO sync_table_away');
+      try {
+        const r = await api.get('/job/list?limit=3');
+        assert.equal(r.status, 500, r.text);
+        assert.match(r.json.error, /sync_table/);
+      } finally {
+        await api.table.db.query('ALTER TABLE sync_table_away RENAME TO sync_table');
+      }
+      assert.equal((await api.get('/job/list?limit=3')).status, 200);
     });
 
     test('/service/version is the 40-hex commit id as text', async () => {

@@ -215,7 +215,7 @@ for (const kind of ['postgres', 'pglite'] as StoreKind[]) {
 
       test('bad filters: 400 naming them, nothing changed', async () => {
         const ids = await arrange();
-        for (const [query, field] of [['modle=x', 'query'], ['error_code=oops', 'error_code'], ['since=soon', 'since'], ['ids=1,x', 'ids']]) {
+        for (const [query, field] of [['modle=x', 'query'], ['error_code=oops', 'error_code'], ['since=soon', 'since'], ['ids=1,x', 'ids'], ['model=dbo.Thing%00', 'model']]) {
           const r = await api.get(`/job/retryfailed?${query}`);
           assert.equal(r.status, 400, query);
           assert.ok(r.json.error_detail[field], `${query}: ${r.text}`);
