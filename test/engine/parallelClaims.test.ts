@@ -66,23 +66,36 @@ describe('parallel slots on PostgreSQL', () => {
       job_source_record_id: id, job_source_sosync_write_date: flow.fs.records.get(id)!.sosyncWriteDate,
     });
     const firstJob = await announce(first.id, 1);
-    const secondJob = await announce(second.id, 2);
+    const xmax = async (jobId: number) => (await table.db.query<{ xmax: string; job_state: string }>(
+      'SELECT xmax::text AS xmax, job_state FROM sync_table WHERE job_id = $1', [jobId])).rows[0];
 
     workers = slots(flow, 2, async () => ({ at: new Date(), sources: {}, ok: true }));
-    workers.control.processJobs();
     try {
-      // the first job runs in one slot (started, then held in its read); the other slot claims the second
-      await until(async () => reads.includes(first.id) && reads.includes(second.id), 'both jobs were read', 20_000);
-      const { rows: [row] } = await table.db.query<{ xmax: string; job_state: string }>(
-        'SELECT xmax::text AS xmax, job_state FROM sync_table WHERE job_id = $1', [firstJob.job_id]);
-      assert.equal(row.job_state, 'inprogress');
-      assert.equal(row.xmax, '0', 'no claim locked the row of the job the other slot runs');
+      workers.control.processJobs();
+      // the first job runs in one slot (started, then held in its read); the other slot found nothing
+      // and is idle. Its claim may have raced the first slot's (sent before that claim was known), so
+      // the row's lock marker (xmax) is read now, and no claim made from here on may change it.
+      const idleSlots = () => workers!.slots().filter((slot) => slot.getSnapshot().matches('idle')).length;
+      await until(async () => reads.includes(first.id) && idleSlots() === 1, 'the first job is held in its read, the other slot idle', 20_000);
+      const running = await xmax(firstJob.job_id);
+      assert.equal(running.job_state, 'inprogress');
+
+      const secondJob = await announce(second.id, 2);
+      workers.control.processJobs();
+      await until(async () => reads.includes(second.id), 'the other slot claimed and read the second job', 20_000);
+      const after = await xmax(firstJob.job_id);
+      assert.equal(after.job_state, 'inprogress');
+      assert.equal(after.xmax, running.xmax, 'no claim locked the row of the job the other slot runs');
+      releaseFirst();
+      await workers.whenIdle();
+      const states = (await table.db.query<{ job_id: number; job_state: string }>('SELECT job_id, job_state FROM sync_table ORDER BY job_id')).rows;
+      assert.deepEqual(states.map((r) => [Number(r.job_id), r.job_state]), [[Number(firstJob.job_id), 'done'], [Number(secondJob.job_id), 'done']]);
     } finally {
       releaseFirst();
+      // a failed check must not leave these slots claiming the next test's jobs
+      await workers.stop();
+      workers = null;
     }
-    await workers.whenIdle();
-    const states = (await table.db.query<{ job_id: number; job_state: string }>('SELECT job_id, job_state FROM sync_table ORDER BY job_id')).rows;
-    assert.deepEqual(states.map((r) => [Number(r.job_id), r.job_state]), [[Number(firstJob.job_id), 'done'], [Number(secondJob.job_id), 'done']]);
   });
 
   it('slots that reach the drift gate at once share one measurement', async () => {
