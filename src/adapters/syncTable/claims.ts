@@ -192,7 +192,8 @@ export class ClaimSession {
    * claimed by another slot or waits behind a running job of its record. `runningHere` are the
    * jobs this process's other slots run: they are passed over unread, for a claim that locked
    * their rows (inprogress jobs come first in the pick order) would hold up their own writes
-   * until it commits.
+   * until it commits. A claim sent while another slot's claim was still on its way cannot name
+   * that job yet; it may lock the row, for no longer than its own statement.
    */
   claim(at: Date, runningHere: readonly number[] = []): Promise<JobRow | null> {
     return this.busy(() => this.claimNext(at, runningHere));
