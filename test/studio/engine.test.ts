@@ -296,6 +296,44 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     }
   });
 
+  it('a batch inside a transaction goes to PostgreSQL as one query; one that fails has the effect it has statement by statement', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const param = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
+    const queries = countQueries(pool);
+    try {
+      await s.beginTransaction();
+      const [made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'in tran')", []);
+      const id = made.rows![0][0] as number;
+      const reads = 'SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = @name;';
+      const at = queries.sent;
+      const results = await s.execute(reads, [param('id', 'int', id), param('name', 'nvarchar', 'in tran')]);
+      assert.equal(queries.sent - at, 1, 'two reads, one query');
+      assert.deepEqual(results.map((r) => r.rows), [[['in tran']], [[1]]], 'the reads see the transaction\'s own insert');
+      // a failing read is answered with SQL Server's error; the transaction and its insert go on
+      await assert.rejects(s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT * FROM dbo.Fehlt;', [param('id', 'int', id)]), SqlServerError);
+      const [still] = await s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT 1 AS one;', [param('id', 'int', id)]);
+      assert.deepEqual(still.rows, [['in tran']]);
+      // writes too: two updates with OUTPUT, one query, each answering its own rows
+      const [second] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'second')", []);
+      const id2 = second.rows![0][0] as number;
+      const updates = 'UPDATE dbo.xBPKAccount SET Name = @a OUTPUT INSERTED.xBPKAccountID WHERE xBPKAccountID = @id; UPDATE dbo.xBPKAccount SET Name = @b OUTPUT INSERTED.xBPKAccountID WHERE xBPKAccountID = @id2;';
+      const before = queries.sent;
+      const updated = await s.execute(updates, [param('a', 'nvarchar', 'a1'), param('b', 'nvarchar', 'b1'), param('id', 'int', id), param('id2', 'int', id2)]);
+      assert.equal(queries.sent - before, 1, 'two updates, one query');
+      assert.deepEqual(updated.map((r) => [r.rowCount, r.rows]), [[1, [[id]]], [1, [[id2]]]]);
+      // the second update fails (Name is nvarchar(200)): the first keeps its effect, once, as it would statement by statement
+      await assert.rejects(s.execute(updates, [param('a', 'nvarchar', 'a2'), param('b', 'nvarchar', 'x'.repeat(201)), param('id', 'int', id), param('id2', 'int', id2)]), SqlServerError);
+      const [names] = await s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID IN (@id, @id2) ORDER BY xBPKAccountID', [param('id', 'int', id), param('id2', 'int', id2)]);
+      assert.deepEqual(names.rows, [['a2'], ['b1']]);
+      await s.commitTransaction();
+      const [after] = await s.execute('SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE xBPKAccountID IN (@id, @id2)', [param('id', 'int', id), param('id2', 'int', id2)]);
+      assert.equal(after.rows![0][0], 2, 'committed once');
+    } finally {
+      queries.stop();
+      await s.close();
+    }
+  });
+
   it('serves concurrent transactions on separate pooled connections', async () => {
     const a = await engine.openSession('mdb_x', 'sosync');
     const b = await engine.openSession('mdb_x', 'sosync');

@@ -180,8 +180,8 @@ class StudioSession implements SqlSession {
     if (this.closed) throw new SqlServerError('The session is closed.', 50000, 20);
     const byName = new Map(parameters.map((p) => [p.name.replace(/^@/, '').toLowerCase(), p]));
     const statements = splitStatements(tokenize(sql));
-    const reads = await this.readsAtOnce(sql, statements, byName);
-    if (reads) return reads;
+    const atOnce = await this.batchAtOnce(sql, statements, byName);
+    if (atOnce) return atOnce;
     const results: StatementResult[] = [];
     let borrowed: BackendConnection | null = null;
     let broken = false;
@@ -256,14 +256,17 @@ class StudioSession implements SqlSession {
   }
 
   /**
-   * A batch of reads only (a person stack's, say), outside a transaction, sent to PostgreSQL in one
-   * round trip instead of one per statement; null when the batch is not one such, or when that
-   * failed — then it runs statement by statement, as any batch (a read changes nothing, so running
-   * it again is safe, and a failing statement is answered as SQL Server would). A statement that
-   * reads what an earlier one leaves (@@ROWCOUNT, SCOPE_IDENTITY()) is not run ahead of it.
+   * A batch sent to PostgreSQL in one round trip instead of one per statement: outside a
+   * transaction a batch of reads only (a person stack's, say); inside one any batch (a stack's
+   * updates too), between one savepoint and its release. Null when the batch is not one such, or
+   * when that failed — then it runs statement by statement, as any batch, and a failing statement
+   * is answered as SQL Server would: a read changes nothing, so running it again is safe, and inside
+   * a transaction the failure first rolls back to the savepoint, so nothing of the batch stays and
+   * the transaction goes on as before. A statement that reads what an earlier one leaves
+   * (@@ROWCOUNT, SCOPE_IDENTITY(), an insert's identity) is not run ahead of it.
    */
-  private async readsAtOnce(sql: string, statements: Token[][], byName: Map<string, SqlParameter>): Promise<StatementResult[] | null> {
-    if (statements.length < 2 || this.shared.backend.kind !== 'pg' || this.transaction || this.shared.failuresArmed()) return null;
+  private async batchAtOnce(sql: string, statements: Token[][], byName: Map<string, SqlParameter>): Promise<StatementResult[] | null> {
+    if (statements.length < 2 || this.shared.backend.kind !== 'pg' || this.shared.failuresArmed()) return null;
     const ctx: TranslationContext = {
       parameters: byName, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount, rowCount: this.rowCount, spid: this.spid,
     };
@@ -276,8 +279,22 @@ class StudioSession implements SqlSession {
       } catch {
         return null;
       }
-      if (translated.kind !== 'query' || translated.identityOf !== undefined || !/^\s*SELECT\b/i.test(translated.sql)) return null;
+      if (translated.kind !== 'query' || translated.identityOf !== undefined) return null;
+      if (!this.transaction && !/^\s*SELECT\b/i.test(translated.sql)) return null;
       queries.push({ sql: translated.sql, params: translated.parameters.map((name) => parameterText(byName.get(name)!)) });
+    }
+    if (this.transaction) {
+      const conn = this.transaction;
+      const savepoint = { sql: 'SAVEPOINT studio_batch', params: [] };
+      const release = { sql: 'RELEASE SAVEPOINT studio_batch', params: [] };
+      try {
+        const answers = (await conn.queryBatch!([savepoint, ...queries, release])).slice(1, -1);
+        return answers.length === queries.length ? answers.map((answer) => this.toResult(answer, false)) : null;
+      } catch {
+        // statement by statement then; a connection that broke says so there
+        await conn.exec('ROLLBACK TO SAVEPOINT studio_batch; RELEASE SAVEPOINT studio_batch').catch(() => undefined);
+        return null;
+      }
     }
     let conn: BackendConnection | null = null;
     let broken = false;
