@@ -14,7 +14,7 @@ export const MAX_LIST_LIMIT = 1_000_000;
 type FilterParse = { ok: true; filter: JobListFilter } | { ok: false; detail: Record<string, string> };
 
 /** PostgreSQL's text cannot hold U+0000: a filter holding it can match nothing and would fail the query. */
-export const HOLDS_NUL = 'holds a NUL character (%00), which no value in the sync table can hold';
+const HOLDS_NUL = 'holds a NUL character (%00), which no value in the sync table can hold';
 
 /**
  * One query parameter as trimmed text. One given twice or as a list, or one holding a NUL
@@ -137,7 +137,7 @@ export function jobListRoute(store: SyncTableStore) {
         last = row.job_id;
       }
     } finally {
-      if (!next.done) await rows.return(undefined); // closes the store's cursor
+      if (!next.done) await rows.return(undefined); // ends the store's reading (it reads in batches; nothing stays open)
     }
     const nextCursor = count === parsed.filter.limit ? last : null;
     if (xml) {

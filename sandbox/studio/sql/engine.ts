@@ -7,7 +7,7 @@ import {
   SqlServerError, type SqlEngine, type SqlParameter, type SqlSession, type StatementResult,
 } from '../engine.ts';
 import { Announcer } from './announcer.ts';
-import { createBackend, type Backend, type BackendConnection, type StudioDatabase } from './backend.ts';
+import { createBackend, type Backend, type BackendConnection, type PgResult, type StudioDatabase } from './backend.ts';
 import { toSqlServerError } from './errors.ts';
 import { schemaLockKey, studioSchemaSql } from './schema.ts';
 import { splitStatements, tokenize, type Token } from './tokenizer.ts';
@@ -287,14 +287,17 @@ class StudioSession implements SqlSession {
       const conn = this.transaction;
       const savepoint = { sql: 'SAVEPOINT studio_batch', params: [] };
       const release = { sql: 'RELEASE SAVEPOINT studio_batch', params: [] };
+      let answers: PgResult[];
       try {
-        const answers = (await conn.queryBatch!([savepoint, ...queries, release])).slice(1, -1);
-        return answers.length === queries.length ? answers.map((answer) => this.toResult(answer, false)) : null;
+        answers = (await conn.queryBatch!([savepoint, ...queries, release])).slice(1, -1);
       } catch {
         // statement by statement then; a connection that broke says so there
         await conn.exec('ROLLBACK TO SAVEPOINT studio_batch; RELEASE SAVEPOINT studio_batch').catch(() => undefined);
         return null;
       }
+      // the batch's writes are done and released: running it again statement by statement would write twice
+      if (answers.length !== queries.length) throw new Error(`PostgreSQL answered ${answers.length} results for a batch of ${queries.length} statements`);
+      return answers.map((answer) => this.toResult(answer, false));
     }
     let conn: BackendConnection | null = null;
     let broken = false;
