@@ -5,14 +5,14 @@
  * carries the FSO id and former rows lose it. And the deletion of a whole stack.
  */
 import { StudioInputError, StudioQueryError } from './errors.ts';
-import { dateParam, type Param, type WriteScope } from './connection.ts';
+import { dateParam, type Param, type Statement, type WriteScope } from './connection.ts';
 import { groupIds, individualSalutationTypeId, newAddressTypeId, newPersonTypeId, phoneTypeIds, typenIds } from './fsIds.ts';
 import { readTypenDefaults, typenDefaultsFrom, typenDefaultsQuery } from './lookups.ts';
 import {
-  composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, personStackQuery, readPersonStack, stackFromSets, stackTables,
+  composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, personStackQuery, stackFromSets, stackTables,
   utcToday, validToday,
 } from './personStackRead.ts';
-import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRow, updateRows, withoutAnnouncement, type RowsUpdate } from './tableAccess.ts';
+import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRows, withoutAnnouncement, writeRows, type RowsUpdate, type RowWrite } from './tableAccess.ts';
 import { addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personBPKTable, personTable, phoneTable } from './tables.ts';
 import type { IsoDate, PersonStack, PersonStackWrite, PersonStackWriteResult } from './types.ts';
 
@@ -62,34 +62,40 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
     });
     personId = person.PersonID;
     created = true;
-  } else if (input.person && Object.keys(definedOnly(input.person)).length > 0) {
-    await updateRow(scope, personTable, personId, { ...input.person, ...sync });
   }
   const fsoId = input.sosyncFsoId !== undefined ? input.sosyncFsoId : (before?.sosyncFsoId ?? null);
   const validFromToday = { GültigMonatArray: fullYear, GültigVon: today, GültigBis: openEnd };
   const endValidity = { GültigBis: yesterday, sosync_fso_id: null, ...sync };
+  // The parts' writes depend on nothing written before them: they go to FS in one batch, in this order.
+  const writes: RowWrite[] = [];
+  if (!created && input.person && Object.keys(definedOnly(input.person)).length > 0) {
+    writes.push({ table: personTable, id: personId, values: { ...input.person, ...sync } });
+  }
 
   // Address
   if (input.address !== undefined) {
     const current = before?.address ?? null;
     if (input.address === null) {
-      if (current) await updateRow(scope, addressTable, current.PersonAdresseID, endValidity);
+      if (current) writes.push({ table: addressTable, id: current.PersonAdresseID, values: endValidity });
     } else {
       const values: Record<string, unknown> = { ...input.address };
       if (values.IndividuelleAnrede != null && String(values.IndividuelleAnrede).trim() !== '' && values.AnredeformtypID === undefined) {
         values.AnredeformtypID = individualSalutationTypeId;
       }
       if (current) {
-        await updateRow(scope, addressTable, current.PersonAdresseID, { ...values, ...sync });
+        writes.push({ table: addressTable, id: current.PersonAdresseID, values: { ...values, ...sync } });
       } else {
-        await insertRow(scope, addressTable, {
-          PersonID: personId,
-          AdresstypID: newAddressTypeId,
-          AnredeformtypID: intOrNull(defaults.get(typenIds.addressSalutation)),
-          LandID: defaultCountry,
-          ...validFromToday,
-          ...values,
-          ...sync,
+        writes.push({
+          table: addressTable,
+          insert: {
+            PersonID: personId,
+            AdresstypID: newAddressTypeId,
+            AnredeformtypID: intOrNull(defaults.get(typenIds.addressSalutation)),
+            LandID: defaultCountry,
+            ...validFromToday,
+            ...values,
+            ...sync,
+          },
         });
       }
     }
@@ -99,16 +105,19 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
   if (input.email !== undefined) {
     const current = before?.email ?? null;
     if (input.email === null) {
-      if (current) await updateRow(scope, emailTable, current.PersonEmailID, endValidity);
+      if (current) writes.push({ table: emailTable, id: current.PersonEmailID, values: endValidity });
     } else if (current) {
-      await updateRow(scope, emailTable, current.PersonEmailID, { ...input.email, ...sync });
+      writes.push({ table: emailTable, id: current.PersonEmailID, values: { ...input.email, ...sync } });
     } else {
-      await insertRow(scope, emailTable, {
-        PersonID: personId,
-        AnredeformtypID: intOrNull(defaults.get(typenIds.emailSalutation)),
-        ...validFromToday,
-        ...input.email,
-        ...sync,
+      writes.push({
+        table: emailTable,
+        insert: {
+          PersonID: personId,
+          AnredeformtypID: intOrNull(defaults.get(typenIds.emailSalutation)),
+          ...validFromToday,
+          ...input.email,
+          ...sync,
+        },
       });
     }
   }
@@ -120,60 +129,71 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
     const current = before?.[kind] ?? null;
     const number = (wanted ?? '').trim();
     if (number === '') {
-      if (current) await updateRow(scope, phoneTable, current.PersonTelefonID, endValidity);
+      if (current) writes.push({ table: phoneTable, id: current.PersonTelefonID, values: endValidity });
     } else if (current) {
       if (composePhoneNumber(current) !== number) {
-        await updateRow(scope, phoneTable, current.PersonTelefonID, {
-          Landkennzeichen: null, Vorwahl: null, Rufnummer: number, ...sync,
-        });
+        writes.push({ table: phoneTable, id: current.PersonTelefonID, values: { Landkennzeichen: null, Vorwahl: null, Rufnummer: number, ...sync } });
       }
     } else {
-      await insertRow(scope, phoneTable, {
-        PersonID: personId, TelefontypID: phoneTypeIds[kind], Rufnummer: number, ...validFromToday, ...sync,
+      writes.push({
+        table: phoneTable,
+        insert: { PersonID: personId, TelefontypID: phoneTypeIds[kind], Rufnummer: number, ...validFromToday, ...sync },
       });
     }
   }
 
-  // Person groups
-  const todayParams = (extra: Param[]): Param[] => [{ name: 'today', type: 'date', value: today }, ...extra];
+  // Person groups: a group switched off ends every row of it valid today
+  const personParams = (extra: Param[]): Param[] => [{ name: 'personId', type: 'int', value: personId }, { name: 'today', type: 'date', value: today }, ...extra];
   for (const flag of ['donationDeductionOptOut', 'donationReceipt'] as const) {
     const wanted = input[flag];
     if (wanted === undefined) continue;
     const current = before?.[flag] ?? null;
     if (wanted && !current) {
-      await insertRow(scope, groupTable, {
-        PersonID: personId, zGruppeDetailID: groupIds[flag], Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync,
+      writes.push({
+        table: groupTable,
+        insert: { PersonID: personId, zGruppeDetailID: groupIds[flag], Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync },
       });
     } else if (!wanted && current) {
-      const [rows] = await scope.run(
-        `SELECT [PersonGruppeID] FROM dbo.[PersonGruppe] WHERE [PersonID] = @personId AND [zGruppeDetailID] = @group AND ${validToday};`,
-        todayParams([{ name: 'personId', type: 'int', value: personId }, { name: 'group', type: 'int', value: groupIds[flag] }]),
-      );
-      for (const r of rows ?? []) await updateRow(scope, groupTable, Number(r.PersonGruppeID), endValidity);
+      const group = `${flag}Group`;
+      writes.push({
+        table: groupTable,
+        where: `[PersonID] = @personId AND [zGruppeDetailID] = @${group} AND ${validToday}`,
+        params: personParams([{ name: group, type: 'int', value: groupIds[flag] }]),
+        values: endValidity,
+      });
     }
   }
 
-  // Newsletter: a group of the current e-mail, so it is decided after the e-mail is written.
+  // Newsletter: a group of the current e-mail, so it is decided after the e-mail is written: the
+  // batch above ends with reading the current e-mail and its newsletter rows, as written.
+  const stack = personStackQuery(personId, today);
+  let after: PersonStack | null;
   if (input.newsletter !== undefined) {
-    const [emailRows] = await scope.run(`${currentEmailIdQuery};`, todayParams([{ name: 'personId', type: 'int', value: personId }]));
+    const newsletterRead: Statement = {
+      text: `${currentEmailIdQuery};\nSELECT [PersonEmailGruppeID] FROM dbo.[PersonEmailGruppe] WHERE [PersonEmailID] = (${currentEmailIdQuery}) AND [zGruppeDetailID] = @newsletterGroup AND ${validToday};`,
+      params: personParams([{ name: 'newsletterGroup', type: 'int', value: groupIds.newsletter }]),
+    };
+    const { tail: [emailRows, groupRows] } = await writeRows(scope, writes, newsletterRead);
     const emailId = emailRows?.[0] ? Number(emailRows[0].PersonEmailID) : null;
-    const [groupRows] = emailId === null ? [[]] : await scope.run(
-      `SELECT [PersonEmailGruppeID] FROM dbo.[PersonEmailGruppe] WHERE [PersonEmailID] = @emailId AND [zGruppeDetailID] = @group AND ${validToday};`,
-      todayParams([{ name: 'emailId', type: 'int', value: emailId }, { name: 'group', type: 'int', value: groupIds.newsletter }]),
-    );
+    const newsletterWrites: RowWrite[] = [];
     if (input.newsletter && (groupRows ?? []).length === 0) {
       if (emailId === null) throw new StudioInputError(`dbo.Person ${personId}: the newsletter flag needs a current e-mail address`);
-      await insertRow(scope, emailGroupTable, {
-        PersonEmailID: emailId, zGruppeDetailID: groupIds.newsletter, Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync,
+      newsletterWrites.push({
+        table: emailGroupTable,
+        insert: { PersonEmailID: emailId, zGruppeDetailID: groupIds.newsletter, Steuerung: true, GültigVon: today, GültigBis: openEnd, ...sync },
       });
     } else if (!input.newsletter) {
-      for (const r of groupRows ?? []) await updateRow(scope, emailGroupTable, Number(r.PersonEmailGruppeID), endValidity);
+      for (const r of groupRows ?? []) newsletterWrites.push({ table: emailGroupTable, id: Number(r.PersonEmailGruppeID), values: endValidity });
     }
+    // Nothing written: the stack is as read at the start, in this transaction.
+    after = scope.written.length === 0 && newsletterWrites.length === 0 && before
+      ? before
+      : stackFromSets(personId, (await writeRows(scope, newsletterWrites, stack)).tail);
+  } else {
+    after = writes.length === 0 && !created && before ? before : stackFromSets(personId, (await writeRows(scope, writes, stack)).tail);
   }
 
   // Every current row carries the FSO id and this write's sosync_write_date; former ones lose the id.
-  // Nothing written yet: the stack is as read at the start, in this transaction.
-  const after = scope.written.length === 0 && before ? before : await readPersonStack(scope.run, personId, today);
   if (!after) throw new StudioQueryError(scope.address, `dbo.Person ${personId} vanished during the write`, 0);
   const current = currentRows(after);
   const touched = new Set(scope.written.filter((w) => w.action !== 'delete').map((w) => `${w.table}#${w.id}`));

@@ -68,25 +68,62 @@ export type RowsUpdate =
   | { table: StudioTable; id: number; values: Record<string, unknown> }
   | { table: StudioTable; where: string; params: Param[]; values: Record<string, unknown> };
 
+/** A row to insert in one batch: `insert` as a new row of `table`. */
+export interface RowInsert {
+  table: StudioTable;
+  insert: Record<string, unknown>;
+}
+
+/** One write of a batch (writeRows). */
+export type RowWrite = RowsUpdate | RowInsert;
+
+/** What writeRows answers: the ids each write wrote (in the writes' order), and the result sets of the reads after them. */
+export interface WrittenBatch {
+  ids: number[][];
+  tail: Record<string, unknown>[][];
+}
+
+/**
+ * Several inserts and updates in one batch, one round trip, in the given order, then `tail` —
+ * reads that see what the writes wrote. Each row written is recorded in the scope as insertRow
+ * and updateRow record it. When the batch fails, FS stored none of it that outlives the
+ * transaction, which the caller rolls back.
+ */
+export async function writeRows(scope: WriteScope, writes: readonly RowWrite[], tail?: Statement): Promise<WrittenBatch> {
+  if (writes.length === 0 && !tail) return { ids: [], tail: [] };
+  const values = writes.map((w) => definedOnly('insert' in w ? w.insert : w.values));
+  const statements = writes.map((w, k): Statement => {
+    const key = `INSERTED.[${w.table.key}]`;
+    if ('insert' in w) {
+      const params = columnParams(w.table, values[k], `u${k}`);
+      const columns = Object.keys(values[k]).map((c) => `[${c}]`).join(', ');
+      return { text: `INSERT INTO dbo.[${w.table.name}] (${columns}) OUTPUT ${key} VALUES (${params.map((p) => `@${p.name}`).join(', ')});`, params };
+    }
+    return 'id' in w
+      ? updateStatement(w.table, values[k], `[${w.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: w.id }], key, `u${k}`)
+      : updateStatement(w.table, values[k], w.where, w.params, key, `u${k}`);
+  });
+  if (tail) statements.push(tail);
+  const sets = await scope.run(statements.map((st) => st.text).join('\n'), dedupedParams(statements.flatMap((st) => st.params)));
+  const ids = writes.map((w, k) => {
+    const written = (sets[k] ?? []).map((r) => Number(r[w.table.key]));
+    if ('insert' in w) {
+      if (written.length !== 1 || !Number.isInteger(written[0])) throw new StudioQueryError(scope.address, `INSERT into ${w.table.model} returned no row`, 0);
+      scope.written.push({ table: w.table.model, action: 'insert', id: written[0], values: values[k] });
+    } else {
+      for (const id of written) scope.written.push({ table: w.table.model, action: 'update', id, values: values[k] });
+    }
+    return written;
+  });
+  return { ids, tail: sets.slice(writes.length) };
+}
+
 /**
  * Several updates in one batch, one round trip, in the given order; each updated row is recorded
  * in the scope as updateRow records it. Answers the ids each update wrote (none where no row matched).
  */
 export async function updateRows(scope: WriteScope, updates: readonly RowsUpdate[]): Promise<number[][]> {
-  if (updates.length === 0) return [];
-  const values = updates.map((u) => definedOnly(u.values));
-  const statements = updates.map((u, k) => {
-    const key = `INSERTED.[${u.table.key}]`;
-    return 'id' in u
-      ? updateStatement(u.table, values[k], `[${u.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: u.id }], key, `u${k}`)
-      : updateStatement(u.table, values[k], u.where, u.params, key, `u${k}`);
-  });
-  const sets = await scope.run(statements.map((st) => st.text).join('\n'), dedupedParams(statements.flatMap((st) => st.params)));
-  return updates.map((u, k) => {
-    const ids = (sets[k] ?? []).map((r) => Number(r[u.table.key]));
-    for (const id of ids) scope.written.push({ table: u.table.model, action: 'update', id, values: values[k] });
-    return ids;
-  });
+  return (await writeRows(scope, updates)).ids;
 }
 
 /** Parameters of several statements of one batch: a name they share (a `where`'s @personId, say) goes once, and must mean one value. */
