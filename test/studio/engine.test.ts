@@ -96,6 +96,28 @@ describe('FS stand-in engine (PGlite)', () => {
     await s.close();
   });
 
+  it('a batch text sent again is answered anew: its values, its parameters\' types, @@ROWCOUNT and SCOPE_IDENTITY() of this run', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const insert = "INSERT INTO dbo.[xBPKAccount] ([Name]) VALUES (@name); SELECT SCOPE_IDENTITY() AS id, @@ROWCOUNT AS n";
+    const [, first] = await s.execute(insert, [p('name', 'nvarchar', 'Wieder 1')]);
+    const [, second] = await s.execute(insert, [p('name', 'nvarchar', 'Wieder 2')]);
+    assert.equal(second.rows![0][0], (first.rows![0][0] as number) + 1, 'SCOPE_IDENTITY() is the second insert\'s');
+    const read = 'SELECT [Name] FROM dbo.[xBPKAccount] WHERE [xBPKAccountID] = @id';
+    const names = [];
+    for (const id of [first.rows![0][0], second.rows![0][0]]) names.push((await s.execute(read, [p('id', 'int', id)]))[0].rows![0][0]);
+    assert.deepEqual(names, ['Wieder 1', 'Wieder 2']);
+    // the same text with a parameter of another type: SELECT @v answers the value as that type
+    const echo = 'SELECT @v AS v';
+    assert.equal((await s.execute(echo, [p('v', 'int', 7)]))[0].rows![0][0], 7);
+    assert.equal((await s.execute(echo, [p('v', 'nvarchar', 'sieben')]))[0].rows![0][0], 'sieben');
+    const [updated, count] = await s.execute('UPDATE dbo.[xBPKAccount] SET [Name] = [Name] WHERE [Name] LIKE @like; SELECT @@ROWCOUNT AS n', [p('like', 'nvarchar', 'Wieder%')]);
+    assert.equal(updated.rowCount, 2);
+    assert.equal(count.rows![0][0], 2);
+    const [, none] = await s.execute('UPDATE dbo.[xBPKAccount] SET [Name] = [Name] WHERE [Name] LIKE @like; SELECT @@ROWCOUNT AS n', [p('like', 'nvarchar', 'Nie%')]);
+    assert.equal(none.rows![0][0], 0);
+    await s.close();
+  });
+
   it('answers what it does not support with SQL Server errors', async () => {
     const s = await engine.openSession('mdb_x', 'sosync');
     const cases: Array<[string, number, RegExp]> = [

@@ -11,7 +11,7 @@ import { createBackend, type Backend, type BackendConnection, type PgResult, typ
 import { toSqlServerError } from './errors.ts';
 import { schemaLockKey, studioSchemaSql } from './schema.ts';
 import { splitStatements, tokenize, type Token } from './tokenizer.ts';
-import { hiddenIdentityColumn, translateStatement, type TranslationContext } from './translate.ts';
+import { hiddenIdentityColumn, translateStatement, type TranslatedStatement, type TranslationContext } from './translate.ts';
 import { columnInfo, convertValue, parameterText } from './values.ts';
 
 export interface StudioUser {
@@ -57,6 +57,41 @@ export interface StudioEngine extends SqlEngine {
 interface FailureRule extends StatementFailure { remaining: number }
 
 let nextSpid = 51;
+
+/**
+ * A client sends the same few batch texts again and again (parameterized: the values travel
+ * apart), so their statements and the translations of their queries are kept by text, up to
+ * CACHE_LIMIT each (the oldest goes first). A query's translation depends on its text, the
+ * parameters' types and whether parameters are cast; one that reads the session's state
+ * (@@ROWCOUNT, SCOPE_IDENTITY(), …) is made anew each time, as is any other statement (an EXEC
+ * takes its parameters' values). Tokens are never changed once made, so a batch's may be shared.
+ */
+const CACHE_LIMIT = 1000;
+const batchStatements = new Map<string, Token[][]>();
+const translations = new Map<string, TranslatedStatement>();
+
+function remember<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  const known = cache.get(key);
+  if (known !== undefined) return known;
+  const value = make();
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+  return value;
+}
+
+/** The statements of a batch's text, as the tokenizer splits them. */
+function statementsOf(sql: string): Token[][] {
+  return remember(batchStatements, sql, () => splitStatements(tokenize(sql)));
+}
+
+const cachedKinds = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+
+/** translateStatement, kept for a query that reads nothing of the session (see CACHE_LIMIT). */
+function translatedStatement(text: string, tokens: Token[], ctx: TranslationContext): TranslatedStatement {
+  if (!cachedKinds.has(tokens[0]?.upper) || tokens.some((t) => t.kind === 'sysvar' || t.upper === 'SCOPE_IDENTITY')) return translateStatement(tokens, ctx);
+  const types = [...ctx.parameters].map(([name, p]) => `${name}:${p.type}`).sort().join(',');
+  return remember(translations, `${ctx.castParameters ? 1 : 0}\u0000${types}\u0000${text}`, () => translateStatement(tokens, ctx));
+}
 
 export async function createStudioEngine(options: StudioEngineOptions): Promise<StudioEngine> {
   const backend = createBackend(options.db);
@@ -179,7 +214,7 @@ class StudioSession implements SqlSession {
   async execute(sql: string, parameters: SqlParameter[]): Promise<StatementResult[]> {
     if (this.closed) throw new SqlServerError('The session is closed.', 50000, 20);
     const byName = new Map(parameters.map((p) => [p.name.replace(/^@/, '').toLowerCase(), p]));
-    const statements = splitStatements(tokenize(sql));
+    const statements = statementsOf(sql);
     const atOnce = await this.batchAtOnce(sql, statements, byName);
     if (atOnce) return atOnce;
     const results: StatementResult[] = [];
@@ -195,7 +230,7 @@ class StudioSession implements SqlSession {
           parameters: byName, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount,
           rowCount: this.rowCount, spid: this.spid,
         };
-        const translated = translateStatement(tokens, ctx);
+        const translated = translatedStatement(text, tokens, ctx);
         switch (translated.kind) {
           case 'ignore':
             results.push({ rowCount: null });
@@ -223,7 +258,7 @@ class StudioSession implements SqlSession {
           case 'query': {
             const conn = this.transaction ?? (borrowed ??= await this.shared.backend.acquire());
             const run = (castParameters: boolean) => {
-              const t = castParameters ? translateStatement(tokens, { ...ctx, castParameters }) : translated;
+              const t = castParameters ? translatedStatement(text, tokens, { ...ctx, castParameters }) : translated;
               if (t.kind !== 'query') throw new Error('translation changed kind');
               const values = t.parameters.map((name) => parameterText(byName.get(name)!));
               return this.runQuery(conn, t.sql, values);
@@ -272,10 +307,11 @@ class StudioSession implements SqlSession {
     };
     const queries: Array<{ sql: string; params: Array<string | null> }> = [];
     for (const tokens of statements) {
-      if (/@@|SCOPE_IDENTITY/i.test(statementText(sql, tokens))) return null;
+      const text = statementText(sql, tokens);
+      if (/@@|SCOPE_IDENTITY/i.test(text)) return null;
       let translated;
       try {
-        translated = translateStatement(tokens, ctx);
+        translated = translatedStatement(text, tokens, ctx);
       } catch {
         return null;
       }
