@@ -133,7 +133,10 @@ export interface WorkersRound {
   rootJobs: number;
   childJobs: number;
   states: Record<string, number>;
+  /** from the bulk create's send to the last job_end the sync table holds (sosync's record of when the round's last job ended) */
   seconds: number;
+  /** from the bulk create's send until the bench's poll saw no open job (its poll and query come on top) */
+  observedSeconds: number;
   jobsPerSecond: number;
   /** done jobs sharing a record whose runs overlapped */
   clashes: string[];
@@ -423,6 +426,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     const callsBefore = TRACE_DIR && warm ? await callTimes(port) : null;
     const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuSeconds() };
     const t0 = performance.now();
+    const sentAt = Date.now();
     const windowFrom = monotonicUs();
     const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (answer.status !== 200) throw new Error(`bulk create answered ${answer.status}: ${await answer.text()}`);
@@ -437,7 +441,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       if (c.open > 0) await sleep(20);
       return c.open === 0;
     });
-    const seconds = (performance.now() - t0) / 1000;
+    const observedSeconds = (performance.now() - t0) / 1000;
     const window = { from: windowFrom, to: monotonicUs() };
     const cpu = {
       sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: standInsCpuSeconds(standIns) - cpuBefore.standIns,
@@ -445,6 +449,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     };
     const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
     const roots = jobs.filter((j) => j.parent_job_id === null);
+    const seconds = roundSeconds(sentAt, jobs, observedSeconds);
     if (TRACE_DIR && warm) writeTrace(`${workers}-${stage.latency.fs}-${stage.latency.fso}${REPEAT > 1 ? `-${pass}` : ''}`, started, seconds, jobs, callsBefore!, await callTimes(port));
     const states: Record<string, number> = {};
     for (const j of jobs) states[j.job_state] = (states[j.job_state] ?? 0) + 1;
@@ -459,7 +464,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       meanJobMs: busyMs / Math.max(1, ranRoots.length), meanInFlight: busyMs / 1000 / seconds,
       waited: jobs.filter((j) => j.job_log?.includes('waited for records another worker held')).length,
       deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
-      workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds,
+      workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds, observedSeconds,
       jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
       profile: profileDir ? { window, sosyncDir: profileDir } : undefined,
     };
@@ -469,6 +474,21 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     if (isLive(run)) await killHard(run);
     await database.drop();
   }
+}
+
+/**
+ * A round's time: from the bulk create's send to the last job_end (sosync stamps it as the job
+ * ends, on the same clock as the bench). The bench's poll sees the end up to 20 ms and a query
+ * later; that lag is the observer's, not sosync's, and in a 3 s round it would be 1–2 % of the
+ * figure. It must not exceed the observed time: a job_end past it would be a clock that jumped.
+ */
+function roundSeconds(sentAt: number, jobs: JobRow[], observedSeconds: number): number {
+  const lastEnd = Math.max(...jobs.map((j) => j.job_end?.getTime() ?? -Infinity));
+  const seconds = (lastEnd - sentAt) / 1000;
+  if (!(seconds > 0 && seconds <= observedSeconds)) {
+    throw new Error(`workers bench: the last job_end is ${seconds.toFixed(3)} s after the bulk create, outside the observed ${observedSeconds.toFixed(3)} s`);
+  }
+  return seconds;
 }
 
 type CallTimes = Record<string, { count: number; sum: number }>;
@@ -554,14 +574,14 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     });
   }
   results.section(`Parallel workers: throughput curve and checks, FS ${latency.fs} ms and FSO ${latency.fso} ms per call`, [
-    `Each round starts from scratch (untimed): a fresh FS database, fresh stand-ins on it (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does; FS and FSO each in a process of its own), ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies synced for the mix to change (by a sosync with ${WARM_UP_WORKERS} worker, so each gets the same FSO id in every round), then ${CHANGES} changes of the crash harness's mix (seed ${MIX_SEED}) made while no sosync ran. They are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync table, timed until every job ended.`,
+    `Each round starts from scratch (untimed): a fresh FS database, fresh stand-ins on it (FS ${latency.fs} ms, FSO ${latency.fso} ms injected per call; FS kept in PostgreSQL, so the FS stand-in serves transactions side by side as SQL Server does; FS and FSO each in a process of its own), ${WARM_UP.persons} FS persons and ${WARM_UP.companies} companies synced for the mix to change (by a sosync with ${WARM_UP_WORKERS} worker, so each gets the same FSO id in every round), then ${CHANGES} changes of the crash harness's mix (seed ${MIX_SEED}) made while no sosync ran. They are announced in one /job/bulk-create to a sosync on a fresh PostgreSQL sync table, timed until the last job ended (its job_end; the bench's poll noticed it later, see "observed s").`,
     '',
     ...describeCurveWorkload(rounds),
     '',
     ...(REPEAT > 1 ? [`Each worker count ran ${REPEAT} times, in ${REPEAT} passes over the counts (the table lists every round; the figures above are the median rounds').`, ''] : []),
-    `${REPEAT > 1 ? '| pass ' : ''}| job_workers | jobs (child jobs) | seconds | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |`,
-    `${REPEAT > 1 ? '|---' : ''}|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
-    ...rounds.map((r) => `${REPEAT > 1 ? `| ${r.pass} ` : ''}| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(1)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.seconds).toFixed(2)} |`),
+    `${REPEAT > 1 ? '| pass ' : ''}| job_workers | jobs (child jobs) | seconds | observed s | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |`,
+    `${REPEAT > 1 ? '|---' : ''}|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
+    ...rounds.map((r) => `${REPEAT > 1 ? `| ${r.pass} ` : ''}| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(2)} | ${r.observedSeconds.toFixed(2)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.observedSeconds).toFixed(2)} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
     ...rounds.flatMap((r) => (r.profileText ? ['', `### job_workers = ${r.workers}: CPU profiles (BENCH_WORKERS_PROFILE; profiled, so this round's figures above are slower than unprofiled)`, '', r.profileText] : [])),
   ].join('\n'));
