@@ -438,7 +438,9 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       if (c.ended !== lastEnded) { lastEnded = c.ended; quietSince = Date.now(); }
       // a missed NTP answer under load closes the drift gate for 30 minutes: lift it
       if (Date.now() - quietSince > 10_000) { quietSince = Date.now(); await forceDriftCheck(port); }
-      if (c.open > 0) await sleep(20);
+      // the round's time is its last job_end (roundSeconds): this poll only says when to stop, so it
+      // need not be quick, and the less often it runs the less it takes of the cores the round runs on
+      if (c.open > 0) await sleep(100);
       return c.open === 0;
     });
     const observedSeconds = (performance.now() - t0) / 1000;
@@ -478,8 +480,8 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
 
 /**
  * A round's time: from the bulk create's send to the last job_end (sosync stamps it as the job
- * ends, on the same clock as the bench). The bench's poll sees the end up to 20 ms and a query
- * later; that lag is the observer's, not sosync's, and in a 3 s round it would be 1–2 % of the
+ * ends, on the same clock as the bench). The bench's poll (waitFor's 50 ms and 100 ms here between
+ * queries) sees the end up to 150 ms and a query later; that lag is the observer's, not sosync's, and in a 3 s round it would be several % of the
  * figure. It must not exceed the observed time: a job_end past it would be a clock that jumped.
  */
 function roundSeconds(sentAt: number, jobs: JobRow[], observedSeconds: number): number {
