@@ -226,11 +226,11 @@ async function warmUpChanges(fsPool: sql.ConnectionPool): Promise<Announcement[]
   const announce: Announcement[] = [];
   for (let i = 0; i < WARM_UP.persons + WARM_UP.unannounced; i += 1) {
     const request = fsPool.request().input('v', sql.NVarChar, `Vorname${i}`).input('n', sql.NVarChar, `Name${i}`);
-    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (@v, @n)')).recordset;
+    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID')).recordset;
     if (i < WARM_UP.persons) announce.push({ system: 'fs', model: 'dbo.Person', id: row.PersonID });
   }
   for (let i = 0; i < WARM_UP.companies; i += 1) {
-    const [row] = (await fsPool.request().input('n', sql.NVarChar, `Verein ${i}`).query('INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (@n)')).recordset;
+    const [row] = (await fsPool.request().input('n', sql.NVarChar, `Verein ${i}`).query('INSERT INTO dbo.xBPKAccount (Name) VALUES (@n); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID')).recordset;
     announce.push({ system: 'fs', model: 'dbo.xBPKAccount', id: row.xBPKAccountID });
   }
   return announce;
@@ -523,7 +523,7 @@ async function warmUpProcess(port: number, client: pg.Client, fsPool: sql.Connec
   const body: object[] = [];
   for (let i = 0; i < WARM_JOBS; i += 1) {
     const request = fsPool.request().input('v', sql.NVarChar, `Warm${i}`).input('n', sql.NVarChar, `Lauf${port}`);
-    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (@v, @n)')).recordset;
+    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID')).recordset;
     body.push({ job_date: new Date().toISOString(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: row.PersonID });
   }
   const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

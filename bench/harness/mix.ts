@@ -197,13 +197,13 @@ export class Mix {
         return [{ system: 'fs', model: 'dbo.Person', id }];
       }
       case 'fs insert person': {
-        const [row] = await this.fs('INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (@v, @n)', { v: this.word(), n: `Neu ${this.op}` });
+        const [row] = await this.fs('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID', { v: this.word(), n: `Neu ${this.op}` });
         pools.fsPersons.push(row.PersonID);
         deletable.fsPersons.push([row.PersonID, this.op]);
         return [{ system: 'fs', model: 'dbo.Person', id: row.PersonID }];
       }
       case 'fs insert company': {
-        const [row] = await this.fs('INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (@n)', { n: `Verein ${this.op}` });
+        const [row] = await this.fs('INSERT INTO dbo.xBPKAccount (Name) VALUES (@n); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID', { n: `Verein ${this.op}` });
         pools.fsCompanies.push(row.xBPKAccountID);
         deletable.fsCompanies.push([row.xBPKAccountID, this.op]);
         return [{ system: 'fs', model: 'dbo.xBPKAccount', id: row.xBPKAccountID }];

@@ -80,7 +80,7 @@ describe('stand-ins in their own process', () => {
     const someOther = partners.find((id) => id !== partnerId)!;
     await online.write('res.partner', someOther, { lastname: 'Umbenannt' });
     const pool = await new sql.ConnectionPool(fsConfig).connect();
-    const inserted = await pool.request().query("INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID VALUES (N'Durable', N'Person')");
+    const inserted = await pool.request().query("INSERT INTO dbo.Person (Vorname, Name) VALUES (N'Durable', N'Person'); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID");
     const personId = inserted.recordset[0].PersonID as number;
     const tx = new sql.Transaction(pool);
     await tx.begin();

@@ -397,7 +397,7 @@ for (const backend of ['postgresql', 'pglite'] as const) {
 
     it('announces a plain FS write exactly once per record and transaction, with the long parameter names', async () => {
       sink.received.length = 0;
-      const created = await raw.request().query("INSERT INTO dbo.Person (Vorname, Name) OUTPUT INSERTED.PersonID, INSERTED.sosync_write_date VALUES (N'Plain', N'Schreiber')");
+      const created = await raw.request().query("INSERT INTO dbo.Person (Vorname, Name) VALUES (N'Plain', N'Schreiber'); SELECT PersonID, sosync_write_date FROM dbo.Person WHERE PersonID = SCOPE_IDENTITY()");
       const personId = created.recordset[0].PersonID as number;
       let got = await announcements();
       assert.equal(got.length, 1);
@@ -428,7 +428,7 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       await tx2.rollback();
       assert.deepEqual(await announcements(), []);
 
-      const company = await raw.request().query("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'Firma')");
+      const company = await raw.request().query("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'Firma'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID");
       const companyId = company.recordset[0].xBPKAccountID as number;
       await raw.request().input('id', sql.Int, companyId).query('DELETE FROM dbo.xBPKAccount WHERE xBPKAccountID = @id');
       got = await announcements();

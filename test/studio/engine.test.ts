@@ -130,6 +130,11 @@ describe('FS stand-in engine (PGlite)', () => {
       ["SELECT 'offen", 105, /Unclosed quotation mark/],
       ['EXEC xp_cmdshell', 2812, /Could not find stored procedure 'xp_cmdshell'/],
       ['INSERT INTO dbo.PersonEmail (EmailVor) VALUES (1)', 515, /Cannot insert the value NULL into column 'PersonID'/],
+      // FS's tables have triggers, and SQL Server refuses OUTPUT without INTO on a table with one for the action
+      ["UPDATE dbo.Person SET Name = N'x' OUTPUT INSERTED.PersonID WHERE PersonID = 0", 334, /target table 'dbo\.Person' of the DML statement cannot have any enabled triggers if the statement contains an OUTPUT clause without INTO clause/],
+      ["INSERT INTO [dbo].[xBPKAccount] ([Name]) OUTPUT INSERTED.xBPKAccountID VALUES (N'x')", 334, /target table 'dbo\.xBPKAccount'/],
+      ['DELETE FROM dbo.PersonEmail OUTPUT DELETED.PersonEmailID WHERE PersonEmailID = 0', 334, /target table 'dbo\.PersonEmail'/],
+      ["UPDATE dbo.Typen SET Beschreibung = N'x' OUTPUT INSERTED.TypenID WHERE TypenID = 0", 334, /target table 'dbo\.Typen'/],
     ];
     for (const [statement, number, message] of cases) {
       await assert.rejects(s.execute(statement, []), (err: unknown) => {
@@ -140,6 +145,11 @@ describe('FS stand-in engine (PGlite)', () => {
       });
     }
     await assert.rejects(s.commitTransaction(), /no corresponding BEGIN TRANSACTION/);
+    // a table without a trigger for the action takes OUTPUT: Land has none, Typen none for DELETE
+    const [land] = await s.execute('DELETE FROM dbo.Land OUTPUT DELETED.LandID WHERE LandID = -1', []);
+    assert.deepEqual(land.rows, []);
+    const [typen] = await s.execute('DELETE FROM dbo.Typen OUTPUT DELETED.TypenID WHERE TypenID = -1', []);
+    assert.deepEqual(typen.rows, []);
     await s.close();
   });
 
@@ -177,9 +187,9 @@ describe('FS stand-in engine (PGlite)', () => {
       announcements.received.length = 0;
       status = 503;
       const s = await engine.openSession('mdb_x', 'sosync');
-      const [created] = await s.execute("INSERT INTO dbo.Person (Vorname) OUTPUT INSERTED.PersonID VALUES (N'Ö')", []);
+      const [, created] = await s.execute("INSERT INTO dbo.Person (Vorname) VALUES (N'Ö'); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID", []);
       const personId = created.rows![0][0] as number;
-      await s.execute("INSERT INTO dbo.PersonEmail (PersonID, EmailVor) OUTPUT INSERTED.PersonEmailID VALUES (@id, 'a')", [p('id', 'int', personId)]);
+      await s.execute("INSERT INTO dbo.PersonEmail (PersonID, EmailVor) VALUES (@id, 'a'); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonEmailID", [p('id', 'int', personId)]);
       await engine.flushAnnouncements();
       assert.equal(announcements.received.length, 0, 'sosync is down');
       assert.equal(await engine.pendingAnnouncements(), 2, 'kept in the outbox');
@@ -193,8 +203,8 @@ describe('FS stand-in engine (PGlite)', () => {
       announcements.received.length = 0;
 
       // noSyncJobSwitch = 1: kept sosync_write_date, nothing announced, switch re-armed.
-      const [guarded] = await s.execute(
-        'UPDATE dbo.Person SET Name = N\'x\', noSyncJobSwitch = 1, sosync_write_date = @d OUTPUT INSERTED.sosync_write_date, INSERTED.noSyncJobSwitch WHERE PersonID = @id',
+      const [, guarded] = await s.execute(
+        'UPDATE dbo.Person SET Name = N\'x\', noSyncJobSwitch = 1, sosync_write_date = @d WHERE PersonID = @id; SELECT sosync_write_date, noSyncJobSwitch FROM dbo.Person WHERE PersonID = @id',
         [p('id', 'int', personId), p('d', 'datetime2', new Date('2020-01-01T00:00:00.5Z'))]);
       assert.equal((guarded.rows![0][0] as Date).toISOString(), '2020-01-01T00:00:00.500Z');
       assert.equal(guarded.rows![0][1], false);
@@ -279,9 +289,10 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     const queries = countQueries(pool);
     await s.beginTransaction();
     const before = queries.sent;
-    const [inserted] = await s.execute('INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (@name)', [param('name', 'nvarchar', name)]);
+    await s.execute('INSERT INTO dbo.xBPKAccount (Name) VALUES (@name)', [param('name', 'nvarchar', name)]);
     queries.stop();
     assert.equal(queries.sent - before, 1, 'SAVEPOINT, the statement and RELEASE SAVEPOINT in one query');
+    const [inserted] = await s.execute('SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID', []);
     const id = inserted.rows![0][0] as number;
     await assert.rejects(s.execute('UPDATE dbo.xBPKAccount SET Name = @name WHERE xBPKAccountID = @id', [param('name', 'nvarchar', 'x'.repeat(201)), param('id', 'int', id)]), SqlServerError,
       'Name is nvarchar(200): the update fails');
@@ -298,7 +309,7 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
   it('a batch of reads outside a transaction goes to PostgreSQL as one query; one that fails or reads @@ROWCOUNT runs statement by statement', async () => {
     const s = await engine.openSession('mdb_x', 'sosync');
     const param = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
-    const [made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'batch')", []);
+    const [, made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'batch'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID", []);
     const id = made.rows![0][0] as number;
     const queries = countQueries(pool);
     try {
@@ -324,7 +335,7 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     const queries = countQueries(pool);
     try {
       await s.beginTransaction();
-      const [made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'in tran')", []);
+      const [, made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'in tran'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID", []);
       const id = made.rows![0][0] as number;
       const reads = 'SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT COUNT(*) AS n FROM dbo.xBPKAccount WHERE Name = @name;';
       const at = queries.sent;
@@ -335,14 +346,15 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
       await assert.rejects(s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT * FROM dbo.Fehlt;', [param('id', 'int', id)]), SqlServerError);
       const [still] = await s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID = @id; SELECT 1 AS one;', [param('id', 'int', id)]);
       assert.deepEqual(still.rows, [['in tran']]);
-      // writes too: two updates with OUTPUT, one query, each answering its own rows
-      const [second] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) OUTPUT INSERTED.xBPKAccountID VALUES (N'second')", []);
+      // writes too: two updates, each after a read of the rows it updates (as sosync writes), one query
+      const [, second] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'second'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID", []);
       const id2 = second.rows![0][0] as number;
-      const updates = 'UPDATE dbo.xBPKAccount SET Name = @a OUTPUT INSERTED.xBPKAccountID WHERE xBPKAccountID = @id; UPDATE dbo.xBPKAccount SET Name = @b OUTPUT INSERTED.xBPKAccountID WHERE xBPKAccountID = @id2;';
+      const updates = 'SELECT xBPKAccountID FROM dbo.xBPKAccount WITH (UPDLOCK) WHERE xBPKAccountID = @id; UPDATE dbo.xBPKAccount SET Name = @a WHERE xBPKAccountID = @id; '
+        + 'SELECT xBPKAccountID FROM dbo.xBPKAccount WITH (UPDLOCK) WHERE xBPKAccountID = @id2; UPDATE dbo.xBPKAccount SET Name = @b WHERE xBPKAccountID = @id2;';
       const before = queries.sent;
       const updated = await s.execute(updates, [param('a', 'nvarchar', 'a1'), param('b', 'nvarchar', 'b1'), param('id', 'int', id), param('id2', 'int', id2)]);
       assert.equal(queries.sent - before, 1, 'two updates, one query');
-      assert.deepEqual(updated.map((r) => [r.rowCount, r.rows]), [[1, [[id]]], [1, [[id2]]]]);
+      assert.deepEqual(updated.map((r) => [r.rowCount, r.rows ?? null]), [[1, [[id]]], [1, null], [1, [[id2]]], [1, null]]);
       // the second update fails (Name is nvarchar(200)): the first keeps its effect, once, as it would statement by statement
       await assert.rejects(s.execute(updates, [param('a', 'nvarchar', 'a2'), param('b', 'nvarchar', 'x'.repeat(201)), param('id', 'int', id), param('id2', 'int', id2)]), SqlServerError);
       const [names] = await s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID IN (@id, @id2) ORDER BY xBPKAccountID', [param('id', 'int', id), param('id2', 'int', id2)]);

@@ -41,7 +41,7 @@ export interface FsEditor {
   query<T = Record<string, any>>(text: string, params?: Record<string, FsParam>): Promise<T[]>;
   /** statements in one transaction (FS announces one change per record and transaction) */
   transaction<T>(work: (q: FsEditor['query']) => Promise<T>): Promise<T>;
-  /** INSERT … OUTPUT INSERTED.*; date-typed columns are bound as dates */
+  /** INSERT, then the new row (FS's tables have triggers: no OUTPUT without INTO); date-typed columns are bound as dates */
   insert(table: string, values: Record<string, unknown>, q?: FsEditor['query']): Promise<Record<string, any>>;
   /** the rows of `table` matching `where` (T-SQL, with @params), ordered by the key */
   rows(table: string, where?: string, params?: Record<string, FsParam>): Promise<Record<string, any>[]>;
@@ -113,7 +113,8 @@ export async function openFsEditor(port: number): Promise<FsEditor> {
         request[`p${i}`] = dateColumns.has(c) ? { type: 'date', value: v } : v;
       });
       const [row] = await q(
-        `INSERT INTO dbo.[${table}] (${cols.map((c) => `[${c}]`).join(', ')}) OUTPUT INSERTED.* VALUES (${cols.map((_, i) => `@p${i}`).join(', ')});`,
+        `INSERT INTO dbo.[${table}] (${cols.map((c) => `[${c}]`).join(', ')}) VALUES (${cols.map((_, i) => `@p${i}`).join(', ')});\n`
+          + `SELECT * FROM dbo.[${table}] WHERE [${keyOf[table] ?? `${table}ID`}] = SCOPE_IDENTITY();`,
         request,
       );
       return row;

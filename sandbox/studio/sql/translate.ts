@@ -110,6 +110,31 @@ function translateType(tokens: Token[], i: number): [string, number] {
   }
 }
 
+/** The table an INSERT, UPDATE or DELETE writes to, as named in the statement (without `dbo.`). */
+function dmlTarget(tokens: Token[], statement: string): string | undefined {
+  const after = statement === 'INSERT' ? 'INTO' : statement === 'DELETE' ? 'FROM' : 'UPDATE';
+  let i = tokens.findIndex((t) => isWord(t, after));
+  if (i < 0 && statement === 'DELETE') i = 0; // DELETE dbo.T …
+  const first = tokens[i + 1];
+  const name = isPunct(tokens[i + 2], '.') ? tokens[i + 3] : first;
+  return name && (name.kind === 'word' || name.kind === 'qident') ? name.text : undefined;
+}
+
+/**
+ * SQL Server refuses an OUTPUT clause without INTO on a table with an enabled trigger for the
+ * statement's action (error 334), and FS's tables have them: every table with sync columns an
+ * INSERT and UPDATE trigger, an announcing table a DELETE trigger too (schema.ts, triggerDdl).
+ */
+function refuseOutputOnTriggers(tokens: Token[], statement: string): void {
+  const name = dmlTarget(tokens, statement);
+  const table = name === undefined ? undefined : tableNames.get(name.toLowerCase());
+  if (!table?.syncColumns || (statement === 'DELETE' && !table.announces)) return;
+  throw new SqlServerError(
+    `The target table 'dbo.${table.name}' of the DML statement cannot have any enabled triggers if the statement contains an OUTPUT clause without INTO clause.`,
+    334, 16,
+  );
+}
+
 /** Parses an OUTPUT clause starting after the OUTPUT keyword; returns its items and the next index. */
 function readOutputClause(tokens: Token[], i: number, statement: string): [Token[][], number] {
   const items: Token[][] = [];
@@ -302,6 +327,7 @@ function translateDml(tokens: Token[], ctx: TranslationContext): TranslatedState
           break;
         }
         if (u === 'OUTPUT') {
+          refuseOutputOnTriggers(tokens, statement);
           const [items, nextIndex] = readOutputClause(tokens, i + 1, statement);
           returning = items.map((item) => translateOutputItem(item));
           i = nextIndex - 1;

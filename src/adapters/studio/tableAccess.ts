@@ -34,33 +34,47 @@ function columnParams(table: StudioTable, values: Record<string, unknown>, prefi
   });
 }
 
-/** One UPDATE of `table`'s rows matching `where`, answering the rows as written; parameter names start with `prefix`. */
-function updateStatement(table: StudioTable, values: Record<string, unknown>, where: string, whereParams: Param[], output: string, prefix = ''): Statement {
+/**
+ * One UPDATE of `table`'s rows matching `where`, after a SELECT of their ids (the statement's one
+ * result set), which holds them for the update until the transaction ends (UPDLOCK); parameter
+ * names start with `prefix`. Not `UPDATE … OUTPUT`: every FS table has
+ * triggers (they announce changes to sosync), and SQL Server refuses an OUTPUT clause without INTO
+ * on a table with an enabled trigger for that action (error 334).
+ */
+function updateStatement(table: StudioTable, values: Record<string, unknown>, where: string, whereParams: Param[], prefix = ''): Statement {
   const params = columnParams(table, values, prefix);
   const assignments = Object.keys(values).map((c, i) => `[${c}] = @${params[i].name}`).join(', ');
-  return { text: `UPDATE dbo.[${table.name}] SET ${assignments} OUTPUT ${output} WHERE ${where};`, params: [...params, ...whereParams] };
+  return {
+    text: `SELECT [${table.key}] FROM dbo.[${table.name}] WITH (UPDLOCK) WHERE ${where};\nUPDATE dbo.[${table.name}] SET ${assignments} WHERE ${where};`,
+    params: [...params, ...whereParams],
+  };
+}
+
+/** One INSERT, then the new row's `columns` (its one result set), found by SCOPE_IDENTITY() (see updateStatement on OUTPUT). */
+function insertStatement(table: StudioTable, values: Record<string, unknown>, columns: string, prefix = ''): Statement {
+  const params = columnParams(table, values, prefix);
+  const names = Object.keys(values).map((c) => `[${c}]`).join(', ');
+  return {
+    text: `INSERT INTO dbo.[${table.name}] (${names}) VALUES (${params.map((p) => `@${p.name}`).join(', ')});\n`
+      + `SELECT ${columns} FROM dbo.[${table.name}] WHERE [${table.key}] = SCOPE_IDENTITY();`,
+    params,
+  };
 }
 
 export async function insertRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, values: Record<string, unknown>): Promise<Row> {
   values = definedOnly(values);
-  const params = columnParams(table, values);
-  const columns = Object.keys(values).map((c) => `[${c}]`).join(', ');
-  const [rows] = await scope.run(
-    `INSERT INTO dbo.[${table.name}] (${columns}) OUTPUT INSERTED.* VALUES (${params.map((p) => `@${p.name}`).join(', ')});`, params);
+  const { text, params } = insertStatement(table, values, '*');
+  const [rows] = await scope.run(text, params);
   const row = rowOf(table, rows?.[0]);
   if (!row) throw new StudioQueryError(scope.address, `INSERT into ${table.model} returned no row`, 0);
   scope.written.push({ table: table.model, action: 'insert', id: Number((row as Record<string, unknown>)[table.key]), values });
   return row;
 }
 
-/** null when there is no row `id` */
-export async function updateRow<Row = Record<string, unknown>>(scope: WriteScope, table: StudioTable & { readonly row?: Row }, id: number, values: Record<string, unknown>): Promise<Row | null> {
-  values = definedOnly(values);
-  const { text, params } = updateStatement(table, values, `[${table.key}] = @id`, [{ name: 'id', type: 'int', value: id }], 'INSERTED.*');
-  const [rows] = await scope.run(text, params);
-  const row = rowOf(table, rows?.[0]);
-  if (row) scope.written.push({ table: table.model, action: 'update', id, values });
-  return row;
+/** Updates row `id`; false when there is no such row. */
+export async function updateRow(scope: WriteScope, table: StudioTable, id: number, values: Record<string, unknown>): Promise<boolean> {
+  const { ids: [written] } = await writeRows(scope, [{ table, id, values }]);
+  return written.length > 0;
 }
 
 /** Rows to update in one batch: `values` on row `id` of `table`, or on every row of `table` matching `where`. */
@@ -93,15 +107,10 @@ export async function writeRows(scope: WriteScope, writes: readonly RowWrite[], 
   if (writes.length === 0 && !tail) return { ids: [], tail: [] };
   const values = writes.map((w) => definedOnly('insert' in w ? w.insert : w.values));
   const statements = writes.map((w, k): Statement => {
-    const key = `INSERTED.[${w.table.key}]`;
-    if ('insert' in w) {
-      const params = columnParams(w.table, values[k], `u${k}`);
-      const columns = Object.keys(values[k]).map((c) => `[${c}]`).join(', ');
-      return { text: `INSERT INTO dbo.[${w.table.name}] (${columns}) OUTPUT ${key} VALUES (${params.map((p) => `@${p.name}`).join(', ')});`, params };
-    }
+    if ('insert' in w) return insertStatement(w.table, values[k], `[${w.table.key}]`, `u${k}`);
     return 'id' in w
-      ? updateStatement(w.table, values[k], `[${w.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: w.id }], key, `u${k}`)
-      : updateStatement(w.table, values[k], w.where, w.params, key, `u${k}`);
+      ? updateStatement(w.table, values[k], `[${w.table.key}] = @u${k}id`, [{ name: `u${k}id`, type: 'int', value: w.id }], `u${k}`)
+      : updateStatement(w.table, values[k], w.where, w.params, `u${k}`);
   });
   if (tail) statements.push(tail);
   const sets = await scope.run(statements.map((st) => st.text).join('\n'), dedupedParams(statements.flatMap((st) => st.params)));
@@ -142,7 +151,7 @@ const valueOf = (v: unknown) => (v instanceof Date ? v.getTime() : v);
 
 /** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
 export async function deleteRows(scope: WriteScope, table: StudioTable, where: string, params: Param[]): Promise<number[]> {
-  const [rows] = await scope.run(`DELETE FROM dbo.[${table.name}] OUTPUT DELETED.[${table.key}] WHERE ${where};`, params);
+  const [rows] = await scope.run(`SELECT [${table.key}] FROM dbo.[${table.name}] WITH (UPDLOCK) WHERE ${where};\nDELETE FROM dbo.[${table.name}] WHERE ${where};`, params);
   const ids = (rows ?? []).map((r) => Number(r[table.key]));
   for (const id of ids) scope.written.push({ table: table.model, action: 'delete', id, values: {} });
   return ids;
@@ -207,8 +216,7 @@ export function tableAccessor<Row, Values extends object, NewValues extends obje
     update(id, values, meta) {
       checkId(table.key, id);
       return connection.inTransaction(async (scope) => {
-        const row = await updateRow(scope, table, id, { ...values, ...syncValues(meta) });
-        if (!row) throw new StudioInputError(`${table.model} ${id} does not exist`);
+        if (!(await updateRow(scope, table, id, { ...values, ...syncValues(meta) }))) throw new StudioInputError(`${table.model} ${id} does not exist`);
         return { id, request: scope.written, answer: 'success' as const };
       });
     },
