@@ -481,8 +481,9 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
 /**
  * A round's time: from the bulk create's send to the last job_end (sosync stamps it as the job
  * ends, on the same clock as the bench). The bench's poll (waitFor's 50 ms and 100 ms here between
- * queries) sees the end up to 150 ms and a query later; that lag is the observer's, not sosync's, and in a 3 s round it would be several % of the
- * figure. It must not exceed the observed time: a job_end past it would be a clock that jumped.
+ * queries) sees the end up to 150 ms and a query later; that lag is the observer's, not sosync's,
+ * and in a 3 s round it would be several % of the figure. It must not exceed the observed time: a
+ * job_end past it would be a clock that jumped.
  */
 function roundSeconds(sentAt: number, jobs: JobRow[], observedSeconds: number): number {
   const lastEnd = Math.max(...jobs.map((j) => j.job_end?.getTime() ?? -Infinity));

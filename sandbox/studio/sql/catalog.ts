@@ -220,6 +220,15 @@ export const canonicalNames: Map<string, string> = (() => {
 
 export const tableNames: Map<string, FsTable> = new Map(fsTables.map((t) => [t.name.toLowerCase(), t]));
 
+/**
+ * The actions FS's triggers fire on for `table` (schema.ts creates them): INSERT and UPDATE on every
+ * table with sync columns, DELETE too on a table whose changes are announced.
+ */
+export function triggeredActions(table: FsTable): ReadonlySet<'INSERT' | 'UPDATE' | 'DELETE'> {
+  if (!table.syncColumns) return new Set();
+  return new Set(table.announces ? ['INSERT', 'UPDATE', 'DELETE'] as const : ['INSERT', 'UPDATE'] as const);
+}
+
 /** Countries of the stand-in's land table: LandID ↔ ISO 3166 alpha-2. */
 export const lands: Array<[number, string, string]> = [
   [1, 'AT', 'Österreich'], [2, 'DE', 'Deutschland'], [3, 'CH', 'Schweiz'], [4, 'IT', 'Italien'],

@@ -11,7 +11,7 @@ import { createBackend, type Backend, type BackendConnection, type PgResult, typ
 import { toSqlServerError } from './errors.ts';
 import { schemaLockKey, studioSchemaSql } from './schema.ts';
 import { splitStatements, tokenize, type Token } from './tokenizer.ts';
-import { hiddenIdentityColumn, translateStatement, type TranslatedStatement, type TranslationContext } from './translate.ts';
+import { hiddenIdentityColumn, readsSession, translateStatement, type TranslatedStatement, type TranslationContext } from './translate.ts';
 import { columnInfo, convertValue, parameterText } from './values.ts';
 
 export interface StudioUser {
@@ -88,7 +88,7 @@ const cachedKinds = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 
 /** translateStatement, kept for a query that reads nothing of the session (see CACHE_LIMIT). */
 function translatedStatement(text: string, tokens: Token[], ctx: TranslationContext): TranslatedStatement {
-  if (!cachedKinds.has(tokens[0]?.upper) || tokens.some((t) => t.kind === 'sysvar' || t.upper === 'SCOPE_IDENTITY')) return translateStatement(tokens, ctx);
+  if (!cachedKinds.has(tokens[0]?.upper) || readsSession(tokens)) return translateStatement(tokens, ctx);
   const types = [...ctx.parameters].map(([name, p]) => `${name}:${p.type}`).sort().join(',');
   return remember(translations, `${ctx.castParameters ? 1 : 0}\u0000${types}\u0000${text}`, () => translateStatement(tokens, ctx));
 }
@@ -307,8 +307,8 @@ class StudioSession implements SqlSession {
     };
     const queries: Array<{ sql: string; params: Array<string | null> }> = [];
     for (const tokens of statements) {
+      if (readsSession(tokens)) return null;
       const text = statementText(sql, tokens);
-      if (/@@|SCOPE_IDENTITY/i.test(text)) return null;
       let translated;
       try {
         translated = translatedStatement(text, tokens, ctx);

@@ -2,7 +2,7 @@
  * PostgreSQL DDL of the FS stand-in: the dbo tables, the two sosync functions, dbo.Typen defaults,
  * and the FS triggers with their announcement outbox. Idempotent, so every start may run it.
  */
-import { allColumns, fsTables, lands, typenDefaults, type FsColumn, type FsTable } from './catalog.ts';
+import { allColumns, fsTables, lands, triggeredActions, typenDefaults, type FsColumn, type FsTable } from './catalog.ts';
 
 export const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 const lit = (value: string): string => `'${value.replace(/'/g, "''")}'`;
@@ -47,14 +47,15 @@ function indexDdl(table: FsTable): string[] {
 }
 
 function triggerDdl(table: FsTable): string[] {
-  if (!table.syncColumns) return [];
+  const actions = triggeredActions(table);
+  if (actions.size === 0) return [];
   const t = `dbo.${q(table.name)}`;
   const a = table.announces;
   const args = a ? `${lit(a.model)}, ${lit(a.recordIdColumn)}, ${lit(a.ownModel ? 'own' : 'stack')}` : '';
   const out = [
     `CREATE OR REPLACE TRIGGER fs_row_written BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION studio.fs_row_written(${args});`,
   ];
-  if (a) out.push(`CREATE OR REPLACE TRIGGER fs_row_deleted AFTER DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION studio.fs_row_deleted(${args});`);
+  if (actions.has('DELETE')) out.push(`CREATE OR REPLACE TRIGGER fs_row_deleted AFTER DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION studio.fs_row_deleted(${args});`);
   return out;
 }
 

@@ -3,7 +3,7 @@
  * Unsupported constructs become SqlServerErrors with SQL Server's numbers and wording.
  */
 import { SqlServerError, type SqlParameter, type TdsTypeName } from '../engine.ts';
-import { canonicalNames, fsFunctions, tableNames, type FsTable } from './catalog.ts';
+import { canonicalNames, fsFunctions, tableNames, triggeredActions, type FsTable } from './catalog.ts';
 import { isPunct, isWord, type Token } from './tokenizer.ts';
 
 export type TranslatedStatement =
@@ -122,17 +122,21 @@ function dmlTarget(tokens: Token[], statement: string): string | undefined {
 
 /**
  * SQL Server refuses an OUTPUT clause without INTO on a table with an enabled trigger for the
- * statement's action (error 334), and FS's tables have them: every table with sync columns an
- * INSERT and UPDATE trigger, an announcing table a DELETE trigger too (schema.ts, triggerDdl).
+ * statement's action (error 334), and FS's tables have them (catalog.ts, triggeredActions).
  */
 function refuseOutputOnTriggers(tokens: Token[], statement: string): void {
   const name = dmlTarget(tokens, statement);
   const table = name === undefined ? undefined : tableNames.get(name.toLowerCase());
-  if (!table?.syncColumns || (statement === 'DELETE' && !table.announces)) return;
+  if (!table || !triggeredActions(table).has(statement as 'INSERT' | 'UPDATE' | 'DELETE')) return;
   throw new SqlServerError(
     `The target table 'dbo.${table.name}' of the DML statement cannot have any enabled triggers if the statement contains an OUTPUT clause without INTO clause.`,
     334, 16,
   );
+}
+
+/** Whether a statement reads what an earlier one of its session left (@@ROWCOUNT, @@TRANCOUNT, SCOPE_IDENTITY(), …). */
+export function readsSession(tokens: readonly Token[]): boolean {
+  return tokens.some((t) => t.kind === 'sysvar' || (t.kind === 'word' && t.upper === 'SCOPE_IDENTITY'));
 }
 
 /** Parses an OUTPUT clause starting after the OUTPUT keyword; returns its items and the next index. */

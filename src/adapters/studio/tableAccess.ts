@@ -35,22 +35,24 @@ function columnParams(table: StudioTable, values: Record<string, unknown>, prefi
 }
 
 /**
- * One UPDATE of `table`'s rows matching `where`, after a SELECT of their ids (the statement's one
- * result set), which holds them for the update until the transaction ends (UPDLOCK); parameter
- * names start with `prefix`. Not `UPDATE … OUTPUT`: every FS table has
- * triggers (they announce changes to sosync), and SQL Server refuses an OUTPUT clause without INTO
- * on a table with an enabled trigger for that action (error 334).
+ * The ids of `table`'s rows matching `where`, held for this transaction's update or delete of them
+ * (UPDLOCK). sosync reads them this way instead of `… OUTPUT`: every FS table has triggers (they
+ * announce changes to sosync), and SQL Server refuses an OUTPUT clause without INTO on a table
+ * with an enabled trigger for that action (error 334).
  */
+const idsToWrite = (table: StudioTable, where: string) => `SELECT [${table.key}] FROM dbo.[${table.name}] WITH (UPDLOCK) WHERE ${where};`;
+
+/** One UPDATE of `table`'s rows matching `where`, after the read of their ids (its one result set); parameter names start with `prefix`. */
 function updateStatement(table: StudioTable, values: Record<string, unknown>, where: string, whereParams: Param[], prefix = ''): Statement {
   const params = columnParams(table, values, prefix);
   const assignments = Object.keys(values).map((c, i) => `[${c}] = @${params[i].name}`).join(', ');
   return {
-    text: `SELECT [${table.key}] FROM dbo.[${table.name}] WITH (UPDLOCK) WHERE ${where};\nUPDATE dbo.[${table.name}] SET ${assignments} WHERE ${where};`,
+    text: `${idsToWrite(table, where)}\nUPDATE dbo.[${table.name}] SET ${assignments} WHERE ${where};`,
     params: [...params, ...whereParams],
   };
 }
 
-/** One INSERT, then the new row's `columns` (its one result set), found by SCOPE_IDENTITY() (see updateStatement on OUTPUT). */
+/** One INSERT, then the new row's `columns` (its one result set), found by SCOPE_IDENTITY() (no OUTPUT: see idsToWrite). */
 function insertStatement(table: StudioTable, values: Record<string, unknown>, columns: string, prefix = ''): Statement {
   const params = columnParams(table, values, prefix);
   const names = Object.keys(values).map((c) => `[${c}]`).join(', ');
@@ -151,7 +153,7 @@ const valueOf = (v: unknown) => (v instanceof Date ? v.getTime() : v);
 
 /** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
 export async function deleteRows(scope: WriteScope, table: StudioTable, where: string, params: Param[]): Promise<number[]> {
-  const [rows] = await scope.run(`SELECT [${table.key}] FROM dbo.[${table.name}] WITH (UPDLOCK) WHERE ${where};\nDELETE FROM dbo.[${table.name}] WHERE ${where};`, params);
+  const [rows] = await scope.run(`${idsToWrite(table, where)}\nDELETE FROM dbo.[${table.name}] WHERE ${where};`, params);
   const ids = (rows ?? []).map((r) => Number(r[table.key]));
   for (const id of ids) scope.written.push({ table: table.model, action: 'delete', id, values: {} });
   return ids;
