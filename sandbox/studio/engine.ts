@@ -61,6 +61,8 @@ export interface SqlSession {
   commitTransaction(): Promise<void>;
   rollbackTransaction(): Promise<void>;
   readonly inTransaction: boolean;
+  /** SET XACT_ABORT ON: an error, or the client's attention (a cancel), rolls the open transaction back */
+  readonly xactAbort: boolean;
   close(): Promise<void>;
 }
 

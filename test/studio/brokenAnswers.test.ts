@@ -2,7 +2,8 @@
  * Broken answers from FS (issue 12 point 4) through the TDS stand-in's fault switch: a statement
  * that never answers, a result cut off mid-row with the connection dropped, a token TDS does not
  * have. Each is an error naming FS, the host and the client call; a write cut off inside its
- * transaction leaves nothing behind; the client works again afterwards.
+ * transaction leaves nothing behind, one whose answer is cut off after its commit stays written
+ * once; the client works again afterwards.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -82,12 +83,43 @@ describe('broken FS answers', () => {
   });
 
   it('a write cut off inside its transaction is rolled back: the row keeps its old value', async () => {
-    standIn.server.breakResponses({ kind: 'cutMidRow', match: 'UPDATE dbo.[xBPKAccount]' });
-    const err = await failure(() => client.xBPKAccount.update(accountId, { Name: 'Nachher' }, { sosyncWriteDate: new Date() }));
+    // a person stack's write that changes a part is several batches in one transaction; the
+    // first, the person's update, is answered with a cut-off result and a dropped connection
+    const { personId } = await client.writePersonStack({ personId: null, sosyncWriteDate: new Date(), person: { Vorname: 'Vorher', Name: 'Bruch' } });
+    standIn.server.breakResponses({ kind: 'cutMidRow', match: 'UPDATE dbo.[Person] SET [Vorname]' });
+    const err = await failure(() => client.writePersonStack({ personId, sosyncWriteDate: new Date(), person: { Vorname: 'Nachher' } }));
     standIn.server.breakResponses(null);
-    assert.match(err.message, /\(in FS call xBPKAccount\.update\)$/);
-    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+    assert.match(err.message, /\(in FS call writePersonStack\)$/);
+    assert.equal((await client.readPersonStack(personId))?.person.Vorname, 'Vorher');
     const direct = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
     assert.equal(direct.rows[0].n, 0, 'no transaction left open on the server side');
+  });
+
+  it('a one-batch write that FS refuses leaves nothing behind and no transaction open on the pooled connection', async () => {
+    // the update fails in its UPDATE (Name is nvarchar(200)) after the read of the ids it updates:
+    // XACT_ABORT ON, set by the batch, makes FS roll the batch's transaction back and end it
+    const err = await failure(() => client.xBPKAccount.update(accountId, { Name: 'x'.repeat(201) }, { sosyncWriteDate: new Date() }));
+    assert.match(err.message, /\(in FS call xBPKAccount\.update\)$/);
+    const open = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
+    assert.equal(open.rows[0].n, 0, 'no transaction left open on the server side');
+    assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+  });
+
+  it('a one-batch write whose answer is cut off after its commit stays written, once: a retry finds the row by its FSO id', async () => {
+    // A write of one row is one batch that commits at its end (ownTransaction). Its answer can be
+    // lost after FS committed it, as the answer to a separate COMMIT could: the job fails, and
+    // its retry finds the row it wrote by the FSO id the row carries instead of inserting another.
+    standIn.server.breakResponses({ kind: 'cutMidRow', match: 'INSERT INTO dbo.[xBPKAccount]' });
+    const err = await failure(() => client.xBPKAccount.insert({ Name: 'Einmal' }, { sosyncWriteDate: new Date(), sosyncFsoId: 4242 }));
+    standIn.server.breakResponses(null);
+    assert.match(err.message, /\(in FS call xBPKAccount\.insert\)$/);
+    assert.equal(failureTraits(err)?.transient, true, err.message);
+    const found = await client.xBPKAccount.findIdByFsoId(4242);
+    assert.ok(found !== null, 'the insert was committed');
+    assert.equal((await client.xBPKAccount.read(found))?.Name, 'Einmal');
+    const direct = await pool.query(`SELECT count(*)::int AS n FROM dbo."xBPKAccount" WHERE sosync_fso_id = 4242`);
+    assert.equal(direct.rows[0].n, 1, 'one row');
+    const open = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
+    assert.equal(open.rows[0].n, 0, 'no transaction left open on the server side');
   });
 });

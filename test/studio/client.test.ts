@@ -277,8 +277,9 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       const stamp = new Date('2024-03-03T08:00:00Z');
       const requestsBefore = standIn.server.requestCount;
       const result = await client.writePersonStack({ personId: created.personId, today, sosyncWriteDate: stamp, sosyncFsoId: 602 });
-      // the transaction's begin and commit, FS's defaults with the stack, and the batch of updates
-      assert.equal(standIn.server.requestCount - requestsBefore, 4, 'round trips of the write');
+      // FS's defaults with the stack, then the batch of updates as a transaction of its own (begun
+      // and committed in that batch); 4 when the transaction's begin and commit were requests of their own
+      assert.equal(standIn.server.requestCount - requestsBefore, 2, 'round trips of the write');
       const stack = (await client.readPersonStack(created.personId, today))!;
       const current = [stack.person, stack.email, stack.phone, stack.donationReceipt];
       assert.deepEqual(current.map((row) => row?.sosync_fso_id), [602, 602, 602, 602], 'every current row carries the new FSO id');
@@ -342,7 +343,16 @@ for (const backend of ['postgresql', 'pglite'] as const) {
 
     it('creates, reads, updates, finds and deletes xBPKAccount and PersonBPK rows', async () => {
       const swd = new Date('2024-03-03T03:03:03.333Z');
-      const company = await client.xBPKAccount.insert({ Name: 'Verein Größenwahn' }, { sosyncWriteDate: swd, sosyncFsoId: 71 });
+      /** FS requests `call` makes */
+      const roundTrips = async <T>(call: () => Promise<T>): Promise<[T, number]> => {
+        const before = standIn.server.requestCount;
+        const result = await call();
+        return [result, standIn.server.requestCount - before];
+      };
+      // each write of one row is one batch, a transaction of its own: one round trip (three when the
+      // transaction's begin and commit were requests of their own; five for a delete, whose loop guard was set and reset apart)
+      const [company, insertTrips] = await roundTrips(() => client.xBPKAccount.insert({ Name: 'Verein Größenwahn' }, { sosyncWriteDate: swd, sosyncFsoId: 71 }));
+      assert.equal(insertTrips, 1, 'round trips of an insert');
       assert.equal(company.answer, 'success');
       assert.deepEqual(company.request[0].values.Name, 'Verein Größenwahn');
       const row = await client.xBPKAccount.read(company.id);
@@ -356,7 +366,8 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       assert.deepEqual(await client.findBpkOwnersByFsoIds(501, 71), { personId, accountId: company.id });
       assert.deepEqual(await client.findBpkOwnersByFsoIds(999_999, 71), { personId: null, accountId: company.id });
       assert.deepEqual(await client.findBpkOwnersByFsoIds(501, 999_999), { personId, accountId: null });
-      await client.xBPKAccount.update(company.id, { Name: 'Verein Ü' }, { sosyncWriteDate: new Date('2024-03-04T00:00:00Z') });
+      const [, updateTrips] = await roundTrips(() => client.xBPKAccount.update(company.id, { Name: 'Verein Ü' }, { sosyncWriteDate: new Date('2024-03-04T00:00:00Z') }));
+      assert.equal(updateTrips, 1, 'round trips of an update');
       assert.equal((await client.xBPKAccount.read(company.id))?.Name, 'Verein Ü');
       assert.equal((await client.xBPKAccount.read(company.id))?.sosync_fso_id, 71, 'fso id untouched when not given');
       await assert.rejects(client.xBPKAccount.update(999_999, { Name: 'x' }, { sosyncWriteDate: swd }), /does not exist/);
@@ -383,14 +394,18 @@ for (const backend of ['postgresql', 'pglite'] as const) {
       assert.equal(b2?.FehlerCode, 'E42');
       assert.equal(b2?.FehlerGeburtsdatum, '2000-01-01');
 
-      const deletedBpk = await client.personBPK.delete(bpk.id);
+      const [deletedBpk, deleteTrips] = await roundTrips(() => client.personBPK.delete(bpk.id));
+      assert.equal(deleteTrips, 1, 'round trips of a delete');
       assert.equal(deletedBpk.deleted, true);
       assert.deepEqual(deletedBpk.request, [{ table: 'dbo.PersonBPK', action: 'delete', id: bpk.id, values: {} }]);
       assert.equal(await client.personBPK.read(bpk.id), null);
       assert.equal((await client.personBPK.delete(bpk.id)).deleted, false);
       assert.equal((await client.xBPKAccount.delete(company.id)).deleted, true);
       assert.equal(await client.xBPKAccount.read(company.id), null);
-      assert.equal((await client.deletePersonStack(person.personId)).deleted, true);
+      const [deletedStack, stackDeleteTrips] = await roundTrips(() => client.deletePersonStack(person.personId));
+      assert.equal(deletedStack.deleted, true);
+      assert.equal(stackDeleteTrips, 1, 'round trips of a person stack\'s delete (eight tables)');
+      assert.deepEqual(deletedStack.request.map((w) => `${w.action} ${w.table}`), ['delete dbo.Person'], 'the job\'s evidence names each row deleted');
       assert.equal(await client.readPersonStack(person.personId), null);
       assert.deepEqual(await announcements(), [], "sosync's deletes are not announced back");
     });

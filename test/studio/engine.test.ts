@@ -368,6 +368,46 @@ describe('FS stand-in engine and seed (PostgreSQL)', () => {
     }
   });
 
+  it('a batch that is a transaction of its own commits at its end in one query; with XACT_ABORT ON a failing statement rolls all of it back', async () => {
+    const s = await engine.openSession('mdb_x', 'sosync');
+    const param = (name: string, type: SqlParameter['type'], value: unknown): SqlParameter => ({ name, type, value });
+    const queries = countQueries(pool);
+    try {
+      const [, made] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'own'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID", []);
+      const id = made.rows![0][0] as number;
+      const [, madeToo] = await s.execute("INSERT INTO dbo.xBPKAccount (Name) VALUES (N'own too'); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID", []);
+      const id2 = madeToo.rows![0][0] as number;
+      const updates = (sets: string) => `${sets}BEGIN TRANSACTION;\n`
+        + 'SELECT xBPKAccountID FROM dbo.xBPKAccount WITH (UPDLOCK) WHERE xBPKAccountID = @id; UPDATE dbo.xBPKAccount SET Name = @a WHERE xBPKAccountID = @id;\n'
+        + 'SELECT xBPKAccountID FROM dbo.xBPKAccount WITH (UPDLOCK) WHERE xBPKAccountID = @id2; UPDATE dbo.xBPKAccount SET Name = @b WHERE xBPKAccountID = @id2;\n'
+        + 'COMMIT TRANSACTION;';
+      const values = (a: string, b: string) => [param('a', 'nvarchar', a), param('b', 'nvarchar', b), param('id', 'int', id), param('id2', 'int', id2)];
+      const names = async () => (await s.execute('SELECT Name FROM dbo.xBPKAccount WHERE xBPKAccountID IN (@id, @id2) ORDER BY xBPKAccountID', values('', '')))[0].rows;
+
+      const at = queries.sent;
+      const results = await s.execute(updates('SET XACT_ABORT ON;\n'), values('a1', 'b1'));
+      assert.equal(s.inTransaction, false, 'committed at the batch\'s end');
+      assert.deepEqual(results.map((r) => r.rows ?? null), [null, null, [[id]], null, [[id2]], null, null], 'one answer per statement, SET and BEGIN and COMMIT included');
+      // BEGIN, the four statements between a savepoint and its release, COMMIT
+      assert.equal(queries.sent - at, 3, 'PostgreSQL round trips of the batch');
+      assert.deepEqual(await names(), [['a1'], ['b1']]);
+
+      // XACT_ABORT ON (kept by the session): the second update fails (Name is nvarchar(200)), the first is rolled back with it
+      await assert.rejects(s.execute(updates(''), values('a2', 'x'.repeat(201))), SqlServerError);
+      assert.equal(s.inTransaction, false, 'the transaction was rolled back');
+      assert.deepEqual(await names(), [['a1'], ['b1']], 'nothing of the failed batch stays');
+
+      // XACT_ABORT OFF, as SQL Server starts a session: the failed statement alone is undone and the transaction stays open
+      await assert.rejects(s.execute(updates('SET XACT_ABORT OFF;\n'), values('a3', 'x'.repeat(201))), SqlServerError);
+      assert.equal(s.inTransaction, true, 'the transaction stays open for the client to end');
+      await s.rollbackTransaction();
+      assert.deepEqual(await names(), [['a1'], ['b1']]);
+    } finally {
+      queries.stop();
+      await s.close();
+    }
+  });
+
   it('serves concurrent transactions on separate pooled connections', async () => {
     const a = await engine.openSession('mdb_x', 'sosync');
     const b = await engine.openSession('mdb_x', 'sosync');

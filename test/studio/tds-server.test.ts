@@ -89,6 +89,7 @@ interface Blocker {
 
 class MemorySession implements SqlSession {
   private pending: string[] | undefined;
+  readonly xactAbort = false;
   constructor(private readonly engine: MemoryEngine) {}
 
   get inTransaction(): boolean {

@@ -84,6 +84,20 @@ function statementsOf(sql: string): Token[][] {
   return remember(batchStatements, sql, () => splitStatements(tokenize(sql)));
 }
 
+/**
+ * Where a batch that is a transaction of its own begins and commits it: SET options, then BEGIN
+ * TRANSACTION, its statements, and COMMIT TRANSACTION last. Null for any other batch.
+ */
+function ownTransaction(statements: Token[][]): { begin: number; commit: number } | null {
+  const begin = statements.findIndex((tokens) => tokens[0]?.upper !== 'SET');
+  const commit = statements.length - 1;
+  const tran = (tokens: Token[], at: number) => ['TRAN', 'TRANSACTION'].includes(tokens[at]?.upper);
+  if (begin < 0 || commit <= begin + 1) return null;
+  const [first, last] = [statements[begin], statements[commit]];
+  if (first[0].upper !== 'BEGIN' || !tran(first, 1) || last[0].upper !== 'COMMIT' || !(last.length === 1 || tran(last, 1))) return null;
+  return { begin, commit };
+}
+
 const cachedKinds = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 
 /** translateStatement, kept for a query that reads nothing of the session (see CACHE_LIMIT). */
@@ -202,6 +216,8 @@ class StudioSession implements SqlSession {
   private rowCount = 0;
   /** EXEC sp_set_session_context N'noSyncJobSwitch', 1 — sosync's own deletes announce nothing */
   private suppressSyncJobs = false;
+  /** SET XACT_ABORT ON: an error rolls the open transaction back (SQL Server's default is OFF) */
+  xactAbort = false;
   private closed = false;
   readonly spid = nextSpid++;
 
@@ -215,9 +231,32 @@ class StudioSession implements SqlSession {
     if (this.closed) throw new SqlServerError('The session is closed.', 50000, 20);
     const byName = new Map(parameters.map((p) => [p.name.replace(/^@/, '').toLowerCase(), p]));
     const statements = statementsOf(sql);
-    const atOnce = await this.batchAtOnce(sql, statements, byName);
-    if (atOnce) return atOnce;
-    const results: StatementResult[] = [];
+    try {
+      const own = this.transaction ? null : ownTransaction(statements);
+      if (own) return await this.executeOwnTransaction(sql, statements, own, byName);
+      return (await this.batchAtOnce(sql, statements, byName)) ?? (await this.runStatements(sql, statements, byName, []));
+    } catch (err) {
+      // XACT_ABORT ON: a run-time error ends the batch and rolls the whole transaction back
+      if (this.xactAbort && this.transaction) await this.rollbackTransaction().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * A batch that is a transaction of its own — `[SET …;] BEGIN TRANSACTION; …; COMMIT TRANSACTION` —
+   * with its statements sent to PostgreSQL at once where batchAtOnce can; else (or when that
+   * failed, leaving the transaction as it was begun) statement by statement.
+   */
+  private async executeOwnTransaction(sql: string, statements: Token[][], own: { begin: number; commit: number }, byName: Map<string, SqlParameter>): Promise<StatementResult[]> {
+    const results = await this.runStatements(sql, statements.slice(0, own.begin + 1), byName, []);
+    const inner = statements.slice(own.begin + 1, own.commit);
+    const atOnce = await this.batchAtOnce(sql, inner, byName);
+    if (atOnce) return this.runStatements(sql, statements.slice(own.commit), byName, [...results, ...atOnce]);
+    return this.runStatements(sql, statements.slice(own.begin + 1), byName, results);
+  }
+
+  /** Runs `statements` one by one after `results` (those of the batch's statements before them). */
+  private async runStatements(sql: string, statements: Token[][], byName: Map<string, SqlParameter>, results: StatementResult[]): Promise<StatementResult[]> {
     let borrowed: BackendConnection | null = null;
     let broken = false;
     /** a statement outside a transaction changed rows, so the triggers may have announced something */
@@ -246,6 +285,10 @@ class StudioSession implements SqlSession {
             continue;
           case 'rollback':
             await this.rollbackTransaction();
+            results.push({ rowCount: null });
+            continue;
+          case 'xactAbort':
+            this.xactAbort = translated.on;
             results.push({ rowCount: null });
             continue;
           case 'sessionContext':

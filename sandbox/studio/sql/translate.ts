@@ -11,6 +11,8 @@ export type TranslatedStatement =
   | { kind: 'begin' }
   | { kind: 'commit' }
   | { kind: 'rollback' }
+  /** SET XACT_ABORT ON|OFF: whether a run-time error rolls the whole transaction back */
+  | { kind: 'xactAbort'; on: boolean }
   | { kind: 'sessionContext'; key: string; value: unknown }
   | {
     kind: 'query';
@@ -171,9 +173,13 @@ export function translateStatement(tokens: Token[], ctx: TranslationContext): Tr
   if (!first) return { kind: 'ignore' };
   if (first.kind !== 'word') throw syntaxError(first);
   switch (first.upper) {
-    case 'SET':
-      // Session options drivers send on connect (ANSI settings, isolation level, XACT_ABORT, ...).
+    case 'SET': {
+      // SET XACT_ABORT changes what an error does; the other session options drivers send on
+      // connect (ANSI settings, isolation level, ...) change nothing the stand-in answers.
+      const option = tokens.findIndex((t) => isWord(t, 'XACT_ABORT'));
+      if (option > 0 && isWord(tokens[option + 1], 'ON', 'OFF')) return { kind: 'xactAbort', on: tokens[option + 1].upper === 'ON' };
       return { kind: 'ignore' };
+    }
     case 'BEGIN':
       if (isWord(tokens[1], 'TRAN', 'TRANSACTION') && tokens.length <= 3) return { kind: 'begin' };
       throw syntaxError(tokens[1] ?? first);

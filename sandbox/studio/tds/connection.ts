@@ -338,6 +338,11 @@ export class TdsConnection {
       // The client cancelled. It reads one more message as the (discarded) answer to its request
       // and then waits for a separate message with the acknowledging DONE, so both go out.
       this.cancelRequested = false;
+      // with XACT_ABORT ON, SQL Server rolls back the transaction the cancelled batch was in
+      if (session.xactAbort && session.inTransaction) {
+        await session.rollbackTransaction().catch((err) => this.log.warn({ err }, 'tds: rollback on attention failed'));
+        this.transactionDescriptor = undefined;
+      }
       const cut = new ByteWriter();
       writeDone(cut, Token.DONE, DoneStatus.FINAL, CurCmd.NONE, 0);
       this.send(cut.toBuffer());

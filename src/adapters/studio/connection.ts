@@ -51,12 +51,40 @@ export interface WriteScope {
   written: WrittenRow[];
 }
 
+/**
+ * A write's scope (inTransaction): its transaction begins with the first batch sent through `run`.
+ * A write that sends only one batch sends it through `final` instead: that batch is then a
+ * transaction of its own, begun and committed in the same round trip (ownTransaction).
+ */
+export interface TransactionScope extends WriteScope {
+  /** a read before the write: outside any transaction while none has begun, else in it */
+  read: Runner;
+  /**
+   * The scope of the write's last batch: in the transaction if one has begun, else the batch's own
+   * transaction. Nothing may be sent after it.
+   */
+  readonly final: WriteScope;
+}
+
+/**
+ * `text` as a transaction of its own, in one batch: SQL Server rolls all of it back when any
+ * statement fails (XACT_ABORT ON; also when the client cancels it after a timeout), and commits
+ * it at its end. The session keeps XACT_ABORT ON, which makes no difference to sosync's other batches:
+ * a failure in a transaction begun apart rolls it all back anyway (inTransaction).
+ */
+export function ownTransaction(text: string): string {
+  return `SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n${text}\nCOMMIT TRANSACTION;`;
+}
+
 export interface StudioConnection {
   /** host:port, as named in errors */
   readonly address: string;
   run: Runner;
-  /** Runs `work` in one transaction; a failure rolls it back and carries the rows written so far. */
-  inTransaction<T>(work: (scope: WriteScope) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` as one transaction (begun with its first batch, see TransactionScope); a failure
+   * rolls it back and carries the rows written so far.
+   */
+  inTransaction<T>(work: (scope: TransactionScope) => Promise<T>): Promise<T>;
   /** opens the pool if it is not open yet */
   connect(): Promise<void>;
   close(): Promise<void>;
@@ -200,14 +228,45 @@ export function openStudioConnection(options: StudioClientOptions, logger: Logge
 
     async inTransaction(work) {
       const written: WrittenRow[] = [];
-      let transaction: sql.Transaction | null = null;
+      // set once the write's first batch begins it (begin, below)
+      let transaction = null as sql.Transaction | null;
+      let begun: Promise<sql.Transaction> | null = null;
+      let finished = false;
+      const begin = () => (begun ??= getPool().then(async (pool) => {
+        const tx = new sql.Transaction(pool);
+        transaction = tx;
+        await tx.begin();
+        return tx;
+      }));
+      const inTransaction = runnerFor(begin);
+      const outside = runnerFor(getPool);
+      const open = (what: string) => {
+        if (finished) throw new Error(`FS write: ${what} after the write's last batch`);
+      };
+      const scope: TransactionScope = {
+        address,
+        written,
+        run: async (text, params) => {
+          open('a batch');
+          return inTransaction(text, params);
+        },
+        read: async (text, params) => {
+          open('a read');
+          return begun ? inTransaction(text, params) : outside(text, params);
+        },
+        final: {
+          address,
+          written,
+          run: async (text, params) => {
+            open('a second last batch');
+            finished = true;
+            return begun ? inTransaction(text, params) : outside(ownTransaction(text), params);
+          },
+        },
+      };
       try {
-        const pool = await getPool();
-        transaction = new sql.Transaction(pool);
-        await transaction.begin();
-        const tx = transaction;
-        const result = await work({ address, run: runnerFor(async () => tx), written });
-        await transaction.commit();
+        const result = await work(scope);
+        if (transaction) await transaction.commit();
         return result;
       } catch (err) {
         if (transaction) {

@@ -5,14 +5,14 @@
  * carries the FSO id and former rows lose it. And the deletion of a whole stack.
  */
 import { StudioInputError, StudioQueryError } from './errors.ts';
-import { dateParam, type Param, type Statement, type WriteScope } from './connection.ts';
+import { dateParam, type Param, type Statement, type TransactionScope } from './connection.ts';
 import { groupIds, individualSalutationTypeId, newAddressTypeId, newPersonTypeId, phoneTypeIds, typenIds } from './fsIds.ts';
 import { readTypenDefaults, typenDefaultsFrom, typenDefaultsQuery } from './lookups.ts';
 import {
   composePhoneNumber, currentEmailIdQuery, currentRows, fullYear, ownedByPerson, personStackQuery, stackFromSets, stackTables,
   utcToday, validToday,
 } from './personStackRead.ts';
-import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRows, withoutAnnouncement, writeRows, type RowsUpdate, type RowWrite } from './tableAccess.ts';
+import { checkId, definedOnly, deleteRows, insertRow, syncValues, updateRows, writeRows, type RowsUpdate, type RowWrite } from './tableAccess.ts';
 import { addressAmTable, addressTable, emailGroupTable, emailTable, groupTable, personBPKTable, personTable, phoneTable } from './tables.ts';
 import type { IsoDate, PersonStack, PersonStackWrite, PersonStackWriteResult } from './types.ts';
 
@@ -26,7 +26,7 @@ function dayBefore(day: IsoDate): IsoDate {
 
 const intOrNull = (v: string | null | undefined) => (v == null || v.trim() === '' || !/^-?\d+$/.test(v.trim()) ? null : Number(v));
 
-export async function writePersonStack(scope: WriteScope, input: PersonStackWrite): Promise<PersonStackWriteResult> {
+export async function writePersonStack(scope: TransactionScope, input: PersonStackWrite): Promise<PersonStackWriteResult> {
   const today = input.today ?? utcToday();
   dateParam(today, 'today');
   const yesterday = dayBefore(today);
@@ -37,14 +37,15 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
   let created = false;
   let before: PersonStack | null = null;
   let defaults: Map<number, string | null>;
+  // read before the transaction begins: it begins with the first write (TransactionScope)
   if (personId === null) {
-    defaults = await readTypenDefaults(scope.run, Object.values(typenIds));
+    defaults = await readTypenDefaults(scope.read, Object.values(typenIds));
   } else {
     // FS's defaults and the stack as it is now, in one round trip
     checkId('PersonID', personId);
     const typen = typenDefaultsQuery(Object.values(typenIds));
     const stack = personStackQuery(personId, today);
-    const [typenRows, ...stackSets] = await scope.run(`${typen.text}\n${stack.text}`, [...typen.params, ...stack.params]);
+    const [typenRows, ...stackSets] = await scope.read(`${typen.text}\n${stack.text}`, [...typen.params, ...stack.params]);
     defaults = typenDefaultsFrom(typenRows);
     before = stackFromSets(personId, stackSets);
     if (!before) throw new StudioInputError(`dbo.Person ${personId} does not exist`);
@@ -207,17 +208,19 @@ export async function writePersonStack(scope: WriteScope, input: PersonStackWrit
     const exclude = ids.length ? ` AND [${table.key}] NOT IN (${ids.join(', ')})` : '';
     return { table, where: `${ownedByPerson(table)} AND [sosync_fso_id] IS NOT NULL${exclude}`, params: personParam, values: { sosync_fso_id: null, ...sync } };
   });
-  await updateRows(scope, [...stamps, ...formerRows]);
+  // the last batch: a write that wrote nothing before it (it only stamps) is this one batch, a transaction of its own
+  await updateRows(scope.final, [...stamps, ...formerRows]);
   return { personId, created, request: scope.written, answer: 'success' };
 }
 
-/** Deletes the person and every row that belongs to it (its bPKs included), referencing rows first. */
-export async function deletePersonStack(scope: WriteScope, personId: number): Promise<boolean> {
+/**
+ * Deletes the person and every row that belongs to it (its bPKs included), referencing rows first,
+ * in one batch (a transaction of its own).
+ */
+export async function deletePersonStack(scope: TransactionScope, personId: number): Promise<boolean> {
   const p: Param[] = [{ name: 'personId', type: 'int', value: personId }];
-  return withoutAnnouncement(scope.run, async () => {
-    for (const table of [emailGroupTable, addressAmTable, addressTable, emailTable, phoneTable, groupTable, personBPKTable]) {
-      await deleteRows(scope, table, ownedByPerson(table), p);
-    }
-    return (await deleteRows(scope, personTable, '[PersonID] = @personId', p)).length > 0;
-  });
+  const owned = [emailGroupTable, addressAmTable, addressTable, emailTable, phoneTable, groupTable, personBPKTable]
+    .map((table) => ({ table, where: ownedByPerson(table) }));
+  const deleted = await deleteRows(scope.final, [...owned, { table: personTable, where: '[PersonID] = @personId' }], p);
+  return deleted[deleted.length - 1].length > 0;
 }

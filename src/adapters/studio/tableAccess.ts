@@ -151,20 +151,29 @@ function dedupedParams(params: Param[]): Param[] {
 
 const valueOf = (v: unknown) => (v instanceof Date ? v.getTime() : v);
 
-/** Deletes the rows matching `where`; answers their ids. Run it inside withoutAnnouncement. */
-export async function deleteRows(scope: WriteScope, table: StudioTable, where: string, params: Param[]): Promise<number[]> {
-  const [rows] = await scope.run(`${idsToWrite(table, where)}\nDELETE FROM dbo.[${table.name}] WHERE ${where};`, params);
-  const ids = (rows ?? []).map((r) => Number(r[table.key]));
-  for (const id of ids) scope.written.push({ table: table.model, action: 'delete', id, values: {} });
-  return ids;
+/** Rows to delete in one batch: every row of `table` matching `where`. */
+export interface RowsDelete {
+  table: StudioTable;
+  where: string;
 }
 
-/** Runs deletes with FS's loop guard for deletes (the session context the triggers read). */
-export async function withoutAnnouncement<T>(run: Runner, work: () => Promise<T>): Promise<T> {
-  await run("EXEC sp_set_session_context N'noSyncJobSwitch', 1;");
-  const result = await work();
-  await run("EXEC sp_set_session_context N'noSyncJobSwitch', 0;");
-  return result;
+/**
+ * Several deletes in one batch, one round trip, in the given order, with FS's loop guard for
+ * deletes set around them (the session context FS's triggers read). `params` serve every `where`.
+ * Each deleted row is recorded in the scope; answers the ids each delete removed.
+ */
+export async function deleteRows(scope: WriteScope, deletes: readonly RowsDelete[], params: Param[]): Promise<number[][]> {
+  const text = [
+    "EXEC sp_set_session_context N'noSyncJobSwitch', 1;",
+    ...deletes.map(({ table, where }) => `${idsToWrite(table, where)}\nDELETE FROM dbo.[${table.name}] WHERE ${where};`),
+    "EXEC sp_set_session_context N'noSyncJobSwitch', 0;",
+  ].join('\n');
+  const sets = await scope.run(text, params);
+  return deletes.map(({ table }, k) => {
+    const ids = (sets[k] ?? []).map((r) => Number(r[table.key]));
+    for (const id of ids) scope.written.push({ table: table.model, action: 'delete', id, values: {} });
+    return ids;
+  });
 }
 
 /** The row of `table` whose sosync_fso_id is `fsoId` (the lowest id when there are several). */
@@ -208,9 +217,10 @@ export function tableAccessor<Row, Values extends object, NewValues extends obje
 
     findIdByFsoId: (fsoId) => findIdByFsoId(connection.run, table, fsoId),
 
+    // each write is one batch, a transaction of its own: one round trip
     insert(values, meta) {
       return connection.inTransaction(async (scope) => {
-        const row = await insertRow(scope, table, { ...values, ...syncValues(meta) });
+        const row = await insertRow(scope.final, table, { ...values, ...syncValues(meta) });
         return { id: Number(row[table.key]), request: scope.written, answer: 'success' as const };
       });
     },
@@ -218,7 +228,7 @@ export function tableAccessor<Row, Values extends object, NewValues extends obje
     update(id, values, meta) {
       checkId(table.key, id);
       return connection.inTransaction(async (scope) => {
-        if (!(await updateRow(scope, table, id, { ...values, ...syncValues(meta) }))) throw new StudioInputError(`${table.model} ${id} does not exist`);
+        if (!(await updateRow(scope.final, table, id, { ...values, ...syncValues(meta) }))) throw new StudioInputError(`${table.model} ${id} does not exist`);
         return { id, request: scope.written, answer: 'success' as const };
       });
     },
@@ -226,8 +236,7 @@ export function tableAccessor<Row, Values extends object, NewValues extends obje
     delete(id) {
       checkId(table.key, id);
       return connection.inTransaction(async (scope) => {
-        const ids = await withoutAnnouncement(scope.run, () =>
-          deleteRows(scope, table, `[${table.key}] = @id`, [{ name: 'id', type: 'int', value: id }]));
+        const [ids] = await deleteRows(scope.final, [{ table, where: `[${table.key}] = @id` }], [{ name: 'id', type: 'int', value: id }]);
         return { deleted: ids.length > 0, request: scope.written, answer: 'success' as const };
       });
     },
