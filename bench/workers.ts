@@ -31,7 +31,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { freePort } from '../test/support/ports.ts';
 import { Mix, mixWeights, randomSource, type Announcement, type OpKind } from './harness/mix.ts';
 import {
-  connectSystems, cpuSeconds, duplicateTargets, endGently, postgresCpuSeconds, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
+  connectSystems, cpuSeconds, duplicateTargets, endGently, postgresCpuByPid, postgresCpuSecondsSince, ensureBuilt, forceDriftCheck, isLive, killHard, root, sleep, spawnSosync,
   statusOf, waitFor, writeSosyncConf, type LinkedModels, type StandInsProcess,
 } from './harness/processes.ts';
 import type { PgStandInsOptions } from './harness/pgStandIns.ts';
@@ -424,7 +424,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       ...(a.delete ? { job_source_type: 'delete' } : {}),
     }));
     const callsBefore = TRACE_DIR && warm ? await callTimes(port) : null;
-    const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuSeconds() };
+    const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuByPid() };
     const t0 = performance.now();
     const sentAt = Date.now();
     const windowFrom = monotonicUs();
@@ -447,7 +447,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     const window = { from: windowFrom, to: monotonicUs() };
     const cpu = {
       sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: standInsCpuSeconds(standIns) - cpuBefore.standIns,
-      postgres: postgresCpuSeconds() - cpuBefore.postgres,
+      postgres: postgresCpuSecondsSince(cpuBefore.postgres),
     };
     const jobs = (await client.query<JobRow>('SELECT * FROM sync_table WHERE job_id > $1', [timedAfter])).rows;
     const roots = jobs.filter((j) => j.parent_job_id === null);

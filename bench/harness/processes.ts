@@ -221,20 +221,29 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-/**
- * CPU seconds all PostgreSQL server processes have used so far (the postmaster, its helpers and
- * every backend alive now); a backend that ended took its count along, so a difference is a floor.
- */
-export function postgresCpuSeconds(): number {
-  let total = 0;
+/** CPU seconds each PostgreSQL server process alive now (the postmaster, its helpers, every backend) has used so far, by pid. */
+export function postgresCpuByPid(): Map<number, number> {
+  const byPid = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') total += cpuSeconds(Number(entry));
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') byPid.set(Number(entry), cpuSeconds(Number(entry)));
     } catch {
       // the process ended while we looked
     }
   }
+  return byPid;
+}
+
+/**
+ * CPU seconds PostgreSQL's processes used since `before` (postgresCpuByPid): each process alive now
+ * counts what it used since then (all of it if it started since). A backend that ended in between
+ * took its count along, so the figure is a floor; it never goes below zero, as the difference of two
+ * totals did when a backend alive at the start had ended by the end.
+ */
+export function postgresCpuSecondsSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of postgresCpuByPid()) total += Math.max(0, seconds - (before.get(pid) ?? 0));
   return total;
 }
