@@ -221,13 +221,19 @@ function profileOf(title: string, dir: string | undefined, window: Window): stri
 /** CPU seconds of every stand-ins process */
 const standInsCpuSeconds = (standIns: PgStandIns) => standIns.children.reduce((sum, child) => sum + cpuSeconds(child.pid!), 0);
 
+/** A new FS person, inserted straight into FS (not by sosync); answers its PersonID. */
+async function insertFsPerson(fsPool: sql.ConnectionPool, vorname: string, name: string): Promise<number> {
+  const request = fsPool.request().input('v', sql.NVarChar, vorname).input('n', sql.NVarChar, name);
+  const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID')).recordset;
+  return row.PersonID as number;
+}
+
 /** Records for the mix to change, synced once before the rounds (untimed): persons, companies, and persons never announced. */
 async function warmUpChanges(fsPool: sql.ConnectionPool): Promise<Announcement[]> {
   const announce: Announcement[] = [];
   for (let i = 0; i < WARM_UP.persons + WARM_UP.unannounced; i += 1) {
-    const request = fsPool.request().input('v', sql.NVarChar, `Vorname${i}`).input('n', sql.NVarChar, `Name${i}`);
-    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID')).recordset;
-    if (i < WARM_UP.persons) announce.push({ system: 'fs', model: 'dbo.Person', id: row.PersonID });
+    const personId = await insertFsPerson(fsPool, `Vorname${i}`, `Name${i}`);
+    if (i < WARM_UP.persons) announce.push({ system: 'fs', model: 'dbo.Person', id: personId });
   }
   for (let i = 0; i < WARM_UP.companies; i += 1) {
     const [row] = (await fsPool.request().input('n', sql.NVarChar, `Verein ${i}`).query('INSERT INTO dbo.xBPKAccount (Name) VALUES (@n); SELECT CAST(SCOPE_IDENTITY() AS int) AS xBPKAccountID')).recordset;
@@ -523,9 +529,8 @@ async function callTimes(port: number): Promise<CallTimes> {
 async function warmUpProcess(port: number, client: pg.Client, fsPool: sql.ConnectionPool): Promise<number> {
   const body: object[] = [];
   for (let i = 0; i < WARM_JOBS; i += 1) {
-    const request = fsPool.request().input('v', sql.NVarChar, `Warm${i}`).input('n', sql.NVarChar, `Lauf${port}`);
-    const [row] = (await request.query('INSERT INTO dbo.Person (Vorname, Name) VALUES (@v, @n); SELECT CAST(SCOPE_IDENTITY() AS int) AS PersonID')).recordset;
-    body.push({ job_date: new Date().toISOString(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: row.PersonID });
+    const personId = await insertFsPerson(fsPool, `Warm${i}`, `Lauf${port}`);
+    body.push({ job_date: new Date().toISOString(), job_source_system: 'fs', job_source_model: 'dbo.Person', job_source_record_id: personId });
   }
   const answer = await fetch(`http://127.0.0.1:${port}/job/bulk-create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (answer.status !== 200) throw new Error(`warm-up bulk create answered ${answer.status}: ${await answer.text()}`);

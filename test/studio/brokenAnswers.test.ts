@@ -8,8 +8,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import sql from 'mssql';
 import { startStudioStandIn, type StudioStandIn } from '../../sandbox/studio/index.ts';
 import { createStudioClient, StudioError, type StudioClient } from '../../src/adapters/studio/index.ts';
+import { openStudioConnection } from '../../src/adapters/studio/connection.ts';
 import { failureTraits } from '../../src/adapters/failure.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
@@ -103,6 +105,49 @@ describe('broken FS answers', () => {
     const open = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
     assert.equal(open.rows[0].n, 0, 'no transaction left open on the server side');
     assert.equal((await client.xBPKAccount.read(accountId))?.Name, 'Vorher');
+  });
+
+  it('a cancelled batch (the request timeout) rolls back the transaction it ran in when XACT_ABORT is ON, as SQL Server does', async () => {
+    // one connection, so the batches run in one session: the first leaves a transaction open
+    const raw = await new sql.ConnectionPool({
+      server: '127.0.0.1', port: standIn.port, database: 'mdb_test', user: 'sosync', password, requestTimeout: 800,
+      pool: { max: 1, min: 1 }, options: { encrypt: false, trustServerCertificate: true },
+    }).connect();
+    try {
+      await raw.request().query("SET XACT_ABORT ON; BEGIN TRANSACTION; INSERT INTO dbo.xBPKAccount (Name) VALUES (N'Abgebrochen');");
+      standIn.server.breakResponses({ kind: 'stall', match: 'FROM dbo.[xBPKAccount]' });
+      await assert.rejects(raw.request().query('SELECT COUNT(*) AS n FROM dbo.[xBPKAccount]'), /timeout|Timeout/);
+      standIn.server.breakResponses(null);
+      const [trancount] = (await raw.request().query('SELECT @@TRANCOUNT AS n')).recordset;
+      assert.equal(trancount.n, 0, 'no transaction open after the cancel');
+      const direct = await pool.query(`SELECT count(*)::int AS n FROM dbo."xBPKAccount" WHERE "Name" = 'Abgebrochen'`);
+      assert.equal(direct.rows[0].n, 0, 'the insert was rolled back');
+    } finally {
+      standIn.server.breakResponses(null);
+      await raw.close();
+    }
+  });
+
+  it('a write sends nothing after its last batch: a batch or read after it is refused before it reaches FS', async () => {
+    const connection = openStudioConnection({
+      host: '127.0.0.1', port: standIn.port, database: 'mdb_test', user: 'sosync', password,
+      encrypt: false, trustServerCertificate: true, connectTimeoutMs: 3000, requestTimeoutMs: 800,
+    }, silentLogger());
+    try {
+      await connection.run('SELECT 0 AS zero;'); // the pool's connection, logged in and set up
+      const requests = standIn.server.requestCount;
+      await assert.rejects(connection.inTransaction(async (scope) => {
+        await scope.final.run('SELECT 1 AS one;');
+        await scope.run('SELECT 2 AS two;');
+      }), /a batch after the write's last batch/);
+      await assert.rejects(connection.inTransaction(async (scope) => {
+        await scope.final.run('SELECT 1 AS one;');
+        await scope.read('SELECT 2 AS two;');
+      }), /a read after the write's last batch/);
+      assert.equal(standIn.server.requestCount - requests, 2, 'only the two last batches reached FS');
+    } finally {
+      await connection.close();
+    }
   });
 
   it('a one-batch write whose answer is cut off after its commit stays written, once: a retry finds the row by its FSO id', async () => {

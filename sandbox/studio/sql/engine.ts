@@ -85,17 +85,15 @@ function statementsOf(sql: string): Token[][] {
 }
 
 /**
- * Where a batch that is a transaction of its own begins and commits it: SET options, then BEGIN
- * TRANSACTION, its statements, and COMMIT TRANSACTION last. Null for any other batch.
+ * Where a batch that is a transaction of its own begins and commits it — SET options, then BEGIN
+ * TRANSACTION, its statements, and COMMIT TRANSACTION last — by the kinds translateStatement gives
+ * (`kindOf`, null for a statement it refuses). Null for any other batch.
  */
-function ownTransaction(statements: Token[][]): { begin: number; commit: number } | null {
+function ownTransactionBounds(statements: Token[][], kindOf: (tokens: Token[]) => TranslatedStatement['kind'] | null): { begin: number; commit: number } | null {
   const begin = statements.findIndex((tokens) => tokens[0]?.upper !== 'SET');
   const commit = statements.length - 1;
-  const tran = (tokens: Token[], at: number) => ['TRAN', 'TRANSACTION'].includes(tokens[at]?.upper);
   if (begin < 0 || commit <= begin + 1) return null;
-  const [first, last] = [statements[begin], statements[commit]];
-  if (first[0].upper !== 'BEGIN' || !tran(first, 1) || last[0].upper !== 'COMMIT' || !(last.length === 1 || tran(last, 1))) return null;
-  return { begin, commit };
+  return kindOf(statements[begin]) === 'begin' && kindOf(statements[commit]) === 'commit' ? { begin, commit } : null;
 }
 
 const cachedKinds = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
@@ -232,7 +230,7 @@ class StudioSession implements SqlSession {
     const byName = new Map(parameters.map((p) => [p.name.replace(/^@/, '').toLowerCase(), p]));
     const statements = statementsOf(sql);
     try {
-      const own = this.transaction ? null : ownTransaction(statements);
+      const own = this.transaction ? null : ownTransactionBounds(statements, (tokens) => this.kindOf(tokens, byName));
       if (own) return await this.executeOwnTransaction(sql, statements, own, byName);
       return (await this.batchAtOnce(sql, statements, byName)) ?? (await this.runStatements(sql, statements, byName, []));
     } catch (err) {
@@ -240,6 +238,19 @@ class StudioSession implements SqlSession {
       if (this.xactAbort && this.transaction) await this.rollbackTransaction().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The kind of statement `tokens` is (translateStatement), or null when the stand-in refuses it. */
+  private kindOf(tokens: Token[], parameters: Map<string, SqlParameter>): TranslatedStatement['kind'] | null {
+    try {
+      return translateStatement(tokens, this.translationContext(parameters)).kind;
+    } catch {
+      return null;
+    }
+  }
+
+  private translationContext(parameters: Map<string, SqlParameter>): TranslationContext {
+    return { parameters, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount, rowCount: this.rowCount, spid: this.spid };
   }
 
   /**
@@ -265,10 +276,7 @@ class StudioSession implements SqlSession {
       for (const tokens of statements) {
         const text = statementText(sql, tokens);
         this.shared.checkFailure(text);
-        const ctx: TranslationContext = {
-          parameters: byName, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount,
-          rowCount: this.rowCount, spid: this.spid,
-        };
+        const ctx = this.translationContext(byName);
         const translated = translatedStatement(text, tokens, ctx);
         switch (translated.kind) {
           case 'ignore':
@@ -345,9 +353,7 @@ class StudioSession implements SqlSession {
    */
   private async batchAtOnce(sql: string, statements: Token[][], byName: Map<string, SqlParameter>): Promise<StatementResult[] | null> {
     if (statements.length < 2 || this.shared.backend.kind !== 'pg' || this.shared.failuresArmed()) return null;
-    const ctx: TranslationContext = {
-      parameters: byName, scopeIdentity: this.scopeIdentity, tranCount: this.tranCount, rowCount: this.rowCount, spid: this.spid,
-    };
+    const ctx = this.translationContext(byName);
     const queries: Array<{ sql: string; params: Array<string | null> }> = [];
     for (const tokens of statements) {
       if (readsSession(tokens)) return null;
