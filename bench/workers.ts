@@ -26,6 +26,7 @@ import pg from 'pg';
 import type { OnlineClient } from '../src/adapters/online/index.ts';
 import type { JobRow } from '../src/adapters/syncTable/index.ts';
 import { utcTimestampTypes } from '../src/adapters/syncTable/database.ts';
+import { EVENT_LOOP_RESOLUTION_MS } from '../src/server/metrics.ts';
 import { overlaps } from '../test/support/overlaps.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { freePort } from '../test/support/ports.ts';
@@ -151,6 +152,15 @@ export interface WorkersRound {
   /** jobs that waited for a record another slot held, and jobs a deadlock sent to error_retry */
   waited: number;
   deadlocks: number;
+  /**
+   * sosync's event loop delay over the round, ms (its /metrics: prom-client's
+   * nodejs_eventloop_lag_*, a histogram it resets at every scrape, less the sampling interval;
+   * scraped just before the bulk create and once after the round, so the figures cover the round
+   * and the poll that ended it): how long a callback waited for sosync's one thread. It grows as
+   * the thread gets busy, and every FS, FSO and sync-table answer of a job waits about that long
+   * before the job goes on.
+   */
+  loopDelay: LoopDelay | null;
   /** BENCH_WORKERS_PROFILE: the timed window (monotonic µs) and where sosync's profile is */
   profile?: { window: Window; sosyncDir: string };
   /** the profiles' tables, once read */
@@ -308,7 +318,8 @@ async function measureCurve(latency: Latency, say: (line: string) => void): Prom
       rounds.push(r);
       say(`  job_workers = ${workers}: ${r.rootJobs} jobs (${r.childJobs} child jobs) in ${r.seconds.toFixed(1)} s = ${r.jobsPerSecond.toFixed(2)} jobs/s; `
         + `${r.sideBySide} pairs side by side, ${r.clashes.length} on one record at once, ${r.duplicates} duplicate targets; `
-        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s, PostgreSQL ≥ ${r.cpu.postgres.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`);
+        + `CPU sosync ${r.cpu.sosync.toFixed(1)} s, stand-ins ${r.cpu.standIns.toFixed(1)} s, PostgreSQL ≥ ${r.cpu.postgres.toFixed(1)} s; mean job ${r.meanJobMs.toFixed(0)} ms, ${r.meanInFlight.toFixed(2)} in flight`
+        + (r.loopDelay ? `; sosync event loop delay mean ${r.loopDelay.meanMs.toFixed(1)} ms, p99 ${r.loopDelay.p99Ms.toFixed(1)} ms` : ""));
     } finally {
       await closeStage(stage);
     }
@@ -397,6 +408,25 @@ function describeStates(states: Record<string, number>): string {
 /** what runRound measures; the curve adds the workload and the set-up time */
 type RoundFigures = Omit<WorkersRound, 'workload' | 'setUpSeconds' | 'pass'>;
 
+interface LoopDelay {
+  meanMs: number;
+  p99Ms: number;
+}
+
+/**
+ * sosync's event loop delay since its last scrape, ms, with the sampling interval taken off (null
+ * when its /metrics holds none)
+ */
+async function loopDelayOf(port: number): Promise<LoopDelay | null> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const ms = (name: string) => {
+    const m = new RegExp(`^nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Math.max(0, Number(m[1]) * 1000 - EVENT_LOOP_RESOLUTION_MS) : NaN;
+  };
+  const delay = { meanMs: ms('mean'), p99Ms: ms('p99') };
+  return Object.values(delay).every(Number.isFinite) ? delay : null;
+}
+
 /**
  * Runs `announcements` through a fresh sosync with `workers` slots on a fresh sync table, after
  * WARM_JOBS untimed jobs when `warm`; timed from the bulk create until every job has ended.
@@ -430,6 +460,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       ...(a.delete ? { job_source_type: 'delete' } : {}),
     }));
     const callsBefore = TRACE_DIR && warm ? await callTimes(port) : null;
+    await loopDelayOf(port); // resets the histogram: what the round's scrape reads is the round's
     const cpuBefore = { sosync: cpuSeconds(run.pid), standIns: standInsCpuSeconds(standIns), postgres: postgresCpuByPid() };
     const t0 = performance.now();
     const sentAt = Date.now();
@@ -451,6 +482,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
     });
     const observedSeconds = (performance.now() - t0) / 1000;
     const window = { from: windowFrom, to: monotonicUs() };
+    const loopDelay = await loopDelayOf(port);
     const cpu = {
       sosync: cpuSeconds(run.pid) - cpuBefore.sosync, standIns: standInsCpuSeconds(standIns) - cpuBefore.standIns,
       postgres: postgresCpuSecondsSince(cpuBefore.postgres),
@@ -473,7 +505,7 @@ async function runRound(stage: Stage, workers: number, announcements: Announceme
       waited: jobs.filter((j) => j.job_log?.includes('waited for records another worker held')).length,
       deadlocks: jobs.filter((j) => j.job_log?.includes('(deadlock)') || j.job_error_text?.includes('(deadlock)')).length,
       workers, announced: announcements.length, rootJobs: roots.length, childJobs: jobs.length - roots.length, states, seconds, observedSeconds,
-      jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu,
+      jobsPerSecond: roots.length / seconds, ...overlaps(jobs), duplicates, cpu, loopDelay,
       profile: profileDir ? { window, sosyncDir: profileDir } : undefined,
     };
   } finally {
@@ -587,9 +619,9 @@ function report(results: Results, latency: Latency, rounds: WorkersRound[]): voi
     ...describeCurveWorkload(rounds),
     '',
     ...(REPEAT > 1 ? [`Each worker count ran ${REPEAT} times, in ${REPEAT} passes over the counts (the table lists every round; the figures above are the median rounds').`, ''] : []),
-    `${REPEAT > 1 ? '| pass ' : ''}| job_workers | jobs (child jobs) | seconds | observed s | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy |`,
-    `${REPEAT > 1 ? '|---' : ''}|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
-    ...rounds.map((r) => `${REPEAT > 1 ? `| ${r.pass} ` : ''}| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(2)} | ${r.observedSeconds.toFixed(2)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.observedSeconds).toFixed(2)} |`),
+    `${REPEAT > 1 ? '| pass ' : ''}| job_workers | jobs (child jobs) | seconds | observed s | jobs/s | speed-up vs 1 | mean job ms | jobs in flight (mean) | waited for a record / deadlocks | states | side by side | one record at once | duplicate targets | CPU s sosync | CPU s stand-ins | CPU s PostgreSQL (at least) | cores busy | sosync event loop delay mean / p99 ms |`,
+    `${REPEAT > 1 ? '|---' : ''}|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
+    ...rounds.map((r) => `${REPEAT > 1 ? `| ${r.pass} ` : ''}| ${r.workers} | ${r.rootJobs} (${r.childJobs}) | ${r.seconds.toFixed(2)} | ${r.observedSeconds.toFixed(2)} | ${r.jobsPerSecond.toFixed(2)} | ${one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) : ''} | ${r.meanJobMs.toFixed(0)} | ${r.meanInFlight.toFixed(2)} | ${r.waited} / ${r.deadlocks} | ${describeStates(r.states)} | ${r.sideBySide} | ${r.clashes.length} | ${r.duplicates} | ${r.cpu.sosync.toFixed(1)} | ${r.cpu.standIns.toFixed(1)} | ${r.cpu.postgres.toFixed(1)} | ${((r.cpu.sosync + r.cpu.standIns + r.cpu.postgres) / r.observedSeconds).toFixed(2)} | ${r.loopDelay ? `${r.loopDelay.meanMs.toFixed(1)} / ${r.loopDelay.p99Ms.toFixed(1)}` : 'n/a'} |`),
     ...rounds.flatMap((r) => r.clashes.slice(0, 5).map((c) => `- job_workers = ${r.workers}: ${c}`)),
     ...rounds.flatMap((r) => (r.profileText ? ['', `### job_workers = ${r.workers}: CPU profiles (BENCH_WORKERS_PROFILE; profiled, so this round's figures above are slower than unprofiled)`, '', r.profileText] : [])),
   ].join('\n'));

@@ -46,10 +46,16 @@ export interface Metrics {
 const callBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const jobBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
+/**
+ * How often the default metrics sample the event loop's delay, ms. node's histogram records the
+ * time between two samples, so each nodejs_eventloop_lag_* figure is this interval plus the delay.
+ */
+export const EVENT_LOOP_RESOLUTION_MS = 10;
+
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   const now = sources.now ?? systemNow;
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
   const registers = [registry];
 
   const jobs = new Gauge({ name: 'sosync_jobs', help: 'Jobs in an open state (new, inprogress, error_retry), by state and model', labelNames: ['state', 'model'], registers });

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { XMLParser } from 'fast-xml-parser';
 import { connectStream, startInspectedService, type InspectedService } from '../visualizer/support.ts';
 import { UNAUTHORIZED_CLOSE } from '../../src/server/inspection.ts';
+import { EVENT_LOOP_RESOLUTION_MS } from '../../src/server/metrics.ts';
 import { sleep, until } from '../support/wait.ts';
 
 const TOKEN = 'test-token-5f0c2a9e81d34b7a';
@@ -156,6 +157,10 @@ describe('with api_token set', () => {
     assert.match(text, /^sosync_worker_status\{worker="job"\} [0-4]$/m);
     assert.match(text, /^sosync_worker_status\{worker="protocol"\} 4$/m, 'the harness runs no protocol worker');
     assert.match(text, /^process_cpu_seconds_total /m);
+    // node's histogram records the time between two samples: each figure is the sampling interval
+    // plus the delay, and the workers bench takes EVENT_LOOP_RESOLUTION_MS off
+    const lagMs = Number(/^nodejs_eventloop_lag_mean_seconds (\S+)$/m.exec(text)?.[1]) * 1000;
+    assert.ok(lagMs >= 0.9 * EVENT_LOOP_RESOLUTION_MS, `the mean event loop lag (${lagMs} ms) holds the ${EVENT_LOOP_RESOLUTION_MS} ms sampling interval`);
   });
 });
 
