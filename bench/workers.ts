@@ -408,6 +408,13 @@ function describeStates(states: Record<string, number>): string {
 /** what runRound measures; the curve adds the workload and the set-up time */
 type RoundFigures = Omit<WorkersRound, 'workload' | 'setUpSeconds' | 'pass'>;
 
+/** sosync's /metrics as Prometheus text (a scrape: it also resets the event loop delay histogram) */
+async function scrapeMetrics(port: number): Promise<string> {
+  const answer = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (answer.status !== 200) throw new Error(`sosync's /metrics answered ${answer.status}`);
+  return answer.text();
+}
+
 interface LoopDelay {
   meanMs: number;
   p99Ms: number;
@@ -418,7 +425,7 @@ interface LoopDelay {
  * when its /metrics holds none)
  */
 async function loopDelayOf(port: number): Promise<LoopDelay | null> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const text = await scrapeMetrics(port);
   const ms = (name: string) => {
     const m = new RegExp(`^nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
     return m ? Math.max(0, Number(m[1]) * 1000 - EVENT_LOOP_RESOLUTION_MS) : NaN;
@@ -548,7 +555,7 @@ function writeTrace(name: string, started: Date, seconds: number, jobs: JobRow[]
 
 /** BENCH_WORKERS_TRACE: sosync's FS and FSO calls so far (its /metrics), count and seconds by system and operation */
 async function callTimes(port: number): Promise<CallTimes> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await scrapeMetrics(port);
   const calls: CallTimes = {};
   for (const m of text.matchAll(/^sosync_system_call_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
     const entry = (calls[m[2]] ??= { count: 0, sum: 0 });
